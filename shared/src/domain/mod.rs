@@ -1,0 +1,32 @@
+//! Domain types. Each newtype has a private field and one fallible `parse`, so holding a value
+//! proves it was validated: handlers never re-check.
+
+mod user;
+
+pub use user::{Bio, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
+
+use crate::error::FieldErrors;
+
+/// Trims `raw` and rejects what is empty afterwards with RealWorld's wording.
+fn required<'a>(field: &'static str, raw: Option<&'a str>) -> Result<&'a str, FieldErrors> {
+    match raw.map(str::trim) {
+        Some(value) if !value.is_empty() => Ok(value),
+        _ => Err(FieldErrors::single(field, "can't be blank")),
+    }
+}
+
+/// Collects the outcome of parsing one field into `errors`, so a DTO reports every bad field.
+fn collect<T>(errors: &mut FieldErrors, result: Result<T, FieldErrors>) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(e) => {
+            errors.extend(e);
+            None
+        }
+    }
+}
+
+/// Current time as RealWorld writes it: ISO 8601, UTC, milliseconds (`2026-11-21T12:19:36.511Z`).
+pub fn now_timestamp() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,202 @@
+use std::collections::BTreeMap;
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+/// Field name -> messages, serialised as RealWorld's `{"errors": {"field": ["message"]}}`.
+///
+/// A `BTreeMap` keeps the output order stable, which makes error bodies easy to assert on.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldErrors(BTreeMap<String, Vec<String>>);
+
+impl FieldErrors {
+    /// One field with one message: the common case.
+    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let mut errors = Self::default();
+        errors.push(field, message);
+        errors
+    }
+
+    /// Adds a message, so validation can report every bad field at once.
+    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
+        self.0.entry(field.into()).or_default().push(message.into());
+    }
+
+    /// Merges `other` into `self`, for DTOs that validate several fields independently.
+    pub fn extend(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
+    /// True when no field failed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `Ok(())` when empty, so validation can end with `errors.into_result()?`.
+    pub fn into_result(self) -> Result<(), FieldErrors> {
+        if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    /// The messages for one field, for tests and logs.
+    pub fn get(&self, field: &str) -> Option<&[String]> {
+        self.0.get(field).map(Vec::as_slice)
+    }
+}
+
+/// Every way a request can fail. Variants are named after the status they produce; the only
+/// mapping to HTTP is [`ApiError::into_response`], so a handler just uses `?`.
+///
+/// Expected failures are answered with `Ok(response)`: the Lambda runtime only sees an error
+/// for bugs and init failures.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request could not be read at all (e.g. malformed JSON).
+    #[error("bad request")]
+    BadRequest(FieldErrors),
+    /// 401: no credentials, bad credentials, or a token that does not verify.
+    #[error("unauthorized")]
+    Unauthorized(FieldErrors),
+    /// 403: authenticated, but not allowed to touch this resource.
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    /// 404: the named resource does not exist.
+    #[error("not found: {0}")]
+    NotFound(&'static str),
+    /// 405: the path exists with other methods.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 409: a uniqueness rule or a concurrent change stopped the write.
+    #[error("conflict")]
+    Conflict(FieldErrors),
+    /// 413: the body is larger than [`crate::http::MAX_BODY_BYTES`].
+    #[error("payload too large")]
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    /// 422: the JSON was read but its content is invalid.
+    #[error("unprocessable entity")]
+    UnprocessableEntity(FieldErrors),
+    /// 500: a bug or an infrastructure failure. The cause is logged once, never sent.
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<FieldErrors> for ApiError {
+    /// Validation failures are 422s: the JSON parsed, its content did not.
+    fn from(errors: FieldErrors) -> Self {
+        ApiError::UnprocessableEntity(errors)
+    }
+}
+
+impl ApiError {
+    /// A 401 with the message RealWorld clients expect when the header is absent.
+    pub fn token_missing() -> Self {
+        ApiError::Unauthorized(FieldErrors::single("token", "is missing"))
+    }
+
+    /// A 401 for a token that is malformed, forged or expired. One message for all three, so a
+    /// probe learns nothing about which check failed.
+    pub fn token_invalid() -> Self {
+        ApiError::Unauthorized(FieldErrors::single("token", "is invalid"))
+    }
+
+    /// The status this error produces.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UnprocessableEntity(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The JSON body the client sees: never a `Debug` dump, never the cause of a 500.
+    fn body(&self) -> FieldErrors {
+        match self {
+            ApiError::BadRequest(e)
+            | ApiError::Unauthorized(e)
+            | ApiError::Conflict(e)
+            | ApiError::UnprocessableEntity(e) => e.clone(),
+            ApiError::Forbidden(thing) => FieldErrors::single(*thing, "forbidden"),
+            ApiError::NotFound(thing) => FieldErrors::single(*thing, "not found"),
+            ApiError::MethodNotAllowed => FieldErrors::single("method", "is not allowed"),
+            ApiError::PayloadTooLarge => FieldErrors::single("body", "is too large"),
+            ApiError::UnsupportedMediaType => {
+                FieldErrors::single("body", "must be JSON (Content-Type: application/json)")
+            }
+            ApiError::Internal(_) => FieldErrors::single("server", "internal error"),
+        }
+    }
+
+    /// The single place an error becomes a response. A 500 is logged here, once, with its
+    /// whole cause chain; the client gets a fixed message.
+    pub fn into_response(self) -> Response<Body> {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        }
+        let mut response = crate::http::json(self.status(), &Errors { errors: self.body() });
+        if matches!(self, ApiError::Unauthorized(_)) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        }
+        response
+    }
+}
+
+#[derive(Serialize)]
+struct Errors {
+    errors: FieldErrors,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body_of(response: Response<Body>) -> serde_json::Value {
+        serde_json::from_slice(response.body().as_ref()).unwrap()
+    }
+
+    #[test]
+    fn every_error_is_a_json_body_in_the_realworld_shape() {
+        let cases = [
+            (ApiError::token_missing(), 401, serde_json::json!({"token": ["is missing"]})),
+            (ApiError::Forbidden("article"), 403, serde_json::json!({"article": ["forbidden"]})),
+            (ApiError::NotFound("profile"), 404, serde_json::json!({"profile": ["not found"]})),
+            (
+                FieldErrors::single("title", "can't be blank").into(),
+                422,
+                serde_json::json!({"title": ["can't be blank"]}),
+            ),
+        ];
+        for (error, status, errors) in cases {
+            let response = error.into_response();
+            assert_eq!(response.status().as_u16(), status);
+            assert_eq!(body_of(response), serde_json::json!({ "errors": errors }));
+        }
+    }
+
+    #[test]
+    fn an_internal_error_never_reveals_its_cause() {
+        let response = ApiError::from(anyhow::anyhow!("table keel-prod: secret detail")).into_response();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let text = String::from_utf8(response.body().to_vec()).unwrap();
+        assert!(!text.contains("secret detail"), "{text}");
+    }
+
+    #[test]
+    fn a_401_tells_the_client_which_scheme_to_use() {
+        let response = ApiError::token_invalid().into_response();
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Token");
+    }
+}

@@ -1,0 +1,173 @@
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Request, Response};
+use serde::{Serialize, de::DeserializeOwned};
+
+use crate::error::{ApiError, FieldErrors};
+
+/// The largest request body a handler reads. API Gateway allows 10 MB and Lambda 6 MB, but no
+/// JSON document of this API comes near 1 MiB, so anything larger is refused before parsing.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The content type of every JSON response, charset included as the RealWorld spec asks.
+pub const JSON_CONTENT_TYPE: &str = "application/json; charset=utf-8";
+
+/// Serialises `value` as the response body.
+///
+/// Serialising our own response types cannot fail (string keys, no non-finite floats), so a
+/// failure is a bug and is reported as a bare 500 rather than panicking inside the runtime.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => with_json_type(status, Body::Binary(bytes)),
+        Err(error) => {
+            tracing::error!(%error, "BUG: response did not serialise");
+            with_json_type(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Body::Text(r#"{"errors":{"server":["internal error"]}}"#.into()),
+            )
+        }
+    }
+}
+
+/// A body-less response, e.g. 204 after a delete.
+pub fn empty(status: StatusCode) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = status;
+    response
+}
+
+fn with_json_type(status: StatusCode, body: Body) -> Response<Body> {
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response
+}
+
+/// Reads a JSON body into `T`, refusing what no well-behaved client sends.
+///
+/// - a `Content-Type` that is present and not JSON: 415 (an absent one is tolerated);
+/// - more than [`MAX_BODY_BYTES`]: 413;
+/// - an empty body: 422 `body: can't be blank`;
+/// - bytes that are not JSON: 400;
+/// - JSON of the wrong shape (a number where a string belongs): 422.
+///
+/// Missing fields are best modelled as `Option` in `T`, so the domain `TryFrom` can answer
+/// RealWorld's `"can't be blank"` rather than serde's wording.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
+        if !is_json(content_type) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(FieldErrors::single("body", "can't be blank").into());
+    }
+    serde_json::from_slice(bytes).map_err(|error| {
+        use serde_json::error::Category;
+        match error.classify() {
+            Category::Data => FieldErrors::single("body", strip_position(&error)).into(),
+            Category::Syntax | Category::Eof | Category::Io => {
+                ApiError::BadRequest(FieldErrors::single("body", "is not valid JSON"))
+            }
+        }
+    })
+}
+
+/// serde's message without " at line 1 column 9", which helps nobody reading an API error.
+fn strip_position(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    match message.rfind(" at line ") {
+        Some(at) => message[..at].to_owned(),
+        None => message,
+    }
+}
+
+fn is_json(content_type: &HeaderValue) -> bool {
+    let Ok(value) = content_type.to_str() else { return false };
+    let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The token in `Authorization: Token <jwt>` (RealWorld's scheme) or `Bearer <jwt>`.
+///
+/// `Ok(None)` when the header is absent, so optional-auth routes can serve anonymous callers;
+/// a header that is present but unreadable is a 401, never silently anonymous.
+pub fn bearer_token(req: &Request) -> Result<Option<&str>, ApiError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| ApiError::token_invalid())?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or_else(ApiError::token_invalid)?;
+    let token = token.trim();
+    if !(scheme.eq_ignore_ascii_case("token") || scheme.eq_ignore_ascii_case("bearer")) || token.is_empty() {
+        return Err(ApiError::token_invalid());
+    }
+    Ok(Some(token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Probe {
+        #[allow(dead_code)]
+        name: Option<String>,
+    }
+
+    fn request(content_type: Option<&str>, body: &str) -> Request {
+        let mut builder = http::Request::builder().method("POST").uri("/api/users");
+        if let Some(content_type) = content_type {
+            builder = builder.header(header::CONTENT_TYPE, content_type);
+        }
+        builder.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    fn status_of(result: Result<Probe, ApiError>) -> u16 {
+        result.map(|_| 200).unwrap_or_else(|e| e.status().as_u16())
+    }
+
+    #[test]
+    fn bodies_are_judged_by_content_type_size_and_shape() {
+        let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
+        let cases = [
+            ("json", Some("application/json"), r#"{"name":"a"}"#.to_owned(), 200),
+            ("json with charset", Some("application/json; charset=utf-8"), r#"{}"#.to_owned(), 200),
+            ("vendor json", Some("application/vnd.api+json"), r#"{}"#.to_owned(), 200),
+            ("no content type", None, r#"{}"#.to_owned(), 200),
+            ("form data", Some("application/x-www-form-urlencoded"), "name=a".to_owned(), 415),
+            ("text", Some("text/plain"), r#"{}"#.to_owned(), 415),
+            ("too large", Some("application/json"), big, 413),
+            ("empty", Some("application/json"), "  ".to_owned(), 422),
+            ("malformed", Some("application/json"), r#"{"name":"#.to_owned(), 400),
+            ("not json at all", Some("application/json"), "hello".to_owned(), 400),
+            ("wrong shape", Some("application/json"), r#"{"name":42}"#.to_owned(), 422),
+        ];
+        for (case, content_type, body, expected) in cases {
+            let got = status_of(json_body::<Probe>(&request(content_type, &body)));
+            assert_eq!(got, expected, "case: {case}");
+        }
+    }
+
+    #[test]
+    fn both_token_and_bearer_schemes_are_accepted_and_nothing_else() {
+        let with = |value: &str| {
+            http::Request::builder()
+                .header(header::AUTHORIZATION, value)
+                .body(Body::Empty)
+                .unwrap()
+        };
+        assert_eq!(bearer_token(&with("Token abc")).unwrap(), Some("abc"));
+        assert_eq!(bearer_token(&with("Bearer abc")).unwrap(), Some("abc"));
+        assert_eq!(bearer_token(&with("bearer  abc ")).unwrap(), Some("abc"));
+        for bad in ["Basic abc", "Token", "abc", "Token   "] {
+            assert_eq!(bearer_token(&with(bad)).unwrap_err().status(), 401, "case: {bad}");
+        }
+        let anonymous = http::Request::builder().body(Body::Empty).unwrap();
+        assert_eq!(bearer_token(&anonymous).unwrap(), None);
+    }
+}

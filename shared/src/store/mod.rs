@@ -1,0 +1,109 @@
+//! DynamoDB access. One table (single-table design, `pk`/`sk`), one module per aggregate.
+//!
+//! Conventions every module follows:
+//! - Items are (de)serialised with `serde_dynamo` from private `*Item` structs; entity types in
+//!   `domain` never carry key attributes.
+//! - Uniqueness is enforced by guard items written in the same `TransactWriteItems` as the record,
+//!   conditioned on `attribute_not_exists(pk)`; there is no read-then-write check anywhere.
+//! - A `ConditionalCheckFailed` becomes a domain error *here*, so handlers only use `?`.
+//! - Every access pattern is written down next to its code as `Access:` (key, index, round trips);
+//!   `docs/access-patterns.md` collects them.
+
+mod users;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::TransactWriteItem;
+
+pub use users::{LoginRecord, UserUpdate};
+
+/// Handle to the table. Cheap to clone: the SDK client is an `Arc` inside.
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+impl Store {
+    /// A store over `table`, using a client built once per cold start.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// The table name, for logs and tests.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The SDK client, for the local server's table set-up and for tests.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs one `TransactWriteItems`, retrying when DynamoDB cancels it for a
+    /// `TransactionConflict` (another transaction touched one of its items at the same moment:
+    /// not a failed condition, so the caller must not see it as one).
+    ///
+    /// A cancellation for any other reason returns the per-item reason codes, in request
+    /// order, for the caller to turn into a domain error.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        const ATTEMPTS: u32 = 6;
+        for attempt in 1..=ATTEMPTS {
+            let result =
+                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let error = match result {
+                Ok(_) => return Ok(()),
+                Err(error) => error,
+            };
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
+            else {
+                return Err(TransactFailure::Other(anyhow::Error::new(error).context("TransactWriteItems")));
+            };
+            let codes: Vec<Option<String>> =
+                cancelled.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect();
+            let conflicted = codes.iter().any(|c| c.as_deref() == Some("TransactionConflict"));
+            let failed_condition = codes.iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed"));
+            if conflicted && !failed_condition && attempt < ATTEMPTS {
+                // Jittered linear back-off: contention is between a handful of writers.
+                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
+                tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 15 + jitter)).await;
+                continue;
+            }
+            return Err(TransactFailure::Cancelled(codes));
+        }
+        Err(TransactFailure::Other(anyhow::anyhow!("BUG: transaction retry loop fell through")))
+    }
+}
+
+/// Why a transaction did not commit.
+#[derive(Debug)]
+enum TransactFailure {
+    /// Cancelled; one reason code per item, in request order (`None` = that item was fine).
+    Cancelled(Vec<Option<String>>),
+    /// Anything else: throttling after the SDK's retries, network, a malformed request.
+    Other(anyhow::Error),
+}
+
+impl TransactFailure {
+    /// True when item `index` failed its condition.
+    fn failed_at(codes: &[Option<String>], index: usize) -> bool {
+        codes.get(index).and_then(Option::as_deref) == Some("ConditionalCheckFailed")
+    }
+}
+
+/// Converts an SDK item map into a private item struct.
+fn from_item<T: serde::de::DeserializeOwned>(
+    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> anyhow::Result<T> {
+    serde_dynamo::from_item(item).context("item did not match its schema")
+}
+
+/// Converts a private item struct into an SDK item map.
+fn to_item<T: serde::Serialize>(
+    value: &T,
+) -> anyhow::Result<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+    serde_dynamo::to_item(value).context("item did not serialise")
+}

@@ -1,0 +1,355 @@
+//! Users and the two guard items that keep usernames and emails unique.
+//!
+//! | item            | pk                    | sk         | holds                         |
+//! |-----------------|-----------------------|------------|-------------------------------|
+//! | user            | `USER#<id>`           | `USER`     | profile, email, password hash |
+//! | username guard  | `USERNAME#<lowercase>`| `USERNAME` | `user_id`                     |
+//! | email guard     | `EMAIL#<lowercase>`   | `EMAIL`    | `user_id`                     |
+//!
+//! The guards double as the lookup indexes for login (by email) and profiles (by username).
+//! They are read with strongly consistent `GetItem`s, so a user can log in the instant they
+//! register: a GSI would be eventually consistent.
+
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+
+use super::{Store, TransactFailure, from_item, to_item};
+use crate::auth::PasswordHashString;
+use crate::domain::{Email, User, UserId, Username, now_timestamp};
+use crate::error::{ApiError, FieldErrors};
+
+#[derive(Debug, Serialize, Deserialize)]
+struct UserItem {
+    pk: String,
+    sk: String,
+    id: String,
+    username: String,
+    email: String,
+    password_hash: PasswordHashString,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bio: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    image: Option<String>,
+    created_at: String,
+    updated_at: String,
+    /// Bumped by every write, so a read-modify-write can condition on what it read.
+    version: u64,
+}
+
+impl UserItem {
+    fn into_user(self) -> User {
+        User {
+            id: UserId::from_trusted(self.id),
+            username: Username::from_trusted(self.username),
+            email: Email::from_trusted(self.email),
+            bio: self.bio,
+            image: self.image,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct GuardItem {
+    pk: String,
+    sk: String,
+    user_id: String,
+}
+
+const USER_SK: &str = "USER";
+const USERNAME_SK: &str = "USERNAME";
+const EMAIL_SK: &str = "EMAIL";
+
+fn user_pk(id: &UserId) -> String {
+    format!("USER#{id}")
+}
+
+fn username_pk(username: &Username) -> String {
+    format!("USERNAME#{}", username.key())
+}
+
+fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{}", email.as_str())
+}
+
+fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
+    [("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))].into()
+}
+
+/// What login needs: the user, and the hash to check the password against.
+#[derive(Debug)]
+pub struct LoginRecord {
+    /// The account.
+    pub user: User,
+    /// Its password hash.
+    pub password_hash: PasswordHashString,
+}
+
+/// A change to apply to the stored user; the password arrives already hashed.
+#[derive(Debug, Default)]
+pub struct UserUpdate {
+    /// New username.
+    pub username: Option<Username>,
+    /// New email.
+    pub email: Option<Email>,
+    /// New password hash.
+    pub password_hash: Option<PasswordHashString>,
+    /// New bio, or `Some(None)` to clear it.
+    pub bio: Option<Option<String>>,
+    /// New image, or `Some(None)` to clear it.
+    pub image: Option<Option<String>>,
+}
+
+impl Store {
+    fn put_unique(&self, item: &impl Serialize) -> anyhow::Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn put_guard(&self, pk: String, sk: &str, user: &UserId) -> anyhow::Result<TransactWriteItem> {
+        self.put_unique(&GuardItem { pk, sk: sk.to_owned(), user_id: user.to_string() })
+    }
+
+    /// Removes a guard, but only if it is still ours.
+    fn delete_guard(&self, pk: String, sk: &str, user: &UserId) -> anyhow::Result<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .condition_expression("user_id = :me")
+            .expression_attribute_values(":me", AttributeValue::S(user.to_string()))
+            .build()?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Creates a user and claims its username and email.
+    ///
+    /// Access: `TransactWriteItems` of 3 puts (user, username guard, email guard), each
+    /// `attribute_not_exists(pk)` — 1 round trip. Two concurrent registrations of one email
+    /// cannot both commit: DynamoDB serialises them on the guard item.
+    pub async fn create_user(
+        &self,
+        username: Username,
+        email: Email,
+        password_hash: PasswordHashString,
+    ) -> Result<User, ApiError> {
+        let id = UserId::generate();
+        let now = now_timestamp();
+        let item = UserItem {
+            pk: user_pk(&id),
+            sk: USER_SK.into(),
+            id: id.to_string(),
+            username: username.as_str().to_owned(),
+            email: email.as_str().to_owned(),
+            password_hash,
+            bio: None,
+            image: None,
+            created_at: now.clone(),
+            updated_at: now,
+            version: 1,
+        };
+        let writes = vec![
+            self.put_unique(&item)?,
+            self.put_guard(username_pk(&username), USERNAME_SK, &id)?,
+            self.put_guard(email_pk(&email), EMAIL_SK, &id)?,
+        ];
+        match self.transact(writes).await {
+            Ok(()) => Ok(item.into_user()),
+            Err(TransactFailure::Cancelled(codes)) => {
+                let mut errors = FieldErrors::default();
+                if TransactFailure::failed_at(&codes, 1) {
+                    errors.push("username", "has already been taken");
+                }
+                if TransactFailure::failed_at(&codes, 2) {
+                    errors.push("email", "has already been taken");
+                }
+                if errors.is_empty() {
+                    return Err(anyhow::anyhow!("registration cancelled: {codes:?}").into());
+                }
+                Err(ApiError::Conflict(errors))
+            }
+            Err(TransactFailure::Other(error)) => Err(error.into()),
+        }
+    }
+
+    /// Reads a user by id.
+    ///
+    /// Access: `GetItem USER#<id>/USER`, strongly consistent — 1 round trip.
+    pub async fn get_user(&self, id: &UserId) -> Result<Option<User>, ApiError> {
+        Ok(self.get_user_item(id).await?.map(UserItem::into_user))
+    }
+
+    async fn get_user_item(&self, id: &UserId) -> anyhow::Result<Option<UserItem>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(id), USER_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        output.item.map(from_item).transpose()
+    }
+
+    async fn get_guard(&self, pk: String, sk: &str) -> anyhow::Result<Option<UserId>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .projection_expression("user_id")
+            .send()
+            .await?;
+        Ok(output.item.map(from_item::<UserIdOnly>).transpose()?.map(|g| UserId::from_trusted(g.user_id)))
+    }
+
+    /// Finds the account behind an email, with its password hash, for login.
+    ///
+    /// Access: `GetItem EMAIL#<email>/EMAIL` then `GetItem USER#<id>/USER`, both strongly
+    /// consistent — 2 round trips (the second depends on the first).
+    pub async fn find_login(&self, email: &Email) -> Result<Option<LoginRecord>, ApiError> {
+        let Some(id) = self.get_guard(email_pk(email), EMAIL_SK).await? else { return Ok(None) };
+        Ok(self.get_user_item(&id).await?.map(|item| {
+            let password_hash = item.password_hash.clone();
+            LoginRecord { user: item.into_user(), password_hash }
+        }))
+    }
+
+    /// Finds the user id behind a username (case-insensitive).
+    ///
+    /// Access: `GetItem USERNAME#<lowercase>/USERNAME`, strongly consistent — 1 round trip.
+    pub async fn find_user_id_by_username(&self, username: &Username) -> Result<Option<UserId>, ApiError> {
+        Ok(self.get_guard(username_pk(username), USERNAME_SK).await?)
+    }
+
+    /// Applies a partial update to the current user.
+    ///
+    /// Access, when neither username nor email changes: one `UpdateItem` conditioned on the
+    /// user existing, returning the new image — 1 round trip. When either changes: `GetItem`
+    /// of the user, then one `TransactWriteItems` that puts the user (conditioned on the
+    /// `version` it read), deletes each old guard (conditioned on still being ours) and puts
+    /// each new one (`attribute_not_exists`) — 2 round trips. A lost race on `version` is
+    /// retried from the read; a taken name is a 409.
+    pub async fn update_user(&self, id: &UserId, update: UserUpdate) -> Result<Option<User>, ApiError> {
+        if update.username.is_none() && update.email.is_none() {
+            return self.update_in_place(id, update).await;
+        }
+        const ATTEMPTS: usize = 3;
+        for _ in 0..ATTEMPTS {
+            let Some(current) = self.get_user_item(id).await? else { return Ok(None) };
+            let old_username = Username::from_trusted(current.username.clone());
+            let old_email = Email::from_trusted(current.email.clone());
+            let read_version = current.version;
+            let next = apply(current, &update);
+
+            // (index in the transaction, field) of each guard put, to read cancellation reasons.
+            let mut guards: Vec<(usize, &'static str)> = Vec::new();
+            let mut writes = vec![self.put_versioned(&next, read_version)?];
+            if let Some(new) = update.username.as_ref().filter(|new| new.key() != old_username.key()) {
+                writes.push(self.delete_guard(username_pk(&old_username), USERNAME_SK, id)?);
+                guards.push((writes.len(), "username"));
+                writes.push(self.put_guard(username_pk(new), USERNAME_SK, id)?);
+            }
+            if let Some(new) = update.email.as_ref().filter(|new| *new != &old_email) {
+                writes.push(self.delete_guard(email_pk(&old_email), EMAIL_SK, id)?);
+                guards.push((writes.len(), "email"));
+                writes.push(self.put_guard(email_pk(new), EMAIL_SK, id)?);
+            }
+            match self.transact(writes).await {
+                Ok(()) => return Ok(Some(next.into_user())),
+                Err(TransactFailure::Cancelled(codes)) => {
+                    let mut errors = FieldErrors::default();
+                    for (index, field) in guards {
+                        if TransactFailure::failed_at(&codes, index) {
+                            errors.push(field, "has already been taken");
+                        }
+                    }
+                    if !errors.is_empty() {
+                        return Err(ApiError::Conflict(errors));
+                    }
+                    // Otherwise the user changed since we read it: read again.
+                }
+                Err(TransactFailure::Other(error)) => return Err(error.into()),
+            }
+        }
+        Err(ApiError::Conflict(FieldErrors::single("user", "was changed by another request; try again")))
+    }
+
+    fn put_versioned(&self, item: &UserItem, read_version: u64) -> anyhow::Result<TransactWriteItem> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(to_item(item)?))
+            .condition_expression("version = :read")
+            .expression_attribute_values(":read", AttributeValue::N(read_version.to_string()))
+            .build()?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    async fn update_in_place(&self, id: &UserId, update: UserUpdate) -> Result<Option<User>, ApiError> {
+        let mut set = vec!["updated_at = :now", "version = version + :one"];
+        let mut remove = Vec::new();
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(id), USER_SK)))
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":now", AttributeValue::S(now_timestamp()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if let Some(hash) = &update.password_hash {
+            set.push("password_hash = :hash");
+            request = request.expression_attribute_values(":hash", AttributeValue::S(hash.as_str().to_owned()));
+        }
+        for (field, placeholder, value) in [("bio", ":bio", &update.bio), ("image", ":image", &update.image)] {
+            match value {
+                Some(Some(text)) => {
+                    set.push(if field == "bio" { "bio = :bio" } else { "image = :image" });
+                    request = request.expression_attribute_values(placeholder, AttributeValue::S(text.clone()));
+                }
+                Some(None) => remove.push(field),
+                None => {}
+            }
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match request.update_expression(expression).send().await {
+            Ok(output) => Ok(output.attributes.map(from_item::<UserItem>).transpose()?.map(UserItem::into_user)),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Ok(None)
+            }
+            Err(error) => Err(anyhow::Error::new(error).context("UpdateItem user").into()),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct UserIdOnly {
+    user_id: String,
+}
+
+fn apply(mut item: UserItem, update: &UserUpdate) -> UserItem {
+    if let Some(username) = &update.username {
+        item.username = username.as_str().to_owned();
+    }
+    if let Some(email) = &update.email {
+        item.email = email.as_str().to_owned();
+    }
+    if let Some(hash) = &update.password_hash {
+        item.password_hash = hash.clone();
+    }
+    if let Some(bio) = &update.bio {
+        item.bio = bio.clone();
+    }
+    if let Some(image) = &update.image {
+        item.image = image.clone();
+    }
+    item.updated_at = now_timestamp();
+    item.version += 1;
+    item
+}
