@@ -1,1 +1,16 @@
-pub fn x(){}
+//! `keel-local`: the whole Keel API on localhost, with no AWS account, no Docker and no Java.
+//!
+//! Read in this order:
+
+/// `template.yaml` -> routes, CORS and table schema.
+pub mod template;
+/// The embedded DynamoDB and S3 engines.
+pub mod engines;
+/// Table and bucket creation.
+pub mod provision;
+/// The API Gateway stand-in: routing, events, CORS.
+pub mod gateway;
+/// Putting it together: [`app::spawn`] is what both the binary and the tests run.
+pub mod app;
+
+pub use app::{App, Backend, Options, spawn};

@@ -154,6 +154,31 @@ impl TokenKeys {
     }
 }
 
+/// An authenticated caller: who they are, and the token they proved it with (RealWorld echoes
+/// it back in user responses).
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// The caller's id, from a verified token.
+    pub user_id: UserId,
+    /// The presented token.
+    pub token: String,
+}
+
+impl TokenKeys {
+    /// The caller of a route that requires a login: 401 `token: is missing` without a header.
+    pub fn require(&self, req: &lambda_http::Request) -> Result<Session, ApiError> {
+        self.optional(req)?.ok_or_else(ApiError::token_missing)
+    }
+
+    /// The caller of a route where login is optional. A header that is present but does not
+    /// verify is a 401, never a silent downgrade to anonymous.
+    pub fn optional(&self, req: &lambda_http::Request) -> Result<Option<Session>, ApiError> {
+        let Some(token) = crate::http::bearer_token(req)? else { return Ok(None) };
+        let user_id = self.verify(token)?;
+        Ok(Some(Session { user_id, token: token.to_owned() }))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

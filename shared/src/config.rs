@@ -37,14 +37,13 @@ impl Deps {
             Ok(seconds) => Duration::from_secs(seconds.parse().context("JWT_TTL_SECONDS must be a whole number")?),
             Err(_) => DEFAULT_TOKEN_TTL,
         };
-        Ok(Self::new(&sdk, table, TokenKeys::new(&secret, ttl)?))
+        Ok(Self::new(aws_sdk_dynamodb::Client::new(&sdk), table, TokenKeys::new(&secret, ttl)?))
     }
 
-    /// Builds from an SDK configuration the caller made (the local server and tests point it
-    /// at local engines).
-    pub fn new(sdk: &SdkConfig, table: impl Into<String>, tokens: TokenKeys) -> Self {
-        let store = Store::new(aws_sdk_dynamodb::Client::new(sdk), table);
-        Self { store, tokens }
+    /// Builds from clients the caller made (the local server and tests point them at local
+    /// engines).
+    pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>, tokens: TokenKeys) -> Self {
+        Self { store: Store::new(dynamodb, table), tokens }
     }
 }
 

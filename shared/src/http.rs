@@ -78,6 +78,27 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     })
 }
 
+/// Reads a RealWorld request body: one JSON object whose single key (`"user"`, `"article"`, …)
+/// wraps the payload. A missing or `null` wrapper is a 422 `<key>: can't be blank`.
+pub fn wrapped_body<T: DeserializeOwned>(req: &Request, key: &'static str) -> Result<T, ApiError> {
+    let mut document: serde_json::Value = json_body(req)?;
+    let inner = match document.get_mut(key).map(serde_json::Value::take) {
+        Some(value) if !value.is_null() => value,
+        _ => return Err(FieldErrors::single(key, "can't be blank").into()),
+    };
+    serde_json::from_value(inner).map_err(|error| FieldErrors::single(key, strip_position(&error)).into())
+}
+
+/// Deserialises a field that distinguishes "absent" (`None`) from `null` (`Some(None)`), for
+/// partial updates where `null` means "clear". Use with `#[serde(default, deserialize_with)]`.
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// serde's message without " at line 1 column 9", which helps nobody reading an API error.
 fn strip_position(error: &serde_json::Error) -> String {
     let message = error.to_string();
@@ -151,6 +172,16 @@ mod tests {
             let got = status_of(json_body::<Probe>(&request(content_type, &body)));
             assert_eq!(got, expected, "case: {case}");
         }
+    }
+
+    #[test]
+    fn a_missing_or_null_wrapper_is_a_blank_field() {
+        for body in [r#"{}"#, r#"{"user":null}"#, r#"[]"#] {
+            let error = wrapped_body::<Probe>(&request(None, body), "user").unwrap_err();
+            assert_eq!(error.status(), 422, "body {body}");
+        }
+        let probe: Probe = wrapped_body(&request(None, r#"{"user":{"name":"a"}}"#), "user").unwrap();
+        assert_eq!(probe.name.as_deref(), Some("a"));
     }
 
     #[test]

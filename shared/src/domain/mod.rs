@@ -3,7 +3,7 @@
 
 mod user;
 
-pub use user::{Bio, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
+pub use user::{Bio, Credentials, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
 
 use crate::error::FieldErrors;
 

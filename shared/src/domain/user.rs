@@ -236,6 +236,28 @@ impl NewUser {
     }
 }
 
+/// Login input: an email and a password, both present.
+#[derive(Debug)]
+pub struct Credentials {
+    /// Account email.
+    pub email: Email,
+    /// Offered password.
+    pub password: Password,
+}
+
+impl Credentials {
+    /// Checks presence and shape only; whether they match is the store's and hasher's job.
+    pub fn parse(email: Option<&str>, password: Option<&str>) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let email = collect(&mut errors, Email::parse(email));
+        let password = collect(&mut errors, Password::parse_for_login(password));
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self { email, password }),
+            _ => Err(errors),
+        }
+    }
+}
+
 /// A stored user. The password hash stays inside `store` and `auth`: it is not a field here,
 /// so no response type can serialise it by accident.
 #[derive(Debug, Clone)]

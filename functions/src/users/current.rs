@@ -1,0 +1,21 @@
+use http::StatusCode;
+use keel::http::json;
+use keel::{ApiError, Deps};
+use lambda_http::{Body, Request, Response};
+
+use super::UserResponse;
+
+/// GET /api/user — the logged-in user, with the token they presented.
+///
+/// A valid token for an account that no longer exists is a 401, like any other bad token.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    run(deps, req).await.unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "get_current_user", skip_all, fields(user_id))]
+async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens.require(&req)?;
+    tracing::Span::current().record("user_id", session.user_id.as_str());
+    let user = deps.store.get_user(&session.user_id).await?.ok_or_else(ApiError::token_invalid)?;
+    Ok(json(StatusCode::OK, &UserResponse::new(&user, &session.token)))
+}

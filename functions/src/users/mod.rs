@@ -1,0 +1,43 @@
+//! `/api/users` and `/api/user`.
+
+/// `GET /api/user`.
+pub mod current;
+/// `POST /api/users/login`.
+pub mod login;
+/// `POST /api/users`.
+pub mod register;
+/// `PUT /api/user`.
+pub mod update;
+
+use keel::domain::User;
+use serde::Serialize;
+
+/// RealWorld's `{"user": {...}}` response, token included.
+#[derive(Serialize)]
+pub struct UserResponse<'a> {
+    user: UserBody<'a>,
+}
+
+#[derive(Serialize)]
+struct UserBody<'a> {
+    email: &'a str,
+    token: &'a str,
+    username: &'a str,
+    bio: Option<&'a str>,
+    image: Option<&'a str>,
+}
+
+impl<'a> UserResponse<'a> {
+    /// The response for `user`, carrying `token`.
+    pub fn new(user: &'a User, token: &'a str) -> Self {
+        Self {
+            user: UserBody {
+                email: user.email.as_str(),
+                token,
+                username: user.username.as_str(),
+                bio: user.bio.as_deref(),
+                image: user.image.as_deref(),
+            },
+        }
+    }
+}

@@ -1,0 +1,34 @@
+use http::StatusCode;
+use keel::auth::hash_password;
+use keel::domain::NewUser;
+use keel::http::{json, wrapped_body};
+use keel::{ApiError, Deps};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use super::UserResponse;
+
+#[derive(Deserialize)]
+struct NewUserDto {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+/// POST /api/users — create an account and return it with a token (201).
+///
+/// 422 for invalid fields (all reported at once), 409 when the username or email is taken.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    run(deps, req).await.unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "register", skip_all, fields(user_id))]
+async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let dto: NewUserDto = wrapped_body(&req, "user")?;
+    let new = NewUser::parse(dto.username.as_deref(), dto.email.as_deref(), dto.password.as_deref())?;
+    let hash = hash_password(new.password).await?;
+    let user = deps.store.create_user(new.username, new.email, hash).await?;
+    tracing::Span::current().record("user_id", user.id.as_str());
+    let token = deps.tokens.issue(&user.id)?;
+    Ok(json(StatusCode::CREATED, &UserResponse::new(&user, &token)))
+}

@@ -1,0 +1,62 @@
+use http::StatusCode;
+use keel::auth::hash_password;
+use keel::domain::UserChanges;
+use keel::error::FieldErrors;
+use keel::http::{double_option, json, wrapped_body};
+use keel::store::UserUpdate;
+use keel::{ApiError, Deps};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use super::UserResponse;
+
+#[derive(Deserialize)]
+struct UpdateUserDto {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    bio: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    image: Option<Option<String>>,
+}
+
+/// PUT /api/user — partial update of the logged-in user.
+///
+/// Only the fields sent change. A blank or `null` bio/image is cleared (shown as `null`); a new
+/// password is re-hashed; a new username or email moves its uniqueness guard in the same
+/// transaction as the user, so a taken name is a 409 and nothing is half-written.
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    run(deps, req).await.unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "update_current_user", skip_all, fields(user_id))]
+async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens.require(&req)?;
+    tracing::Span::current().record("user_id", session.user_id.as_str());
+    let dto: UpdateUserDto = wrapped_body(&req, "user")?;
+    if dto.username.is_none() && dto.email.is_none() && dto.password.is_none() && dto.bio.is_none() && dto.image.is_none()
+    {
+        return Err(FieldErrors::single("user", "must include at least one field to change").into());
+    }
+    let changes = UserChanges::parse(
+        dto.username.as_deref(),
+        dto.email.as_deref(),
+        dto.password.as_deref(),
+        dto.bio.as_ref().map(Option::as_deref),
+        dto.image.as_ref().map(Option::as_deref),
+    )?;
+    let password_hash = match changes.password {
+        Some(password) => Some(hash_password(password).await?),
+        None => None,
+    };
+    let update = UserUpdate {
+        username: changes.username,
+        email: changes.email,
+        password_hash,
+        bio: changes.bio.map(|bio| bio.map(|b| b.into_inner())),
+        image: changes.image.map(|image| image.map(|i| i.into_inner())),
+    };
+    let user = deps.store.update_user(&session.user_id, update).await?.ok_or_else(ApiError::token_invalid)?;
+    Ok(json(StatusCode::OK, &UserResponse::new(&user, &session.token)))
+}

@@ -1,0 +1,153 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use aws_config::SdkConfig;
+use keel::Deps;
+use keel::auth::{DEFAULT_TOKEN_TTL, TokenKeys};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::engines::{Engines, Storage, local_sdk_config};
+use crate::gateway::Gateway;
+use crate::provision::{ensure_bucket, ensure_table};
+use crate::template::Template;
+
+/// Which storage the API talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Per service: the endpoint in `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL_S3` when
+    /// set (e.g. DynamoDB Local), otherwise the embedded engine.
+    Local,
+    /// Real AWS through the default credential chain; the table and bucket must exist.
+    Aws,
+}
+
+/// How to run the local API.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Port on 127.0.0.1 for the API; 0 picks a free one.
+    pub port: u16,
+    /// The SAM template to route by.
+    pub template: PathBuf,
+    /// Where embedded engines keep data.
+    pub storage: Storage,
+    /// Storage selection.
+    pub backend: Backend,
+    /// Table name.
+    pub table: String,
+    /// Bucket name.
+    pub bucket: String,
+    /// JWT signing key (at least 32 bytes).
+    pub jwt_secret: Vec<u8>,
+    /// Ports for the embedded engines; 0 picks free ones.
+    pub engine_ports: (u16, u16),
+}
+
+impl Options {
+    /// The workspace's own `template.yaml`.
+    pub fn default_template() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml"))
+    }
+}
+
+/// A running local API. Dropping it stops the server and the embedded engines.
+pub struct App {
+    /// Where the API listens.
+    pub addr: SocketAddr,
+    /// The dependencies handlers run with (tests use the store directly).
+    pub deps: &'static Deps,
+    /// The routing table, as read from the template.
+    pub gateway: Arc<Gateway>,
+    /// DynamoDB endpoint in use (`None` for real AWS).
+    pub dynamodb_endpoint: Option<String>,
+    /// S3 endpoint in use (`None` for real AWS).
+    pub s3_endpoint: Option<String>,
+    server: JoinHandle<()>,
+    _engines: Option<Engines>,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Clients, table and bucket ready, engines running: what both the API and `--engines-only`
+/// need.
+pub struct PreparedStorage {
+    /// DynamoDB client.
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    /// Endpoints in use.
+    pub dynamodb_endpoint: Option<String>,
+    /// Endpoints in use.
+    pub s3_endpoint: Option<String>,
+    /// Embedded engines, if any were started.
+    pub engines: Option<Engines>,
+}
+
+/// Starts whatever engines are needed, points SDK clients at them, and creates the table (from
+/// the template) and the bucket if they are missing.
+pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::Result<PreparedStorage> {
+    if options.backend == Backend::Aws {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        return Ok(PreparedStorage {
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            dynamodb_endpoint: None,
+            s3_endpoint: None,
+            engines: None,
+        });
+    }
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let (env_dynamodb, env_s3) = (from_env("AWS_ENDPOINT_URL_DYNAMODB"), from_env("AWS_ENDPOINT_URL_S3"));
+    let engines = if env_dynamodb.is_none() || env_s3.is_none() {
+        Some(Engines::start(&options.storage, options.engine_ports.0, options.engine_ports.1).await?)
+    } else {
+        None
+    };
+    let dynamodb_endpoint = env_dynamodb
+        .or_else(|| engines.as_ref().map(|e| e.dynamodb_endpoint.clone()))
+        .context("BUG: no DynamoDB endpoint")?;
+    let s3_endpoint =
+        env_s3.or_else(|| engines.as_ref().map(|e| e.s3_endpoint.clone())).context("BUG: no S3 endpoint")?;
+
+    let sdk: SdkConfig = local_sdk_config();
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(&dynamodb_endpoint).build(),
+    );
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(&s3_endpoint).force_path_style(true).build(),
+    );
+    ensure_table(&dynamodb, &options.table, &template.table)
+        .await
+        .with_context(|| format!("preparing table {} at {dynamodb_endpoint}", options.table))?;
+    ensure_bucket(&s3, &options.bucket)
+        .await
+        .with_context(|| format!("preparing bucket {} at {s3_endpoint}", options.bucket))?;
+    Ok(PreparedStorage { dynamodb, dynamodb_endpoint: Some(dynamodb_endpoint), s3_endpoint: Some(s3_endpoint), engines })
+}
+
+/// Starts the local API: engines, table and bucket, handlers' dependencies (built once, as at a
+/// Lambda cold start), then the HTTP listener on 127.0.0.1.
+pub async fn spawn(options: Options) -> anyhow::Result<App> {
+    let template = Template::load(&options.template)?;
+    let storage = prepare_storage(&options, &template).await?;
+    let tokens = TokenKeys::new(&options.jwt_secret, DEFAULT_TOKEN_TTL)?;
+    let deps: &'static Deps = Box::leak(Box::new(Deps::new(storage.dynamodb.clone(), &options.table, tokens)));
+    let gateway = Arc::new(Gateway::new(&template, deps)?);
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(crate::gateway::run(gateway.clone(), listener));
+    Ok(App {
+        addr,
+        deps,
+        gateway,
+        dynamodb_endpoint: storage.dynamodb_endpoint,
+        s3_endpoint: storage.s3_endpoint,
+        server,
+        _engines: storage.engines,
+    })
+}

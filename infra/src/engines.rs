@@ -1,0 +1,139 @@
+//! The embedded storage engines: `dynoxide` (DynamoDB's protocol on SQLite) and `s3s-fs` (S3's
+//! protocol on a folder), each on its own loopback port. The handlers reach them through the
+//! ordinary AWS SDK clients, exactly as they reach AWS: there is one storage code path.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Credentials the embedded S3 server checks SigV4 signatures against. They unlock nothing but
+/// a server bound to 127.0.0.1.
+pub const LOCAL_ACCESS_KEY: &str = "keel-local";
+/// See [`LOCAL_ACCESS_KEY`].
+pub const LOCAL_SECRET_KEY: &str = "keel-local-secret";
+/// The region local clients sign for.
+pub const LOCAL_REGION: &str = "us-east-1";
+
+/// Running embedded engines. Dropping this stops them.
+#[derive(Debug)]
+pub struct Engines {
+    /// `http://127.0.0.1:<port>` of the DynamoDB engine.
+    pub dynamodb_endpoint: String,
+    /// `http://127.0.0.1:<port>` of the S3 engine.
+    pub s3_endpoint: String,
+    stop: watch::Sender<bool>,
+}
+
+impl Drop for Engines {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// Where the engines keep data.
+#[derive(Debug, Clone)]
+pub enum Storage {
+    /// `dynamodb.sqlite` and `s3/` under this folder; survives restarts.
+    Dir(PathBuf),
+    /// DynamoDB in memory, S3 in this (temporary) folder: for tests.
+    Ephemeral(PathBuf),
+}
+
+impl Engines {
+    /// Starts both engines on the given loopback ports (0 = any free port).
+    pub async fn start(storage: &Storage, dynamodb_port: u16, s3_port: u16) -> anyhow::Result<Self> {
+        let (stop, stopped) = watch::channel(false);
+        let (database, s3_root) = match storage {
+            Storage::Dir(dir) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+                let file = dir.join("dynamodb.sqlite");
+                let path = file.to_str().context("data dir path is not UTF-8")?;
+                (dynoxide::Database::new(path).context("opening the embedded DynamoDB database")?, dir.join("s3"))
+            }
+            Storage::Ephemeral(dir) => (dynoxide::Database::memory()?, dir.join("s3")),
+        };
+
+        let dynamodb = bind(dynamodb_port).await.context("binding the embedded DynamoDB port")?;
+        let dynamodb_endpoint = format!("http://{}", dynamodb.local_addr()?);
+        let mut signal = stopped.clone();
+        tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = signal.wait_for(|stop| *stop).await;
+            };
+            if let Err(error) = dynoxide::server::serve_with_shutdown(dynamodb, database, shutdown).await {
+                tracing::error!(%error, "embedded DynamoDB stopped");
+            }
+        });
+
+        let s3 = bind(s3_port).await.context("binding the embedded S3 port")?;
+        let s3_endpoint = format!("http://{}", s3.local_addr()?);
+        tokio::spawn(serve_s3(s3, s3_root, stopped));
+
+        Ok(Self { dynamodb_endpoint, s3_endpoint, stop })
+    }
+}
+
+async fn bind(port: u16) -> std::io::Result<TcpListener> {
+    TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
+}
+
+async fn serve_s3(listener: TcpListener, root: PathBuf, mut stopped: watch::Receiver<bool>) {
+    let service = match s3_service(&root) {
+        Ok(service) => service,
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "embedded S3 did not start");
+            return;
+        }
+    };
+    loop {
+        let socket = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((socket, _)) => socket,
+                Err(error) => {
+                    tracing::warn!(%error, "embedded S3 accept failed");
+                    continue;
+                }
+            },
+            _ = stopped.wait_for(|stop| *stop) => return,
+        };
+        // Without TCP_NODELAY, small S3 responses wait on Nagle's algorithm (~20x slower reads).
+        let _ = socket.set_nodelay(true);
+        let service = service.clone();
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(socket), service)
+                .await;
+        });
+    }
+}
+
+fn s3_service(root: &Path) -> anyhow::Result<s3s::service::S3Service> {
+    std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+    let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("opening the S3 folder: {e:?}"))?;
+    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+    // Signature checking on: a request the real S3 would refuse is refused here too.
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY));
+    Ok(builder.build())
+}
+
+/// SDK configuration for the embedded engines: local credentials and region. Endpoints are set
+/// per service by the caller.
+pub fn local_sdk_config() -> SdkConfig {
+    let credentials = aws_sdk_dynamodb::config::Credentials::new(
+        LOCAL_ACCESS_KEY,
+        LOCAL_SECRET_KEY,
+        None,
+        None,
+        "keel-local",
+    );
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(LOCAL_REGION))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+        .build()
+}

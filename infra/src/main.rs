@@ -1,0 +1,131 @@
+//! `cargo run -p keel-local` — the whole API on http://127.0.0.1:3000.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::Parser;
+use keel_local::engines::{LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, Storage};
+use keel_local::template::Template;
+use keel_local::{Backend, Options};
+
+/// Serves the Keel API locally: routes from template.yaml, handlers in-process, data in
+/// embedded DynamoDB and S3 engines (or wherever AWS_ENDPOINT_URL_DYNAMODB / _S3 point).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    /// Port for the API on 127.0.0.1.
+    #[arg(long, default_value_t = 3000)]
+    port: u16,
+    /// Folder for local data (database, uploaded files, JWT key).
+    #[arg(long, default_value = ".keel")]
+    data_dir: PathBuf,
+    /// SAM template to route by.
+    #[arg(long, default_value_os_t = Options::default_template())]
+    template: PathBuf,
+    /// Table name.
+    #[arg(long, default_value = "keel")]
+    table: String,
+    /// Bucket name.
+    #[arg(long, default_value = "keel-uploads")]
+    bucket: String,
+    /// Use real AWS (default credential chain) instead of local engines.
+    #[arg(long)]
+    aws: bool,
+    /// Only run the embedded engines (for `cargo lambda watch`); writes <data-dir>/lambda.env.
+    #[arg(long)]
+    engines_only: bool,
+    /// Port of the embedded DynamoDB engine (0 = any free port; fixed by --engines-only).
+    #[arg(long, default_value_t = 0)]
+    dynamodb_port: u16,
+    /// Port of the embedded S3 engine (0 = any free port; fixed by --engines-only).
+    #[arg(long, default_value_t = 0)]
+    s3_port: u16,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,aws_smithy_runtime=error,aws_sdk_dynamodb=error,aws_sdk_s3=error".into()),
+        )
+        .with_target(false)
+        .compact()
+        .init();
+    let cli = Cli::parse();
+    let jwt_secret = jwt_secret(&cli.data_dir)?;
+    let mut options = Options {
+        port: cli.port,
+        template: cli.template.clone(),
+        storage: Storage::Dir(cli.data_dir.clone()),
+        backend: if cli.aws { Backend::Aws } else { Backend::Local },
+        table: cli.table.clone(),
+        bucket: cli.bucket.clone(),
+        jwt_secret: jwt_secret.clone(),
+        engine_ports: (cli.dynamodb_port, cli.s3_port),
+    };
+
+    if cli.engines_only {
+        if options.engine_ports == (0, 0) {
+            options.engine_ports = (8010, 8014);
+        }
+        let template = Template::load(&options.template)?;
+        let storage = keel_local::app::prepare_storage(&options, &template).await?;
+        let env_file = cli.data_dir.join("lambda.env");
+        let env = format!(
+            "TABLE_NAME={}\nJWT_SECRET={}\nAWS_REGION={LOCAL_REGION}\nAWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY}\n\
+             AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY}\nAWS_ENDPOINT_URL_DYNAMODB={}\nAWS_ENDPOINT_URL_S3={}\n",
+            options.table,
+            String::from_utf8_lossy(&jwt_secret),
+            storage.dynamodb_endpoint.unwrap_or_default(),
+            storage.s3_endpoint.unwrap_or_default(),
+        );
+        write_private(&env_file, env.as_bytes())?;
+        println!("Embedded engines running. Function environment written to {}", env_file.display());
+        println!("In another terminal:  cargo lambda watch -a 127.0.0.1 --env-file {}", env_file.display());
+        tokio::signal::ctrl_c().await?;
+        return Ok(());
+    }
+
+    let app = keel_local::spawn(options).await?;
+    println!("Keel API on http://{}  (data: {})", app.addr, cli.data_dir.display());
+    println!("Routes (from {}):", cli.template.display());
+    for route in app.gateway.routes() {
+        println!("  {:<7} {:<40} -> {}", route.method, route.path, route.binary);
+    }
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// `JWT_SECRET` from the environment, else a random key kept in the data folder so sessions
+/// survive a restart. Never printed.
+fn jwt_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if let Ok(secret) = std::env::var("JWT_SECRET") {
+        return Ok(secret.into_bytes());
+    }
+    let file = data_dir.join("jwt-secret");
+    if let Ok(existing) = std::fs::read(&file) {
+        return Ok(existing);
+    }
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let secret: String = {
+        use rand::Rng as _;
+        let bytes: [u8; 32] = rand::rng().random();
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    };
+    write_private(&file, secret.as_bytes())?;
+    Ok(secret.into_bytes())
+}
+
+fn write_private(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    file.write_all(contents)?;
+    Ok(())
+}

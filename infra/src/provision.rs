@@ -1,0 +1,74 @@
+//! Creates the table (from the template's schema) and the bucket when they are missing, so a
+//! fresh data folder or a fresh DynamoDB Local is ready without a manual step.
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
+};
+
+use crate::template::TableSpec;
+
+/// Creates `table` with the template's keys and indexes unless it exists.
+pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str, spec: &TableSpec) -> anyhow::Result<()> {
+    match client.describe_table().table_name(table).send().await {
+        Ok(_) => return Ok(()),
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(error) => return Err(anyhow::Error::new(error).context("DescribeTable")),
+    }
+    let keys = |schema: &[(String, String)]| -> anyhow::Result<Vec<KeySchemaElement>> {
+        schema
+            .iter()
+            .map(|(name, kind)| {
+                Ok(KeySchemaElement::builder().attribute_name(name).key_type(KeyType::from(kind.as_str())).build()?)
+            })
+            .collect()
+    };
+    let mut request = client.create_table().table_name(table).billing_mode(BillingMode::PayPerRequest);
+    for (name, kind) in &spec.attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                .build()?,
+        );
+    }
+    request = request.set_key_schema(Some(keys(&spec.key_schema)?));
+    for index in &spec.global_indexes {
+        let mut projection = Projection::builder().projection_type(ProjectionType::from(index.projection.as_str()));
+        for attribute in &index.non_key_attributes {
+            projection = projection.non_key_attributes(attribute);
+        }
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(&index.name)
+                .set_key_schema(Some(keys(&index.key_schema)?))
+                .projection(projection.build())
+                .build()?,
+        );
+    }
+    match request.send().await {
+        Ok(_) => Ok(()),
+        // Another process created it between our describe and create.
+        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+        Err(error) => Err(anyhow::Error::new(error).context(format!("CreateTable {table}"))),
+    }
+}
+
+/// Creates `bucket` unless it exists.
+pub async fn ensure_bucket(client: &aws_sdk_s3::Client, bucket: &str) -> anyhow::Result<()> {
+    if client.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    match client.create_bucket().bucket(bucket).send().await {
+        Ok(_) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_bucket_already_owned_by_you() || e.is_bucket_already_exists()) =>
+        {
+            Ok(())
+        }
+        Err(error) => Err(anyhow::Error::new(error)).with_context(|| format!("CreateBucket {bucket}")),
+    }
+}
