@@ -1,0 +1,92 @@
+//! The template, the binaries, the handler registry and the `cargo lambda watch` router must
+//! agree: every route has a function, every function a binary and a handler, and nothing is
+//! left over on any side.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use keel_local::template::Template;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn template() -> Template {
+    Template::load(&root().join("template.yaml")).expect("template.yaml parses")
+}
+
+fn binaries_on_disk() -> BTreeSet<String> {
+    std::fs::read_dir(root().join("functions/src/bin"))
+        .expect("functions/src/bin exists")
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "rs"))
+        .map(|path| path.file_stem().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn registered_handlers() -> BTreeSet<String> {
+    keel_functions::HANDLERS.iter().map(|(name, _)| (*name).to_owned()).collect()
+}
+
+#[test]
+fn every_function_is_built_by_cargo_lambda_from_a_binary_with_a_handler() {
+    let template = template();
+    let on_disk = binaries_on_disk();
+    for function in &template.functions {
+        assert_eq!(function.build_method.as_deref(), Some("rust-cargolambda"), "{}", function.logical_id);
+        let binary = function.binary.as_deref().unwrap_or_else(|| panic!("{} has no Binary", function.logical_id));
+        assert!(on_disk.contains(binary), "{}: no functions/src/bin/{binary}.rs", function.logical_id);
+        assert!(keel_functions::handler(binary).is_some(), "{}: no handler for {binary}", function.logical_id);
+    }
+}
+
+#[test]
+fn no_binary_or_handler_is_missing_from_the_template() {
+    let in_template: BTreeSet<String> = template().functions.iter().filter_map(|f| f.binary.clone()).collect();
+    assert_eq!(binaries_on_disk(), in_template, "functions/src/bin vs template.yaml");
+    assert_eq!(registered_handlers(), in_template, "keel_functions::HANDLERS vs template.yaml");
+}
+
+#[test]
+fn every_routed_function_has_routes_and_no_route_is_declared_twice() {
+    let template = template();
+    let keys: Vec<String> = template.routes.iter().map(|r| r.key()).collect();
+    let unique: BTreeSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "duplicate routes: {keys:?}");
+    for function in &template.functions {
+        assert!(
+            template.routes.iter().any(|r| r.function == function.logical_id),
+            "{} has no HttpApi event",
+            function.logical_id
+        );
+    }
+}
+
+#[test]
+fn the_cargo_lambda_watch_router_mirrors_the_template() {
+    let manifest: toml::Table = std::fs::read_to_string(root().join("Cargo.toml")).unwrap().parse().unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().expect("router table");
+    let mut in_router = BTreeSet::new();
+    for (path, routes) in router {
+        for route in routes.as_array().expect("route list") {
+            in_router.insert((route["method"].as_str().unwrap().to_owned(), path.clone(), route["function"].as_str().unwrap().to_owned()));
+        }
+    }
+    let in_template: BTreeSet<(String, String, String)> =
+        template().routes.into_iter().map(|r| (r.method, r.path, r.binary)).collect();
+    assert_eq!(in_router, in_template);
+}
+
+#[test]
+fn the_local_gateway_serves_exactly_the_template_routes() {
+    let template = template();
+    // A client that is never called: building the gateway needs dependencies, not a network.
+    let sdk = keel_local::engines::local_sdk_config();
+    let tokens = keel::auth::TokenKeys::new(&[1u8; 32], keel::auth::DEFAULT_TOKEN_TTL).unwrap();
+    let deps: &'static keel::Deps =
+        Box::leak(Box::new(keel::Deps::new(aws_sdk_dynamodb::Client::new(&sdk), "unused", tokens)));
+    let gateway = keel_local::gateway::Gateway::new(&template, deps).expect("every route has a handler");
+    let served: BTreeSet<String> = gateway.routes().map(|r| r.key()).collect();
+    let declared: BTreeSet<String> = template.routes.iter().map(|r| r.key()).collect();
+    assert_eq!(served, declared);
+}
