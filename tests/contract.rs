@@ -25,7 +25,10 @@ fn binaries_on_disk() -> BTreeSet<String> {
 }
 
 fn registered_handlers() -> BTreeSet<String> {
-    keel_functions::HANDLERS.iter().map(|(name, _)| (*name).to_owned()).collect()
+    keel_functions::HANDLERS
+        .iter()
+        .map(|(name, _)| (*name).to_owned())
+        .collect()
 }
 
 #[test]
@@ -33,18 +36,46 @@ fn every_function_is_built_by_cargo_lambda_from_a_binary_with_a_handler() {
     let template = template();
     let on_disk = binaries_on_disk();
     for function in &template.functions {
-        assert_eq!(function.build_method.as_deref(), Some("rust-cargolambda"), "{}", function.logical_id);
-        let binary = function.binary.as_deref().unwrap_or_else(|| panic!("{} has no Binary", function.logical_id));
-        assert!(on_disk.contains(binary), "{}: no functions/src/bin/{binary}.rs", function.logical_id);
-        assert!(keel_functions::handler(binary).is_some(), "{}: no handler for {binary}", function.logical_id);
+        assert_eq!(
+            function.build_method.as_deref(),
+            Some("rust-cargolambda"),
+            "{}",
+            function.logical_id
+        );
+        let binary = function
+            .binary
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} has no Binary", function.logical_id));
+        assert!(
+            on_disk.contains(binary),
+            "{}: no functions/src/bin/{binary}.rs",
+            function.logical_id
+        );
+        assert!(
+            keel_functions::handler(binary).is_some(),
+            "{}: no handler for {binary}",
+            function.logical_id
+        );
     }
 }
 
 #[test]
 fn no_binary_or_handler_is_missing_from_the_template() {
-    let in_template: BTreeSet<String> = template().functions.iter().filter_map(|f| f.binary.clone()).collect();
-    assert_eq!(binaries_on_disk(), in_template, "functions/src/bin vs template.yaml");
-    assert_eq!(registered_handlers(), in_template, "keel_functions::HANDLERS vs template.yaml");
+    let in_template: BTreeSet<String> = template()
+        .functions
+        .iter()
+        .filter_map(|f| f.binary.clone())
+        .collect();
+    assert_eq!(
+        binaries_on_disk(),
+        in_template,
+        "functions/src/bin vs template.yaml"
+    );
+    assert_eq!(
+        registered_handlers(),
+        in_template,
+        "keel_functions::HANDLERS vs template.yaml"
+    );
 }
 
 #[test]
@@ -64,16 +95,28 @@ fn every_routed_function_has_routes_and_no_route_is_declared_twice() {
 
 #[test]
 fn the_cargo_lambda_watch_router_mirrors_the_template() {
-    let manifest: toml::Table = std::fs::read_to_string(root().join("Cargo.toml")).unwrap().parse().unwrap();
-    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"].as_table().expect("router table");
+    let manifest: toml::Table = std::fs::read_to_string(root().join("Cargo.toml"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let router = manifest["workspace"]["metadata"]["lambda"]["watch"]["router"]
+        .as_table()
+        .expect("router table");
     let mut in_router = BTreeSet::new();
     for (path, routes) in router {
         for route in routes.as_array().expect("route list") {
-            in_router.insert((route["method"].as_str().unwrap().to_owned(), path.clone(), route["function"].as_str().unwrap().to_owned()));
+            in_router.insert((
+                route["method"].as_str().unwrap().to_owned(),
+                path.clone(),
+                route["function"].as_str().unwrap().to_owned(),
+            ));
         }
     }
-    let in_template: BTreeSet<(String, String, String)> =
-        template().routes.into_iter().map(|r| (r.method, r.path, r.binary)).collect();
+    let in_template: BTreeSet<(String, String, String)> = template()
+        .routes
+        .into_iter()
+        .map(|r| (r.method, r.path, r.binary))
+        .collect();
     assert_eq!(in_router, in_template);
 }
 
@@ -83,8 +126,11 @@ fn the_local_gateway_serves_exactly_the_template_routes() {
     // A client that is never called: building the gateway needs dependencies, not a network.
     let sdk = keel_local::engines::local_sdk_config();
     let tokens = keel::auth::TokenKeys::new(&[1u8; 32], keel::auth::DEFAULT_TOKEN_TTL).unwrap();
-    let deps: &'static keel::Deps =
-        Box::leak(Box::new(keel::Deps::new(aws_sdk_dynamodb::Client::new(&sdk), "unused", tokens)));
+    let deps: &'static keel::Deps = Box::leak(Box::new(keel::Deps::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        "unused",
+        tokens,
+    )));
     let gateway = keel_local::gateway::Gateway::new(&template, deps).expect("every route has a handler");
     let served: BTreeSet<String> = gateway.routes().map(|r| r.key()).collect();
     let declared: BTreeSet<String> = template.routes.iter().map(|r| r.key()).collect();

@@ -27,14 +27,21 @@ async fn a_base64_encoded_registration_event_creates_the_user() {
     let body = json_of(response.body());
     assert_eq!(body["user"]["username"], "Jacob");
     assert_eq!(body["user"]["email"], "jake@jake.jake");
-    assert!(body["user"]["token"].as_str().is_some_and(|t| t.split('.').count() == 3));
+    assert!(
+        body["user"]["token"]
+            .as_str()
+            .is_some_and(|t| t.split('.').count() == 3)
+    );
 }
 
 #[tokio::test]
 async fn a_get_user_event_with_a_valid_token_returns_that_user() {
     let app = spawn_app().await;
     let registered = users::register::handle(app.app.deps, request(&fixture("apigw-v2-register.json"))).await;
-    let token = json_of(registered.body())["user"]["token"].as_str().unwrap().to_owned();
+    let token = json_of(registered.body())["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let mut event = fixture("apigw-v2-get-user.json");
     event["headers"]["authorization"] = Value::String(format!("Token {token}"));
@@ -50,7 +57,10 @@ async fn a_get_user_event_without_authorization_is_a_401_response_not_an_error()
     event["headers"].as_object_mut().unwrap().remove("authorization");
     let response = users::current::handle(app.app.deps, request(&event)).await;
     assert_eq!(response.status(), 401);
-    assert_eq!(json_of(response.body()), serde_json::json!({"errors": {"token": ["is missing"]}}));
+    assert_eq!(
+        json_of(response.body()),
+        serde_json::json!({"errors": {"token": ["is missing"]}})
+    );
 }
 
 #[tokio::test]

@@ -23,15 +23,24 @@ pub type Handler = fn(&'static Deps, Request) -> HandlerFuture;
 /// (`Metadata.BuildProperties.Binary`). A test fails when the template, `src/bin/` and this
 /// table disagree.
 pub const HANDLERS: &[(&str, Handler)] = &[
-    ("register-user", |deps, req| Box::pin(users::register::handle(deps, req))),
+    ("register-user", |deps, req| {
+        Box::pin(users::register::handle(deps, req))
+    }),
     ("login", |deps, req| Box::pin(users::login::handle(deps, req))),
-    ("get-current-user", |deps, req| Box::pin(users::current::handle(deps, req))),
-    ("update-current-user", |deps, req| Box::pin(users::update::handle(deps, req))),
+    ("get-current-user", |deps, req| {
+        Box::pin(users::current::handle(deps, req))
+    }),
+    ("update-current-user", |deps, req| {
+        Box::pin(users::update::handle(deps, req))
+    }),
 ];
 
 /// The handler registered under `binary`.
 pub fn handler(binary: &str) -> Option<Handler> {
-    HANDLERS.iter().find(|(name, _)| *name == binary).map(|(_, handler)| *handler)
+    HANDLERS
+        .iter()
+        .find(|(name, _)| *name == binary)
+        .map(|(_, handler)| *handler)
 }
 
 /// A Lambda function's whole `main`: logging, dependencies from the environment (once per cold
@@ -41,5 +50,8 @@ pub async fn serve(binary: &str) -> Result<(), lambda_http::Error> {
     keel::telemetry::init_lambda();
     let handler = handler(binary).ok_or_else(|| format!("no handler is registered for binary {binary}"))?;
     let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
-    lambda_http::run(service_fn(move |req| async move { Ok::<_, Infallible>(handler(deps, req).await) })).await
+    lambda_http::run(service_fn(move |req| async move {
+        Ok::<_, Infallible>(handler(deps, req).await)
+    }))
+    .await
 }

@@ -100,7 +100,10 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
         });
     }
     let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let (env_dynamodb, env_s3) = (from_env("AWS_ENDPOINT_URL_DYNAMODB"), from_env("AWS_ENDPOINT_URL_S3"));
+    let (env_dynamodb, env_s3) = (
+        from_env("AWS_ENDPOINT_URL_DYNAMODB"),
+        from_env("AWS_ENDPOINT_URL_S3"),
+    );
     let engines = if env_dynamodb.is_none() || env_s3.is_none() {
         Some(Engines::start(&options.storage, options.engine_ports.0, options.engine_ports.1).await?)
     } else {
@@ -109,15 +112,21 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
     let dynamodb_endpoint = env_dynamodb
         .or_else(|| engines.as_ref().map(|e| e.dynamodb_endpoint.clone()))
         .context("BUG: no DynamoDB endpoint")?;
-    let s3_endpoint =
-        env_s3.or_else(|| engines.as_ref().map(|e| e.s3_endpoint.clone())).context("BUG: no S3 endpoint")?;
+    let s3_endpoint = env_s3
+        .or_else(|| engines.as_ref().map(|e| e.s3_endpoint.clone()))
+        .context("BUG: no S3 endpoint")?;
 
     let sdk: SdkConfig = local_sdk_config();
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk).endpoint_url(&dynamodb_endpoint).build(),
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(&dynamodb_endpoint)
+            .build(),
     );
     let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk).endpoint_url(&s3_endpoint).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .endpoint_url(&s3_endpoint)
+            .force_path_style(true)
+            .build(),
     );
     ensure_table(&dynamodb, &options.table, &template.table)
         .await
@@ -125,7 +134,12 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
     ensure_bucket(&s3, &options.bucket)
         .await
         .with_context(|| format!("preparing bucket {} at {s3_endpoint}", options.bucket))?;
-    Ok(PreparedStorage { dynamodb, dynamodb_endpoint: Some(dynamodb_endpoint), s3_endpoint: Some(s3_endpoint), engines })
+    Ok(PreparedStorage {
+        dynamodb,
+        dynamodb_endpoint: Some(dynamodb_endpoint),
+        s3_endpoint: Some(s3_endpoint),
+        engines,
+    })
 }
 
 /// Starts the local API: engines, table and bucket, handlers' dependencies (built once, as at a
@@ -134,7 +148,11 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
     let template = Template::load(&options.template)?;
     let storage = prepare_storage(&options, &template).await?;
     let tokens = TokenKeys::new(&options.jwt_secret, DEFAULT_TOKEN_TTL)?;
-    let deps: &'static Deps = Box::leak(Box::new(Deps::new(storage.dynamodb.clone(), &options.table, tokens)));
+    let deps: &'static Deps = Box::leak(Box::new(Deps::new(
+        storage.dynamodb.clone(),
+        &options.table,
+        tokens,
+    )));
     let gateway = Arc::new(Gateway::new(&template, deps)?);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await

@@ -12,10 +12,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// Credentials the embedded S3 server checks SigV4 signatures against. They unlock nothing but
-/// a server bound to 127.0.0.1.
-pub const LOCAL_ACCESS_KEY: &str = "keel-local";
+/// a server bound to 127.0.0.1. Letters and digits only: DynamoDB Local refuses anything else.
+pub const LOCAL_ACCESS_KEY: &str = "keellocal";
 /// See [`LOCAL_ACCESS_KEY`].
-pub const LOCAL_SECRET_KEY: &str = "keel-local-secret";
+pub const LOCAL_SECRET_KEY: &str = "keellocalsecret";
 /// The region local clients sign for.
 pub const LOCAL_REGION: &str = "us-east-1";
 
@@ -53,12 +53,17 @@ impl Engines {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join("dynamodb.sqlite");
                 let path = file.to_str().context("data dir path is not UTF-8")?;
-                (dynoxide::Database::new(path).context("opening the embedded DynamoDB database")?, dir.join("s3"))
+                (
+                    dynoxide::Database::new(path).context("opening the embedded DynamoDB database")?,
+                    dir.join("s3"),
+                )
             }
             Storage::Ephemeral(dir) => (dynoxide::Database::memory()?, dir.join("s3")),
         };
 
-        let dynamodb = bind(dynamodb_port).await.context("binding the embedded DynamoDB port")?;
+        let dynamodb = bind(dynamodb_port)
+            .await
+            .context("binding the embedded DynamoDB port")?;
         let dynamodb_endpoint = format!("http://{}", dynamodb.local_addr()?);
         let mut signal = stopped.clone();
         tokio::spawn(async move {
@@ -74,7 +79,11 @@ impl Engines {
         let s3_endpoint = format!("http://{}", s3.local_addr()?);
         tokio::spawn(serve_s3(s3, s3_root, stopped));
 
-        Ok(Self { dynamodb_endpoint, s3_endpoint, stop })
+        Ok(Self {
+            dynamodb_endpoint,
+            s3_endpoint,
+            stop,
+        })
     }
 }
 
@@ -117,7 +126,10 @@ fn s3_service(root: &Path) -> anyhow::Result<s3s::service::S3Service> {
     let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("opening the S3 folder: {e:?}"))?;
     let mut builder = s3s::service::S3ServiceBuilder::new(fs);
     // Signature checking on: a request the real S3 would refuse is refused here too.
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY));
+    builder.set_auth(s3s::auth::SimpleAuth::from_single(
+        LOCAL_ACCESS_KEY,
+        LOCAL_SECRET_KEY,
+    ));
     Ok(builder.build())
 }
 
@@ -134,6 +146,8 @@ pub fn local_sdk_config() -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(LOCAL_REGION))
-        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(credentials))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
         .build()
 }

@@ -66,12 +66,24 @@ impl Gateway {
             .iter()
             .map(|route| {
                 let handler = keel_functions::handler(&route.binary).ok_or_else(|| {
-                    anyhow::anyhow!("{} routes to binary {:?}, which has no handler", route.key(), route.binary)
+                    anyhow::anyhow!(
+                        "{} routes to binary {:?}, which has no handler",
+                        route.key(),
+                        route.binary
+                    )
                 })?;
-                Ok(CompiledRoute { segments: compile(&route.path), route: route.clone(), handler })
+                Ok(CompiledRoute {
+                    segments: compile(&route.path),
+                    route: route.clone(),
+                    handler,
+                })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { routes, cors: template.cors.clone(), deps })
+        Ok(Self {
+            routes,
+            cors: template.cors.clone(),
+            deps,
+        })
     }
 
     /// The route table, for the start-up banner.
@@ -84,7 +96,9 @@ impl Gateway {
         let mut allowed = Vec::new();
         let mut best: Option<(&CompiledRoute, BTreeMap<String, String>)> = None;
         for candidate in &self.routes {
-            let Some(params) = match_path(&candidate.segments, &parts) else { continue };
+            let Some(params) = match_path(&candidate.segments, &parts) else {
+                continue;
+            };
             if candidate.route.method != method.as_str() && candidate.route.method != "ANY" {
                 allowed.push(candidate.route.method.clone());
                 continue;
@@ -105,7 +119,11 @@ impl Gateway {
     }
 
     /// Serves one HTTP request and logs one line about it.
-    pub async fn serve(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
+    pub async fn serve(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<Full<Bytes>> {
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
@@ -124,11 +142,13 @@ impl Gateway {
         response
     }
 
-    async fn dispatch(&self, req: hyper::Request<Incoming>, peer: SocketAddr) -> hyper::Response<Full<Bytes>> {
-        if let Some(cors) = &self.cors {
-            if is_preflight(&req) {
-                return preflight(cors, req.headers());
-            }
+    async fn dispatch(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> hyper::Response<Full<Bytes>> {
+        if let Some(cors) = self.cors.as_ref().filter(|_| is_preflight(&req)) {
+            return preflight(cors, req.headers());
         }
         let (matched, params) = match self.find(req.method(), req.uri().path()) {
             Ok(found) => found,
@@ -150,7 +170,9 @@ impl Gateway {
         let request = match lambda_http::request::from_str(&event.to_string()) {
             Ok(request) => request,
             Err(error) => {
-                return to_hyper(ApiError::Internal(anyhow::anyhow!("BUG: event did not parse: {error}")).into_response());
+                return to_hyper(
+                    ApiError::Internal(anyhow::anyhow!("BUG: event did not parse: {error}")).into_response(),
+                );
             }
         };
         to_hyper((matched.handler)(self.deps, request).await)
@@ -160,13 +182,15 @@ impl Gateway {
 fn compile(path: &str) -> Vec<Segment> {
     path.trim_start_matches('/')
         .split('/')
-        .map(|part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-            Some(name) => match name.strip_suffix('+') {
-                Some(greedy) => Segment::Greedy(greedy.to_owned()),
-                None => Segment::Param(name.to_owned()),
+        .map(
+            |part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                Some(name) => match name.strip_suffix('+') {
+                    Some(greedy) => Segment::Greedy(greedy.to_owned()),
+                    None => Segment::Param(name.to_owned()),
+                },
+                None => Segment::Literal(part.to_owned()),
             },
-            None => Segment::Literal(part.to_owned()),
-        })
+        )
         .collect()
 }
 
@@ -206,7 +230,10 @@ fn match_path(segments: &[Segment], parts: &[&str]) -> Option<BTreeMap<String, S
 }
 
 fn decode(raw: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(raw).decode_utf8().ok().map(|s| s.into_owned())
+    percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .ok()
+        .map(|s| s.into_owned())
 }
 
 /// The API Gateway HTTP API (payload format 2.0) event for this request, field for field as
@@ -224,7 +251,12 @@ fn api_gateway_event(
     for (name, value) in &parts.headers {
         let Ok(value) = value.to_str() else { continue };
         if name == header::COOKIE {
-            cookies.extend(value.split(';').map(|c| c.trim().to_owned()).filter(|c| !c.is_empty()));
+            cookies.extend(
+                value
+                    .split(';')
+                    .map(|c| c.trim().to_owned())
+                    .filter(|c| !c.is_empty()),
+            );
             continue;
         }
         headers
@@ -316,19 +348,25 @@ fn allowed_origin(cors: &Cors, origin: &HeaderValue) -> Option<HeaderValue> {
         return Some(HeaderValue::from_static("*"));
     }
     let origin_str = origin.to_str().ok()?;
-    cors.allow_origins.iter().any(|o| o.eq_ignore_ascii_case(origin_str)).then(|| origin.clone())
+    cors.allow_origins
+        .iter()
+        .any(|o| o.eq_ignore_ascii_case(origin_str))
+        .then(|| origin.clone())
 }
 
 fn apply_cors(cors: &Cors, origin: &HeaderValue, headers: &mut HeaderMap) {
-    let Some(allow) = allowed_origin(cors, origin) else { return };
+    let Some(allow) = allowed_origin(cors, origin) else {
+        return;
+    };
     if allow != "*" {
         headers.append(header::VARY, HeaderValue::from_static("Origin"));
     }
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allow);
-    if !cors.expose_headers.is_empty() {
-        if let Ok(value) = HeaderValue::from_str(&cors.expose_headers.join(",")) {
-            headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
-        }
+    if let Some(value) = (!cors.expose_headers.is_empty())
+        .then(|| HeaderValue::from_str(&cors.expose_headers.join(",")).ok())
+        .flatten()
+    {
+        headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, value);
     }
 }
 
@@ -337,7 +375,9 @@ fn apply_cors(cors: &Cors, origin: &HeaderValue, headers: &mut HeaderMap) {
 fn preflight(cors: &Cors, request: &HeaderMap) -> hyper::Response<Full<Bytes>> {
     let mut response = hyper::Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::NO_CONTENT;
-    let Some(origin) = request.get(header::ORIGIN) else { return response };
+    let Some(origin) = request.get(header::ORIGIN) else {
+        return response;
+    };
     if allowed_origin(cors, origin).is_none() {
         return response;
     }
@@ -401,7 +441,10 @@ mod tests {
     #[test]
     fn a_greedy_parameter_takes_the_rest_of_the_path() {
         let proxy = compile("/files/{key+}");
-        assert_eq!(match_path(&proxy, &["files", "a", "b.png"]).unwrap()["key"], "a/b.png");
+        assert_eq!(
+            match_path(&proxy, &["files", "a", "b.png"]).unwrap()["key"],
+            "a/b.png"
+        );
         assert!(match_path(&proxy, &["files"]).is_none());
     }
 }

@@ -2,15 +2,15 @@
 //!
 //! Read in this order:
 
-/// `template.yaml` -> routes, CORS and table schema.
-pub mod template;
-/// The embedded DynamoDB and S3 engines.
-pub mod engines;
-/// Table and bucket creation.
-pub mod provision;
-/// The API Gateway stand-in: routing, events, CORS.
-pub mod gateway;
 /// Putting it together: [`app::spawn`] is what both the binary and the tests run.
 pub mod app;
+/// The embedded DynamoDB and S3 engines.
+pub mod engines;
+/// The API Gateway stand-in: routing, events, CORS.
+pub mod gateway;
+/// Table and bucket creation.
+pub mod provision;
+/// `template.yaml` -> routes, CORS and table schema.
+pub mod template;
 
 pub use app::{App, Backend, Options, spawn};

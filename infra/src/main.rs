@@ -46,7 +46,9 @@ struct Cli {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,aws_smithy_runtime=error,aws_sdk_dynamodb=error,aws_sdk_s3=error".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                "info,aws_smithy_runtime=error,aws_sdk_dynamodb=error,aws_sdk_s3=error".into()
+            }),
         )
         .with_target(false)
         .compact()
@@ -80,14 +82,24 @@ async fn main() -> anyhow::Result<()> {
             storage.s3_endpoint.unwrap_or_default(),
         );
         write_private(&env_file, env.as_bytes())?;
-        println!("Embedded engines running. Function environment written to {}", env_file.display());
-        println!("In another terminal:  cargo lambda watch -a 127.0.0.1 --env-file {}", env_file.display());
+        println!(
+            "Embedded engines running. Function environment written to {}",
+            env_file.display()
+        );
+        println!(
+            "In another terminal:  cargo lambda watch -a 127.0.0.1 --env-file {}",
+            env_file.display()
+        );
         tokio::signal::ctrl_c().await?;
         return Ok(());
     }
 
     let app = keel_local::spawn(options).await?;
-    println!("Keel API on http://{}  (data: {})", app.addr, cli.data_dir.display());
+    println!(
+        "Keel API on http://{}  (data: {})",
+        app.addr,
+        cli.data_dir.display()
+    );
     println!("Routes (from {}):", cli.template.display());
     for route in app.gateway.routes() {
         println!("  {:<7} {:<40} -> {}", route.method, route.path, route.binary);

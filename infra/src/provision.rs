@@ -10,21 +10,34 @@ use aws_sdk_dynamodb::types::{
 use crate::template::TableSpec;
 
 /// Creates `table` with the template's keys and indexes unless it exists.
-pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str, spec: &TableSpec) -> anyhow::Result<()> {
+pub async fn ensure_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    spec: &TableSpec,
+) -> anyhow::Result<()> {
     match client.describe_table().table_name(table).send().await {
         Ok(_) => return Ok(()),
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(error) => return Err(anyhow::Error::new(error).context("DescribeTable")),
     }
     let keys = |schema: &[(String, String)]| -> anyhow::Result<Vec<KeySchemaElement>> {
         schema
             .iter()
             .map(|(name, kind)| {
-                Ok(KeySchemaElement::builder().attribute_name(name).key_type(KeyType::from(kind.as_str())).build()?)
+                Ok(KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(KeyType::from(kind.as_str()))
+                    .build()?)
             })
             .collect()
     };
-    let mut request = client.create_table().table_name(table).billing_mode(BillingMode::PayPerRequest);
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest);
     for (name, kind) in &spec.attributes {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
@@ -35,7 +48,8 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str, spec: 
     }
     request = request.set_key_schema(Some(keys(&spec.key_schema)?));
     for index in &spec.global_indexes {
-        let mut projection = Projection::builder().projection_type(ProjectionType::from(index.projection.as_str()));
+        let mut projection =
+            Projection::builder().projection_type(ProjectionType::from(index.projection.as_str()));
         for attribute in &index.non_key_attributes {
             projection = projection.non_key_attributes(attribute);
         }
@@ -50,7 +64,13 @@ pub async fn ensure_table(client: &aws_sdk_dynamodb::Client, table: &str, spec: 
     match request.send().await {
         Ok(_) => Ok(()),
         // Another process created it between our describe and create.
-        Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => Ok(()),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
         Err(error) => Err(anyhow::Error::new(error).context(format!("CreateTable {table}"))),
     }
 }

@@ -103,7 +103,10 @@ impl Template {
         let doc: Value = serde_yaml::from_str(text).context("not YAML")?;
         let parameters = doc.get("Parameters").cloned().unwrap_or(Value::Null);
         let resolve = |value: &Value| resolve_ref(value, &parameters);
-        let resources = doc.get("Resources").and_then(Value::as_mapping).context("no Resources")?;
+        let resources = doc
+            .get("Resources")
+            .and_then(Value::as_mapping)
+            .context("no Resources")?;
 
         let mut routes = Vec::new();
         let mut functions = Vec::new();
@@ -121,17 +124,33 @@ impl Template {
                         .and_then(|b| b.get("Binary"))
                         .and_then(Value::as_str)
                         .map(str::to_owned);
-                    let build_method =
-                        metadata.and_then(|m| m.get("BuildMethod")).and_then(Value::as_str).map(str::to_owned);
-                    let events = properties.get("Events").and_then(Value::as_mapping).cloned().unwrap_or_default();
+                    let build_method = metadata
+                        .and_then(|m| m.get("BuildMethod"))
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    let events = properties
+                        .get("Events")
+                        .and_then(Value::as_mapping)
+                        .cloned()
+                        .unwrap_or_default();
                     for (_, event) in events {
                         if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                             continue;
                         }
-                        let props = event.get("Properties").context("HttpApi event without Properties")?;
-                        let method = props.get("Method").and_then(Value::as_str).context("HttpApi event without Method")?;
-                        let path = props.get("Path").and_then(Value::as_str).context("HttpApi event without Path")?;
-                        let binary = binary.clone().with_context(|| format!("{id} has routes but no Binary"))?;
+                        let props = event
+                            .get("Properties")
+                            .context("HttpApi event without Properties")?;
+                        let method = props
+                            .get("Method")
+                            .and_then(Value::as_str)
+                            .context("HttpApi event without Method")?;
+                        let path = props
+                            .get("Path")
+                            .and_then(Value::as_str)
+                            .context("HttpApi event without Path")?;
+                        let binary = binary
+                            .clone()
+                            .with_context(|| format!("{id} has routes but no Binary"))?;
                         routes.push(Route {
                             method: method.to_ascii_uppercase(),
                             path: path.to_owned(),
@@ -139,19 +158,26 @@ impl Template {
                             binary,
                         });
                     }
-                    functions.push(Function { logical_id: id, binary, build_method });
+                    functions.push(Function {
+                        logical_id: id,
+                        binary,
+                        build_method,
+                    });
                 }
                 "AWS::Serverless::HttpApi" => {
                     if let Some(c) = properties.get("CorsConfiguration") {
                         let list = |key: &str| -> Vec<String> {
                             c.get(key)
                                 .and_then(Value::as_sequence)
-                                .map(|items| items.iter().filter_map(|v| resolve(v)).collect())
+                                .map(|items| items.iter().filter_map(&resolve).collect())
                                 .unwrap_or_default()
                         };
                         cors = Some(Cors {
                             allow_origins: list("AllowOrigins"),
-                            allow_headers: list("AllowHeaders").into_iter().map(|h| h.to_ascii_lowercase()).collect(),
+                            allow_headers: list("AllowHeaders")
+                                .into_iter()
+                                .map(|h| h.to_ascii_lowercase())
+                                .collect(),
                             allow_methods: list("AllowMethods"),
                             expose_headers: list("ExposeHeaders"),
                             max_age: c.get("MaxAge").and_then(Value::as_u64),
@@ -167,7 +193,12 @@ impl Template {
                 _ => {}
             }
         }
-        Ok(Self { routes, functions, cors, table: table.context("the template declares no table")? })
+        Ok(Self {
+            routes,
+            functions,
+            cors,
+            table: table.context("the template declares no table")?,
+        })
     }
 }
 
@@ -178,7 +209,10 @@ fn resolve_ref(value: &Value, parameters: &Value) -> Option<String> {
         Value::Number(n) => Some(n.to_string()),
         Value::Tagged(tagged) if tagged.tag == "!Ref" || tagged.tag == "Ref" => {
             let name = tagged.value.as_str()?;
-            parameters.get(name)?.get("Default").and_then(|d| resolve_ref(d, parameters))
+            parameters
+                .get(name)?
+                .get("Default")
+                .and_then(|d| resolve_ref(d, parameters))
         }
         _ => None,
     }
@@ -190,7 +224,10 @@ fn key_schema(value: Option<&Value>) -> anyhow::Result<Vec<(String, String)>> {
         .context("KeySchema missing")?
         .iter()
         .map(|k| {
-            let name = k.get("AttributeName").and_then(Value::as_str).context("AttributeName")?;
+            let name = k
+                .get("AttributeName")
+                .and_then(Value::as_str)
+                .context("AttributeName")?;
             let kind = k.get("KeyType").and_then(Value::as_str).context("KeyType")?;
             Ok((name.to_owned(), kind.to_owned()))
         })
@@ -204,8 +241,14 @@ fn parse_table(properties: &Value) -> anyhow::Result<TableSpec> {
         .context("AttributeDefinitions missing")?
         .iter()
         .map(|a| {
-            let name = a.get("AttributeName").and_then(Value::as_str).context("AttributeName")?;
-            let kind = a.get("AttributeType").and_then(Value::as_str).context("AttributeType")?;
+            let name = a
+                .get("AttributeName")
+                .and_then(Value::as_str)
+                .context("AttributeName")?;
+            let kind = a
+                .get("AttributeType")
+                .and_then(Value::as_str)
+                .context("AttributeType")?;
             Ok((name.to_owned(), kind.to_owned()))
         })
         .collect::<anyhow::Result<_>>()?;
@@ -218,7 +261,11 @@ fn parse_table(properties: &Value) -> anyhow::Result<TableSpec> {
                 .map(|index| {
                     let projection = index.get("Projection");
                     Ok(IndexSpec {
-                        name: index.get("IndexName").and_then(Value::as_str).context("IndexName")?.to_owned(),
+                        name: index
+                            .get("IndexName")
+                            .and_then(Value::as_str)
+                            .context("IndexName")?
+                            .to_owned(),
                         key_schema: key_schema(index.get("KeySchema"))?,
                         projection: projection
                             .and_then(|p| p.get("ProjectionType"))
@@ -236,7 +283,11 @@ fn parse_table(properties: &Value) -> anyhow::Result<TableSpec> {
         })
         .transpose()?
         .unwrap_or_default();
-    Ok(TableSpec { attributes, key_schema: key_schema(properties.get("KeySchema"))?, global_indexes })
+    Ok(TableSpec {
+        attributes,
+        key_schema: key_schema(properties.get("KeySchema"))?,
+        global_indexes,
+    })
 }
 
 #[cfg(test)]
@@ -273,7 +324,12 @@ Resources:
         let template = Template::parse(SAMPLE).unwrap();
         assert_eq!(
             template.routes,
-            [Route { method: "GET".into(), path: "/things/{id}".into(), function: "Fn".into(), binary: "get-thing".into() }]
+            [Route {
+                method: "GET".into(),
+                path: "/things/{id}".into(),
+                function: "Fn".into(),
+                binary: "get-thing".into()
+            }]
         );
         let cors = template.cors.unwrap();
         assert_eq!(cors.allow_origins, ["https://app.example"]);

@@ -24,7 +24,8 @@ pub const ARGON2_PARALLELISM: u32 = 1;
 /// Login verifies against it when the email is unknown, so an unknown email costs the same
 /// argon2 work as a wrong password and the two cannot be told apart by timing.
 /// A test checks its parameters match the live ones.
-const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$LOWuAoW9oVxAG4kXL/xE5w$vMpHyftJJnmZNnX4ddz8xAQoUwvRQHXzxLmlnK84OQM";
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$LOWuAoW9oVxAG4kXL/xE5w$vMpHyftJJnmZNnX4ddz8xAQoUwvRQHXzxLmlnK84OQM";
 
 fn argon2() -> Argon2<'static> {
     let params = Params::new(ARGON2_MEMORY_KIB, ARGON2_ITERATIONS, ARGON2_PARALLELISM, None)
@@ -71,7 +72,9 @@ pub async fn verify_password(password: Password, stored: Option<PasswordHashStri
         let known = stored.is_some();
         let phc = stored.map(|s| s.0).unwrap_or_else(|| DUMMY_HASH.to_owned());
         let parsed = PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash is not PHC: {e}"))?;
-        let matches = argon2().verify_password(password.expose().as_bytes(), &parsed).is_ok();
+        let matches = argon2()
+            .verify_password(password.expose().as_bytes(), &parsed)
+            .is_ok();
         Ok(known && matches)
     })
     .await
@@ -102,7 +105,9 @@ pub struct TokenKeys {
 
 impl fmt::Debug for TokenKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenKeys").field("ttl", &self.ttl).finish_non_exhaustive()
+        f.debug_struct("TokenKeys")
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
     }
 }
 
@@ -138,9 +143,18 @@ impl TokenKeys {
     pub fn issue(&self, user: &UserId) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
-        let claims = Claims { sub: user.as_str().to_owned(), iat: now, exp: now + ttl, iss: ISSUER.into() };
-        jsonwebtoken::encode(&Header::new(jsonwebtoken::Algorithm::HS256), &claims, &self.encoding)
-            .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a token failed: {e}")))
+        let claims = Claims {
+            sub: user.as_str().to_owned(),
+            iat: now,
+            exp: now + ttl,
+            iss: ISSUER.into(),
+        };
+        jsonwebtoken::encode(
+            &Header::new(jsonwebtoken::Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a token failed: {e}")))
     }
 
     /// Verifies signature, algorithm, issuer and expiry; answers the user id inside.
@@ -173,9 +187,14 @@ impl TokenKeys {
     /// The caller of a route where login is optional. A header that is present but does not
     /// verify is a 401, never a silent downgrade to anonymous.
     pub fn optional(&self, req: &lambda_http::Request) -> Result<Option<Session>, ApiError> {
-        let Some(token) = crate::http::bearer_token(req)? else { return Ok(None) };
+        let Some(token) = crate::http::bearer_token(req)? else {
+            return Ok(None);
+        };
         let user_id = self.verify(token)?;
-        Ok(Some(Session { user_id, token: token.to_owned() }))
+        Ok(Some(Session {
+            user_id,
+            token: token.to_owned(),
+        }))
     }
 }
 
@@ -228,7 +247,12 @@ mod tests {
         let forged = other.issue(&user).unwrap();
 
         let expired_keys = TokenKeys::new(&[7u8; 32], Duration::ZERO).unwrap();
-        let mut expired_claims = Claims { sub: user.to_string(), iat: 0, exp: 0, iss: ISSUER.into() };
+        let mut expired_claims = Claims {
+            sub: user.to_string(),
+            iat: 0,
+            exp: 0,
+            iss: ISSUER.into(),
+        };
         expired_claims.exp = chrono::Utc::now().timestamp() - 60;
         let expired =
             jsonwebtoken::encode(&Header::default(), &expired_claims, &expired_keys.encoding).unwrap();
@@ -240,12 +264,23 @@ mod tests {
 
         let hs512 = jsonwebtoken::encode(
             &Header::new(jsonwebtoken::Algorithm::HS512),
-            &Claims { sub: user.to_string(), iat: 0, exp: i64::MAX / 4, iss: ISSUER.into() },
+            &Claims {
+                sub: user.to_string(),
+                iat: 0,
+                exp: i64::MAX / 4,
+                iss: ISSUER.into(),
+            },
             &EncodingKey::from_secret(&[7u8; 32]),
         )
         .unwrap();
 
-        for (case, token) in [("forged", forged), ("expired", expired), ("alg none", unsigned), ("hs512", hs512), ("garbage", "x.y.z".into())] {
+        for (case, token) in [
+            ("forged", forged),
+            ("expired", expired),
+            ("alg none", unsigned),
+            ("hs512", hs512),
+            ("garbage", "x.y.z".into()),
+        ] {
             assert_eq!(keys().verify(&token).unwrap_err().status(), 401, "case: {case}");
         }
     }

@@ -34,16 +34,27 @@ impl Deps {
                 .into_bytes(),
         };
         let ttl = match std::env::var("JWT_TTL_SECONDS") {
-            Ok(seconds) => Duration::from_secs(seconds.parse().context("JWT_TTL_SECONDS must be a whole number")?),
+            Ok(seconds) => Duration::from_secs(
+                seconds
+                    .parse()
+                    .context("JWT_TTL_SECONDS must be a whole number")?,
+            ),
             Err(_) => DEFAULT_TOKEN_TTL,
         };
-        Ok(Self::new(aws_sdk_dynamodb::Client::new(&sdk), table, TokenKeys::new(&secret, ttl)?))
+        Ok(Self::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+            TokenKeys::new(&secret, ttl)?,
+        ))
     }
 
     /// Builds from clients the caller made (the local server and tests point them at local
     /// engines).
     pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>, tokens: TokenKeys) -> Self {
-        Self { store: Store::new(dynamodb, table), tokens }
+        Self {
+            store: Store::new(dynamodb, table),
+            tokens,
+        }
     }
 }
 

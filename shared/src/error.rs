@@ -170,9 +170,21 @@ mod tests {
     #[test]
     fn every_error_is_a_json_body_in_the_realworld_shape() {
         let cases = [
-            (ApiError::token_missing(), 401, serde_json::json!({"token": ["is missing"]})),
-            (ApiError::Forbidden("article"), 403, serde_json::json!({"article": ["forbidden"]})),
-            (ApiError::NotFound("profile"), 404, serde_json::json!({"profile": ["not found"]})),
+            (
+                ApiError::token_missing(),
+                401,
+                serde_json::json!({"token": ["is missing"]}),
+            ),
+            (
+                ApiError::Forbidden("article"),
+                403,
+                serde_json::json!({"article": ["forbidden"]}),
+            ),
+            (
+                ApiError::NotFound("profile"),
+                404,
+                serde_json::json!({"profile": ["not found"]}),
+            ),
             (
                 FieldErrors::single("title", "can't be blank").into(),
                 422,

@@ -55,10 +55,8 @@ fn with_json_type(status: StatusCode, body: Body) -> Response<Body> {
 /// Missing fields are best modelled as `Option` in `T`, so the domain `TryFrom` can answer
 /// RealWorld's `"can't be blank"` rather than serde's wording.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    if let Some(content_type) = req.headers().get(header::CONTENT_TYPE) {
-        if !is_json(content_type) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
+    if req.headers().get(header::CONTENT_TYPE).is_some_and(|content_type| !is_json(content_type)) {
+        return Err(ApiError::UnsupportedMediaType);
     }
     let bytes: &[u8] = req.body().as_ref();
     if bytes.len() > MAX_BODY_BYTES {
@@ -109,7 +107,9 @@ fn strip_position(error: &serde_json::Error) -> String {
 }
 
 fn is_json(content_type: &HeaderValue) -> bool {
-    let Ok(value) = content_type.to_str() else { return false };
+    let Ok(value) = content_type.to_str() else {
+        return false;
+    };
     let essence = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -119,7 +119,9 @@ fn is_json(content_type: &HeaderValue) -> bool {
 /// `Ok(None)` when the header is absent, so optional-auth routes can serve anonymous callers;
 /// a header that is present but unreadable is a 401, never silently anonymous.
 pub fn bearer_token(req: &Request) -> Result<Option<&str>, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
     let value = value.to_str().map_err(|_| ApiError::token_invalid())?;
     let (scheme, token) = value.trim().split_once(' ').ok_or_else(ApiError::token_invalid)?;
     let token = token.trim();
@@ -156,17 +158,52 @@ mod tests {
     fn bodies_are_judged_by_content_type_size_and_shape() {
         let big = format!(r#"{{"name":"{}"}}"#, "x".repeat(MAX_BODY_BYTES));
         let cases = [
-            ("json", Some("application/json"), r#"{"name":"a"}"#.to_owned(), 200),
-            ("json with charset", Some("application/json; charset=utf-8"), r#"{}"#.to_owned(), 200),
-            ("vendor json", Some("application/vnd.api+json"), r#"{}"#.to_owned(), 200),
+            (
+                "json",
+                Some("application/json"),
+                r#"{"name":"a"}"#.to_owned(),
+                200,
+            ),
+            (
+                "json with charset",
+                Some("application/json; charset=utf-8"),
+                r#"{}"#.to_owned(),
+                200,
+            ),
+            (
+                "vendor json",
+                Some("application/vnd.api+json"),
+                r#"{}"#.to_owned(),
+                200,
+            ),
             ("no content type", None, r#"{}"#.to_owned(), 200),
-            ("form data", Some("application/x-www-form-urlencoded"), "name=a".to_owned(), 415),
+            (
+                "form data",
+                Some("application/x-www-form-urlencoded"),
+                "name=a".to_owned(),
+                415,
+            ),
             ("text", Some("text/plain"), r#"{}"#.to_owned(), 415),
             ("too large", Some("application/json"), big, 413),
             ("empty", Some("application/json"), "  ".to_owned(), 422),
-            ("malformed", Some("application/json"), r#"{"name":"#.to_owned(), 400),
-            ("not json at all", Some("application/json"), "hello".to_owned(), 400),
-            ("wrong shape", Some("application/json"), r#"{"name":42}"#.to_owned(), 422),
+            (
+                "malformed",
+                Some("application/json"),
+                r#"{"name":"#.to_owned(),
+                400,
+            ),
+            (
+                "not json at all",
+                Some("application/json"),
+                "hello".to_owned(),
+                400,
+            ),
+            (
+                "wrong shape",
+                Some("application/json"),
+                r#"{"name":42}"#.to_owned(),
+                422,
+            ),
         ];
         for (case, content_type, body, expected) in cases {
             let got = status_of(json_body::<Probe>(&request(content_type, &body)));

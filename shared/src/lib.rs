@@ -2,22 +2,22 @@
 //!
 //! A guided tour, in the order a request meets the code:
 
-/// Request parsing and response writing for `lambda_http`: JSON bodies with size and content-type
-/// checks, the `Authorization` header, and JSON responses. Start here when reading a handler.
-pub mod http;
-/// [`ApiError`](error::ApiError): the one error type. Each variant is named after the status it
-/// produces, and `into_response` is the only place an error becomes HTTP.
-pub mod error;
+/// Password hashing (argon2id) and session tokens (JWT). Read this before touching login.
+pub mod auth;
+/// Settings read from the environment at cold start, and the SDK clients built from them.
+pub mod config;
 /// Domain newtypes (`Username`, `Email`, `Password`, …) and entities. No AWS and no HTTP in here:
 /// untrusted input is parsed into these types at the edge and never re-validated.
 pub mod domain;
-/// Password hashing (argon2id) and session tokens (JWT). Read this before touching login.
-pub mod auth;
+/// [`ApiError`](error::ApiError): the one error type. Each variant is named after the status it
+/// produces, and `into_response` is the only place an error becomes HTTP.
+pub mod error;
+/// Request parsing and response writing for `lambda_http`: JSON bodies with size and content-type
+/// checks, the `Authorization` header, and JSON responses. Start here when reading a handler.
+pub mod http;
 /// DynamoDB access, one module per aggregate. Item <-> entity mapping lives only here, and each
 /// access pattern is documented next to the code that serves it (and in `docs/access-patterns.md`).
 pub mod store;
-/// Settings read from the environment at cold start, and the SDK clients built from them.
-pub mod config;
 /// Structured logging set-up for Lambda and for the local server.
 pub mod telemetry;
 

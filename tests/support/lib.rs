@@ -46,7 +46,11 @@ impl NewUser {
     /// Random, valid credentials.
     pub fn random() -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        Self { username: format!("u{}", &id[..12]), email: format!("{}@example.com", &id[..16]), password: format!("pw-{id}") }
+        Self {
+            username: format!("u{}", &id[..12]),
+            email: format!("{}@example.com", &id[..16]),
+            password: format!("pw-{id}"),
+        }
     }
 
     /// The registration body.
@@ -62,7 +66,11 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
     Options {
         port: 0,
         template: Options::default_template(),
-        storage: if persistent { Storage::Dir(dir.to_owned()) } else { Storage::Ephemeral(dir.to_owned()) },
+        storage: if persistent {
+            Storage::Dir(dir.to_owned())
+        } else {
+            Storage::Ephemeral(dir.to_owned())
+        },
         backend: Backend::Local,
         table: format!("keel-test-{id}"),
         bucket: format!("keel-test-{}", &id[..20]),
@@ -74,7 +82,9 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
 /// Starts the API with its own table and data folder.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = keel_local::spawn(test_options(dir.path(), false)).await.expect("local API starts");
+    let app = keel_local::spawn(test_options(dir.path(), false))
+        .await
+        .expect("local API starts");
     TestApp::new(app, dir)
 }
 
@@ -82,7 +92,12 @@ impl TestApp {
     /// Wraps a running app.
     pub fn new(app: App, data: tempfile::TempDir) -> Self {
         let api = format!("http://{}/api", app.addr);
-        Self { app, api, client: reqwest::Client::new(), _data: data }
+        Self {
+            app,
+            api,
+            client: reqwest::Client::new(),
+            _data: data,
+        }
     }
 
     /// Sends any request; `token` goes in `Authorization: Token …`.
@@ -113,7 +128,11 @@ impl TestApp {
         let headers = response.headers().clone();
         let bytes = response.bytes().await.expect("body");
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// `POST /api/users`.
@@ -123,7 +142,13 @@ impl TestApp {
 
     /// `POST /api/users/login`.
     pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.send("POST", "/users/login", Some(json!({"user": {"email": email, "password": password}})), None).await
+        self.send(
+            "POST",
+            "/users/login",
+            Some(json!({"user": {"email": email, "password": password}})),
+            None,
+        )
+        .await
     }
 
     /// `GET /api/user`.
@@ -133,7 +158,8 @@ impl TestApp {
 
     /// `PUT /api/user` with `{"user": changes}`.
     pub async fn update_user(&self, token: &str, changes: Value) -> Reply {
-        self.send("PUT", "/user", Some(json!({ "user": changes })), Some(token)).await
+        self.send("PUT", "/user", Some(json!({ "user": changes })), Some(token))
+            .await
     }
 
     /// Registers a random user and answers it with its token.

@@ -16,6 +16,10 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
     tracing::Span::current().record("user_id", session.user_id.as_str());
-    let user = deps.store.get_user(&session.user_id).await?.ok_or_else(ApiError::token_invalid)?;
+    let user = deps
+        .store
+        .get_user(&session.user_id)
+        .await?
+        .ok_or_else(ApiError::token_invalid)?;
     Ok(json(StatusCode::OK, &UserResponse::new(&user, &session.token)))
 }

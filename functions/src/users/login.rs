@@ -36,7 +36,10 @@ async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let verified = verify_password(credentials.password, hash).await?;
     let Some(user) = user.filter(|_| verified) else {
         tracing::debug!("login rejected: unknown email or wrong password");
-        return Err(ApiError::Unauthorized(FieldErrors::single("credentials", "invalid")));
+        return Err(ApiError::Unauthorized(FieldErrors::single(
+            "credentials",
+            "invalid",
+        )));
     };
     tracing::Span::current().record("user_id", user.id.as_str());
     let token = deps.tokens.issue(&user.id)?;

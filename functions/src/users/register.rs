@@ -25,7 +25,11 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "register", skip_all, fields(user_id))]
 async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let dto: NewUserDto = wrapped_body(&req, "user")?;
-    let new = NewUser::parse(dto.username.as_deref(), dto.email.as_deref(), dto.password.as_deref())?;
+    let new = NewUser::parse(
+        dto.username.as_deref(),
+        dto.email.as_deref(),
+        dto.password.as_deref(),
+    )?;
     let hash = hash_password(new.password).await?;
     let user = deps.store.create_user(new.username, new.email, hash).await?;
     tracing::Span::current().record("user_id", user.id.as_str());

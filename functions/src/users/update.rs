@@ -35,7 +35,11 @@ async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
     tracing::Span::current().record("user_id", session.user_id.as_str());
     let dto: UpdateUserDto = wrapped_body(&req, "user")?;
-    if dto.username.is_none() && dto.email.is_none() && dto.password.is_none() && dto.bio.is_none() && dto.image.is_none()
+    if dto.username.is_none()
+        && dto.email.is_none()
+        && dto.password.is_none()
+        && dto.bio.is_none()
+        && dto.image.is_none()
     {
         return Err(FieldErrors::single("user", "must include at least one field to change").into());
     }
@@ -57,6 +61,10 @@ async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         bio: changes.bio.map(|bio| bio.map(|b| b.into_inner())),
         image: changes.image.map(|image| image.map(|i| i.into_inner())),
     };
-    let user = deps.store.update_user(&session.user_id, update).await?.ok_or_else(ApiError::token_invalid)?;
+    let user = deps
+        .store
+        .update_user(&session.user_id, update)
+        .await?
+        .ok_or_else(ApiError::token_invalid)?;
     Ok(json(StatusCode::OK, &UserResponse::new(&user, &session.token)))
 }

@@ -47,9 +47,15 @@ impl Username {
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
         let value = required("username", raw)?;
         if value.chars().count() > Self::MAX_LEN {
-            return Err(FieldErrors::single("username", "is too long (maximum is 40 characters)"));
+            return Err(FieldErrors::single(
+                "username",
+                "is too long (maximum is 40 characters)",
+            ));
         }
-        if !value.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        if !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
             return Err(FieldErrors::single(
                 "username",
                 "is invalid (use letters, digits, '_', '.' and '-')",
@@ -124,10 +130,16 @@ impl Password {
         };
         let chars = value.chars().count();
         if chars < Self::MIN_LEN {
-            return Err(FieldErrors::single("password", "is too short (minimum is 8 characters)"));
+            return Err(FieldErrors::single(
+                "password",
+                "is too short (minimum is 8 characters)",
+            ));
         }
         if chars > Self::MAX_LEN {
-            return Err(FieldErrors::single("password", "is too long (maximum is 256 characters)"));
+            return Err(FieldErrors::single(
+                "password",
+                "is too long (maximum is 256 characters)",
+            ));
         }
         Ok(Self(value.to_owned()))
     }
@@ -136,7 +148,9 @@ impl Password {
     /// never lock out an existing account.
     pub fn parse_for_login(raw: Option<&str>) -> Result<Self, FieldErrors> {
         match raw {
-            Some(value) if !value.is_empty() && value.len() <= 4 * Self::MAX_LEN => Ok(Self(value.to_owned())),
+            Some(value) if !value.is_empty() && value.len() <= 4 * Self::MAX_LEN => {
+                Ok(Self(value.to_owned()))
+            }
             Some(value) if !value.is_empty() => Err(FieldErrors::single("password", "is too long")),
             _ => Err(FieldErrors::single("password", "can't be blank")),
         }
@@ -169,7 +183,10 @@ impl Bio {
             return Ok(None);
         }
         if value.chars().count() > Self::MAX_LEN {
-            return Err(FieldErrors::single("bio", "is too long (maximum is 4000 characters)"));
+            return Err(FieldErrors::single(
+                "bio",
+                "is too long (maximum is 4000 characters)",
+            ));
         }
         Ok(Some(Self(value.to_owned())))
     }
@@ -196,7 +213,10 @@ impl ImageUrl {
             || !(lower.starts_with("https://") || lower.starts_with("http://"))
             || value.chars().any(char::is_whitespace)
         {
-            return Err(FieldErrors::single("image", "is invalid (must be an http(s) URL)"));
+            return Err(FieldErrors::single(
+                "image",
+                "is invalid (must be an http(s) URL)",
+            ));
         }
         Ok(Some(Self(value.to_owned())))
     }
@@ -230,7 +250,11 @@ impl NewUser {
         let email = collect(&mut errors, Email::parse(email));
         let password = collect(&mut errors, Password::parse(password));
         match (username, email, password) {
-            (Some(username), Some(email), Some(password)) => Ok(Self { username, email, password }),
+            (Some(username), Some(email), Some(password)) => Ok(Self {
+                username,
+                email,
+                password,
+            }),
             _ => Err(errors),
         }
     }
@@ -316,7 +340,11 @@ mod tests {
     use super::*;
 
     fn message(result: Result<impl fmt::Debug, FieldErrors>, field: &str) -> String {
-        result.expect_err("should be rejected").get(field).expect("field error")[0].clone()
+        result
+            .expect_err("should be rejected")
+            .get(field)
+            .expect("field error")[0]
+            .clone()
     }
 
     #[test]
@@ -327,12 +355,22 @@ mod tests {
             (Some(""), "can't be blank"),
             (Some("   "), "can't be blank"),
             (Some(long.as_str()), "is too long (maximum is 40 characters)"),
-            (Some("jake smith"), "is invalid (use letters, digits, '_', '.' and '-')"),
-            (Some("jake/../admin"), "is invalid (use letters, digits, '_', '.' and '-')"),
+            (
+                Some("jake smith"),
+                "is invalid (use letters, digits, '_', '.' and '-')",
+            ),
+            (
+                Some("jake/../admin"),
+                "is invalid (use letters, digits, '_', '.' and '-')",
+            ),
             (Some("jåke"), "is invalid (use letters, digits, '_', '.' and '-')"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(message(Username::parse(raw), "username"), expected, "input {raw:?}");
+            assert_eq!(
+                message(Username::parse(raw), "username"),
+                expected,
+                "input {raw:?}"
+            );
         }
     }
 
@@ -365,7 +403,10 @@ mod tests {
 
     #[test]
     fn emails_are_lower_cased() {
-        assert_eq!(Email::parse(Some(" Jake@Example.COM ")).unwrap().as_str(), "jake@example.com");
+        assert_eq!(
+            Email::parse(Some(" Jake@Example.COM ")).unwrap().as_str(),
+            "jake@example.com"
+        );
     }
 
     #[test]
@@ -378,7 +419,11 @@ mod tests {
             (Some(long.as_str()), "is too long (maximum is 256 characters)"),
         ];
         for (raw, expected) in cases {
-            assert_eq!(message(Password::parse(raw), "password"), expected, "input {raw:?}");
+            assert_eq!(
+                message(Password::parse(raw), "password"),
+                expected,
+                "input {raw:?}"
+            );
         }
     }
 
@@ -394,7 +439,10 @@ mod tests {
         assert_eq!(ImageUrl::parse("").unwrap(), None);
         assert!(ImageUrl::parse("https://x.io/a.png").unwrap().is_some());
         for bad in ["javascript:alert(1)", "ftp://x.io/a", "https://x.io/a b"] {
-            assert_eq!(message(ImageUrl::parse(bad), "image"), "is invalid (must be an http(s) URL)");
+            assert_eq!(
+                message(ImageUrl::parse(bad), "image"),
+                "is invalid (must be an http(s) URL)"
+            );
         }
     }
 

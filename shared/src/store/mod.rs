@@ -30,7 +30,10 @@ pub struct Store {
 impl Store {
     /// A store over `table`, using a client built once per cold start.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// The table name, for logs and tests.
@@ -52,20 +55,32 @@ impl Store {
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
         const ATTEMPTS: u32 = 6;
         for attempt in 1..=ATTEMPTS {
-            let result =
-                self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await;
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
             let error = match result {
                 Ok(_) => return Ok(()),
                 Err(error) => error,
             };
-            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = error.as_service_error()
+            let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+                error.as_service_error()
             else {
-                return Err(TransactFailure::Other(anyhow::Error::new(error).context("TransactWriteItems")));
+                return Err(TransactFailure::Other(
+                    anyhow::Error::new(error).context("TransactWriteItems"),
+                ));
             };
-            let codes: Vec<Option<String>> =
-                cancelled.cancellation_reasons().iter().map(|r| r.code().map(str::to_owned)).collect();
+            let codes: Vec<Option<String>> = cancelled
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().map(str::to_owned))
+                .collect();
             let conflicted = codes.iter().any(|c| c.as_deref() == Some("TransactionConflict"));
-            let failed_condition = codes.iter().any(|c| c.as_deref() == Some("ConditionalCheckFailed"));
+            let failed_condition = codes
+                .iter()
+                .any(|c| c.as_deref() == Some("ConditionalCheckFailed"));
             if conflicted && !failed_condition && attempt < ATTEMPTS {
                 // Jittered linear back-off: contention is between a handful of writers.
                 let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
@@ -74,7 +89,9 @@ impl Store {
             }
             return Err(TransactFailure::Cancelled(codes));
         }
-        Err(TransactFailure::Other(anyhow::anyhow!("BUG: transaction retry loop fell through")))
+        Err(TransactFailure::Other(anyhow::anyhow!(
+            "BUG: transaction retry loop fell through"
+        )))
     }
 }
 

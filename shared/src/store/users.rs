@@ -72,7 +72,11 @@ fn email_pk(email: &Email) -> String {
 }
 
 fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
-    [("pk".to_owned(), AttributeValue::S(pk)), ("sk".to_owned(), AttributeValue::S(sk.to_owned()))].into()
+    [
+        ("pk".to_owned(), AttributeValue::S(pk)),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ]
+    .into()
 }
 
 /// What login needs: the user, and the hash to check the password against.
@@ -110,7 +114,11 @@ impl Store {
     }
 
     fn put_guard(&self, pk: String, sk: &str, user: &UserId) -> anyhow::Result<TransactWriteItem> {
-        self.put_unique(&GuardItem { pk, sk: sk.to_owned(), user_id: user.to_string() })
+        self.put_unique(&GuardItem {
+            pk,
+            sk: sk.to_owned(),
+            user_id: user.to_string(),
+        })
     }
 
     /// Removes a guard, but only if it is still ours.
@@ -203,7 +211,11 @@ impl Store {
             .projection_expression("user_id")
             .send()
             .await?;
-        Ok(output.item.map(from_item::<UserIdOnly>).transpose()?.map(|g| UserId::from_trusted(g.user_id)))
+        Ok(output
+            .item
+            .map(from_item::<UserIdOnly>)
+            .transpose()?
+            .map(|g| UserId::from_trusted(g.user_id)))
     }
 
     /// Finds the account behind an email, with its password hash, for login.
@@ -211,10 +223,15 @@ impl Store {
     /// Access: `GetItem EMAIL#<email>/EMAIL` then `GetItem USER#<id>/USER`, both strongly
     /// consistent — 2 round trips (the second depends on the first).
     pub async fn find_login(&self, email: &Email) -> Result<Option<LoginRecord>, ApiError> {
-        let Some(id) = self.get_guard(email_pk(email), EMAIL_SK).await? else { return Ok(None) };
+        let Some(id) = self.get_guard(email_pk(email), EMAIL_SK).await? else {
+            return Ok(None);
+        };
         Ok(self.get_user_item(&id).await?.map(|item| {
             let password_hash = item.password_hash.clone();
-            LoginRecord { user: item.into_user(), password_hash }
+            LoginRecord {
+                user: item.into_user(),
+                password_hash,
+            }
         }))
     }
 
@@ -239,7 +256,9 @@ impl Store {
         }
         const ATTEMPTS: usize = 3;
         for _ in 0..ATTEMPTS {
-            let Some(current) = self.get_user_item(id).await? else { return Ok(None) };
+            let Some(current) = self.get_user_item(id).await? else {
+                return Ok(None);
+            };
             let old_username = Username::from_trusted(current.username.clone());
             let old_email = Email::from_trusted(current.email.clone());
             let read_version = current.version;
@@ -248,7 +267,11 @@ impl Store {
             // (index in the transaction, field) of each guard put, to read cancellation reasons.
             let mut guards: Vec<(usize, &'static str)> = Vec::new();
             let mut writes = vec![self.put_versioned(&next, read_version)?];
-            if let Some(new) = update.username.as_ref().filter(|new| new.key() != old_username.key()) {
+            if let Some(new) = update
+                .username
+                .as_ref()
+                .filter(|new| new.key() != old_username.key())
+            {
                 writes.push(self.delete_guard(username_pk(&old_username), USERNAME_SK, id)?);
                 guards.push((writes.len(), "username"));
                 writes.push(self.put_guard(username_pk(new), USERNAME_SK, id)?);
@@ -275,7 +298,10 @@ impl Store {
                 Err(TransactFailure::Other(error)) => return Err(error.into()),
             }
         }
-        Err(ApiError::Conflict(FieldErrors::single("user", "was changed by another request; try again")))
+        Err(ApiError::Conflict(FieldErrors::single(
+            "user",
+            "was changed by another request; try again",
+        )))
     }
 
     fn put_versioned(&self, item: &UserItem, read_version: u64) -> anyhow::Result<TransactWriteItem> {
@@ -302,13 +328,20 @@ impl Store {
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         if let Some(hash) = &update.password_hash {
             set.push("password_hash = :hash");
-            request = request.expression_attribute_values(":hash", AttributeValue::S(hash.as_str().to_owned()));
+            request =
+                request.expression_attribute_values(":hash", AttributeValue::S(hash.as_str().to_owned()));
         }
-        for (field, placeholder, value) in [("bio", ":bio", &update.bio), ("image", ":image", &update.image)] {
+        for (field, placeholder, value) in [("bio", ":bio", &update.bio), ("image", ":image", &update.image)]
+        {
             match value {
                 Some(Some(text)) => {
-                    set.push(if field == "bio" { "bio = :bio" } else { "image = :image" });
-                    request = request.expression_attribute_values(placeholder, AttributeValue::S(text.clone()));
+                    set.push(if field == "bio" {
+                        "bio = :bio"
+                    } else {
+                        "image = :image"
+                    });
+                    request =
+                        request.expression_attribute_values(placeholder, AttributeValue::S(text.clone()));
                 }
                 Some(None) => remove.push(field),
                 None => {}
@@ -319,8 +352,16 @@ impl Store {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         match request.update_expression(expression).send().await {
-            Ok(output) => Ok(output.attributes.map(from_item::<UserItem>).transpose()?.map(UserItem::into_user)),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+            Ok(output) => Ok(output
+                .attributes
+                .map(from_item::<UserItem>)
+                .transpose()?
+                .map(UserItem::into_user)),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
                 Ok(None)
             }
             Err(error) => Err(anyhow::Error::new(error).context("UpdateItem user").into()),
