@@ -52,10 +52,14 @@ fn with_json_type(status: StatusCode, body: Body) -> Response<Body> {
 /// - bytes that are not JSON: 400;
 /// - JSON of the wrong shape (a number where a string belongs): 422.
 ///
-/// Missing fields are best modelled as `Option` in `T`, so the domain `TryFrom` can answer
+/// Missing fields are best modelled as `Option` in `T`, so the domain `parse` can answer
 /// RealWorld's `"can't be blank"` rather than serde's wording.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
-    if req.headers().get(header::CONTENT_TYPE).is_some_and(|content_type| !is_json(content_type)) {
+    if req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|content_type| !is_json(content_type))
+    {
         return Err(ApiError::UnsupportedMediaType);
     }
     let bytes: &[u8] = req.body().as_ref();
