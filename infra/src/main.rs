@@ -87,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
             env_file.display()
         );
         println!(
-            "In another terminal:  cargo lambda watch -a 127.0.0.1 --env-file {}",
+            "In another terminal:  cargo lambda watch -A 127.0.0.1 --env-file {}",
             env_file.display()
         );
         tokio::signal::ctrl_c().await?;
