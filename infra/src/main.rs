@@ -45,10 +45,11 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
+        // The embedded DynamoDB engine warns on every error response it sends, including the
+        // expected ConditionalCheckFailed behind each 409: only its errors are worth a line.
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                "info,aws_smithy_runtime=error,aws_sdk_dynamodb=error,aws_sdk_s3=error".into()
-            }),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,dynoxide=error".into()),
         )
         .with_target(false)
         .compact()
@@ -100,7 +101,13 @@ async fn main() -> anyhow::Result<()> {
         app.addr,
         cli.data_dir.display()
     );
-    println!("Routes (from {}):", cli.template.display());
+    println!(
+        "Routes (from {}):",
+        cli.template
+            .canonicalize()
+            .unwrap_or(cli.template.clone())
+            .display()
+    );
     for route in app.gateway.routes() {
         println!("  {:<7} {:<40} -> {}", route.method, route.path, route.binary);
     }

@@ -218,40 +218,40 @@ fn resolve_ref(value: &Value, parameters: &Value) -> Option<String> {
     }
 }
 
-fn key_schema(value: Option<&Value>) -> anyhow::Result<Vec<(String, String)>> {
+/// `[{<name_key>: a, <value_key>: b}, …]` as `[(a, b), …]`: key schemas and attribute definitions.
+fn pairs(
+    value: Option<&Value>,
+    list: &str,
+    name_key: &str,
+    value_key: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
     value
         .and_then(Value::as_sequence)
-        .context("KeySchema missing")?
+        .with_context(|| format!("{list} missing"))?
         .iter()
-        .map(|k| {
-            let name = k
-                .get("AttributeName")
-                .and_then(Value::as_str)
-                .context("AttributeName")?;
-            let kind = k.get("KeyType").and_then(Value::as_str).context("KeyType")?;
-            Ok((name.to_owned(), kind.to_owned()))
+        .map(|entry| {
+            let field = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
+            Ok((
+                field(name_key).with_context(|| format!("{list}: {name_key}"))?,
+                field(value_key).with_context(|| format!("{list}: {value_key}"))?,
+            ))
         })
         .collect()
 }
 
+fn key_schema(value: Option<&Value>) -> anyhow::Result<Vec<(String, String)>> {
+    pairs(value, "KeySchema", "AttributeName", "KeyType")
+}
+
 fn parse_table(properties: &Value) -> anyhow::Result<TableSpec> {
-    let attributes = properties
-        .get("AttributeDefinitions")
-        .and_then(Value::as_sequence)
-        .context("AttributeDefinitions missing")?
-        .iter()
-        .map(|a| {
-            let name = a
-                .get("AttributeName")
-                .and_then(Value::as_str)
-                .context("AttributeName")?;
-            let kind = a
-                .get("AttributeType")
-                .and_then(Value::as_str)
-                .context("AttributeType")?;
-            Ok((name.to_owned(), kind.to_owned()))
-        })
-        .collect::<anyhow::Result<_>>()?;
+    let attributes = pairs(
+        properties.get("AttributeDefinitions"),
+        "AttributeDefinitions",
+        "AttributeName",
+        "AttributeType",
+    )?
+    .into_iter()
+    .collect();
     let global_indexes = properties
         .get("GlobalSecondaryIndexes")
         .and_then(Value::as_sequence)
