@@ -9,8 +9,16 @@ use std::pin::Pin;
 use keel::Deps;
 use lambda_http::{Body, Request, Response, service_fn};
 
+/// Articles, the feed, favorites and tags.
+pub mod articles;
+/// Comments on articles.
+pub mod comments;
+/// Profiles and follows.
+pub mod profiles;
 /// Accounts: register, login, read and update the current user.
 pub mod users;
+/// RealWorld response shapes for profiles, articles and comments.
+pub mod views;
 
 /// The future a boxed handler returns.
 pub type HandlerFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
@@ -32,6 +40,35 @@ pub const HANDLERS: &[(&str, Handler)] = &[
     }),
     ("update-current-user", |deps, req| {
         Box::pin(users::update::handle(deps, req))
+    }),
+    ("get-profile", |deps, req| Box::pin(profiles::get(deps, req))),
+    ("follow-user", |deps, req| Box::pin(profiles::follow(deps, req))),
+    ("unfollow-user", |deps, req| {
+        Box::pin(profiles::unfollow(deps, req))
+    }),
+    ("list-articles", |deps, req| Box::pin(articles::list(deps, req))),
+    ("get-feed", |deps, req| Box::pin(articles::feed(deps, req))),
+    ("get-article", |deps, req| Box::pin(articles::get(deps, req))),
+    ("create-article", |deps, req| {
+        Box::pin(articles::create(deps, req))
+    }),
+    ("update-article", |deps, req| {
+        Box::pin(articles::update(deps, req))
+    }),
+    ("delete-article", |deps, req| {
+        Box::pin(articles::delete(deps, req))
+    }),
+    ("favorite-article", |deps, req| {
+        Box::pin(articles::favorite(deps, req))
+    }),
+    ("unfavorite-article", |deps, req| {
+        Box::pin(articles::unfavorite(deps, req))
+    }),
+    ("list-tags", |deps, req| Box::pin(articles::tags(deps, req))),
+    ("list-comments", |deps, req| Box::pin(comments::list(deps, req))),
+    ("add-comment", |deps, req| Box::pin(comments::add(deps, req))),
+    ("delete-comment", |deps, req| {
+        Box::pin(comments::delete(deps, req))
     }),
 ];
 

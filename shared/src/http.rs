@@ -118,6 +118,24 @@ fn is_json(content_type: &HeaderValue) -> bool {
     essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// A path parameter API Gateway extracted (`{slug}` in the route). Routing guarantees it is
+/// there; if not, the request did not come through the route, which is a 404.
+pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
+    use lambda_http::RequestExt as _;
+    req.path_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+        .ok_or(ApiError::NotFound("route"))
+}
+
+/// A query-string parameter, if present (the first value when repeated).
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    use lambda_http::RequestExt as _;
+    req.query_string_parameters_ref()
+        .and_then(|params| params.first(name))
+        .map(str::to_owned)
+}
+
 /// The token in `Authorization: Token <jwt>` (RealWorld's scheme) or `Bearer <jwt>`.
 ///
 /// `Ok(None)` when the header is absent, so optional-auth routes can serve anonymous callers;

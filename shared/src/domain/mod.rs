@@ -1,8 +1,15 @@
 //! Domain types. Each newtype has a private field and one fallible `parse`, so holding a value
 //! proves it was validated: handlers never re-check.
 
+mod article;
+mod content;
 mod user;
 
+pub use article::{
+    ArticleBody, ArticleChanges, CommentBody, Description, NewArticle, Page, Slug, TagList, Title,
+};
+
+pub use content::{Article, Comment, Profile};
 pub use user::{Bio, Credentials, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
 
 use crate::error::FieldErrors;

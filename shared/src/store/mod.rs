@@ -9,6 +9,11 @@
 //! - Every access pattern is written down next to its code as `Access:` (key, index, round trips);
 //!   `docs/access-patterns.md` collects them.
 
+mod articles;
+mod batch;
+mod comments;
+mod profiles;
+mod tx;
 mod users;
 
 use std::time::Duration;
@@ -18,7 +23,21 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
+pub use articles::{ArticleList, ListFilter};
 pub use users::{LoginRecord, UserUpdate};
+
+/// An item's primary key as the SDK takes it.
+type Key = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+/// The key `pk`/`sk`.
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Key {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    [
+        ("pk".to_owned(), AttributeValue::S(pk.into())),
+        ("sk".to_owned(), AttributeValue::S(sk.into())),
+    ]
+    .into()
+}
 
 /// Handle to the table. Cheap to clone: the SDK client is an `Arc` inside.
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@
 use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
-use super::{Store, TransactFailure, from_item, to_item};
+use super::{Store, TransactFailure, from_item, key, to_item};
 use crate::auth::PasswordHashString;
 use crate::domain::{Email, User, UserId, Username, now_timestamp};
 use crate::error::{ApiError, FieldErrors};
@@ -55,31 +55,23 @@ struct GuardItem {
     user_id: String,
 }
 
-const USER_SK: &str = "USER";
+pub(super) const USER_SK: &str = "USER";
 /// An id no user can have (generated ids are UUIDs), read in place of a real user when login
 /// finds no account, to keep the timing equal.
 const NO_SUCH_USER: &str = "none";
-const USERNAME_SK: &str = "USERNAME";
+pub(super) const USERNAME_SK: &str = "USERNAME";
 const EMAIL_SK: &str = "EMAIL";
 
-fn user_pk(id: &UserId) -> String {
+pub(super) fn user_pk(id: &UserId) -> String {
     format!("USER#{id}")
 }
 
-fn username_pk(username: &Username) -> String {
+pub(super) fn username_pk(username: &Username) -> String {
     format!("USERNAME#{}", username.key())
 }
 
 fn email_pk(email: &Email) -> String {
     format!("EMAIL#{}", email.as_str())
-}
-
-fn key(pk: String, sk: &str) -> std::collections::HashMap<String, AttributeValue> {
-    [
-        ("pk".to_owned(), AttributeValue::S(pk)),
-        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
-    ]
-    .into()
 }
 
 /// What login needs: the user, and the hash to check the password against.
@@ -204,7 +196,7 @@ impl Store {
         output.item.map(from_item).transpose()
     }
 
-    async fn get_guard(&self, pk: String, sk: &str) -> anyhow::Result<Option<UserId>> {
+    pub(super) async fn get_guard(&self, pk: String, sk: &str) -> anyhow::Result<Option<UserId>> {
         let output = self
             .client
             .get_item()

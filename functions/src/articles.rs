@@ -1,0 +1,220 @@
+//! `/api/articles`, `/api/articles/feed`, `/api/articles/{slug}` and `/favorite`.
+
+use http::StatusCode;
+use keel::domain::{ArticleChanges, NewArticle, Page};
+use keel::error::FieldErrors;
+use keel::http::{empty, json, path_param, query_param, wrapped_body};
+use keel::store::ListFilter;
+use keel::{ApiError, Deps};
+use lambda_http::{Body, Request, Response};
+use serde::Deserialize;
+
+use crate::views::{ArticleResponse, ArticlesResponse};
+
+fn page(req: &Request) -> Result<Page, ApiError> {
+    Ok(Page::parse(
+        query_param(req, "limit").as_deref(),
+        query_param(req, "offset").as_deref(),
+    )?)
+}
+
+/// GET /api/articles — newest first, filtered by at most one of `tag`, `author`, `favorited`;
+/// `limit` (default 20) and `offset` (default 0). `articlesCount` is the filter's total.
+pub async fn list(deps: &Deps, req: Request) -> Response<Body> {
+    run_list(deps, req).await.unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "list_articles", skip_all)]
+async fn run_list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens.optional(&req)?;
+    let page = page(&req)?;
+    let filters: Vec<ListFilter> = [
+        query_param(&req, "tag").map(ListFilter::Tag),
+        query_param(&req, "author").map(ListFilter::Author),
+        query_param(&req, "favorited").map(ListFilter::Favorited),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let filter = match filters.len() {
+        0 => ListFilter::All,
+        1 => filters.into_iter().next().expect("BUG: one filter"),
+        _ => {
+            return Err(FieldErrors::single("query", "use at most one of tag, author and favorited").into());
+        }
+    };
+    let list = deps
+        .store
+        .list_articles(filter, page, viewer.as_ref().map(|s| &s.user_id))
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &ArticlesResponse::new(&list.articles, list.count),
+    ))
+}
+
+/// GET /api/articles/feed — articles by the authors the caller follows, newest first.
+pub async fn feed(deps: &Deps, req: Request) -> Response<Body> {
+    run_feed(deps, req).await.unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "feed", skip_all, fields(user_id))]
+async fn run_feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens.require(&req)?;
+    tracing::Span::current().record("user_id", session.user_id.as_str());
+    let page = page(&req)?;
+    let list = deps
+        .store
+        .list_articles(
+            ListFilter::Feed(session.user_id.clone()),
+            page,
+            Some(&session.user_id),
+        )
+        .await?;
+    Ok(json(
+        StatusCode::OK,
+        &ArticlesResponse::new(&list.articles, list.count),
+    ))
+}
+
+/// GET /api/articles/{slug} — one article with its body.
+pub async fn get(deps: &Deps, req: Request) -> Response<Body> {
+    run_get(deps, req).await.unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "get_article", skip_all)]
+async fn run_get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens.optional(&req)?;
+    let slug = path_param(&req, "slug")?;
+    let article = deps
+        .store
+        .article(&slug, viewer.as_ref().map(|s| &s.user_id))
+        .await?
+        .ok_or(ApiError::NotFound("article"))?;
+    Ok(json(StatusCode::OK, &ArticleResponse::new(&article)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ArticleDto {
+    title: Option<String>,
+    description: Option<String>,
+    body: Option<String>,
+    /// Absent keeps the tags on update; `null` is rejected (see `tag_list`).
+    #[serde(default, deserialize_with = "keel::http::double_option")]
+    tag_list: Option<Option<Vec<String>>>,
+}
+
+impl ArticleDto {
+    /// `tagList: null` is refused rather than read as "no tags" or "keep": the client must say.
+    fn tag_list(&self) -> Result<Option<&[String]>, FieldErrors> {
+        match &self.tag_list {
+            None => Ok(None),
+            Some(None) => Err(FieldErrors::single(
+                "tagList",
+                "must be an array of strings, not null",
+            )),
+            Some(Some(tags)) => Ok(Some(tags)),
+        }
+    }
+}
+
+/// POST /api/articles — create an article (201).
+pub async fn create(deps: &Deps, req: Request) -> Response<Body> {
+    run_create(deps, req)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "create_article", skip_all, fields(user_id))]
+async fn run_create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens.require(&req)?;
+    tracing::Span::current().record("user_id", session.user_id.as_str());
+    let dto: ArticleDto = wrapped_body(&req, "article")?;
+    let tags = dto.tag_list()?;
+    let new = NewArticle::parse(
+        dto.title.as_deref(),
+        dto.description.as_deref(),
+        dto.body.as_deref(),
+        tags,
+    )?;
+    let article = deps.store.create_article(&session.user_id, new).await?;
+    Ok(json(StatusCode::CREATED, &ArticleResponse::new(&article)))
+}
+
+/// PUT /api/articles/{slug} — partial update by the author; a new title gives a new slug.
+pub async fn update(deps: &Deps, req: Request) -> Response<Body> {
+    run_update(deps, req)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "update_article", skip_all, fields(user_id))]
+async fn run_update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens.require(&req)?;
+    tracing::Span::current().record("user_id", session.user_id.as_str());
+    let slug = path_param(&req, "slug")?;
+    let dto: ArticleDto = wrapped_body(&req, "article")?;
+    let tags = dto.tag_list()?;
+    let changes = ArticleChanges::parse(
+        dto.title.as_deref(),
+        dto.description.as_deref(),
+        dto.body.as_deref(),
+        tags,
+    )?;
+    if changes.is_empty() {
+        return Err(FieldErrors::single("article", "must include at least one field to change").into());
+    }
+    let article = deps
+        .store
+        .update_article(&slug, &session.user_id, changes)
+        .await?;
+    Ok(json(StatusCode::OK, &ArticleResponse::new(&article)))
+}
+
+/// DELETE /api/articles/{slug} — delete by the author (204).
+pub async fn delete(deps: &Deps, req: Request) -> Response<Body> {
+    run_delete(deps, req)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "delete_article", skip_all, fields(user_id))]
+async fn run_delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens.require(&req)?;
+    tracing::Span::current().record("user_id", session.user_id.as_str());
+    let slug = path_param(&req, "slug")?;
+    deps.store.delete_article(&slug, &session.user_id).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+/// POST /api/articles/{slug}/favorite — favorite (idempotent: a repeat never counts twice).
+pub async fn favorite(deps: &Deps, req: Request) -> Response<Body> {
+    set_favorite(deps, req, true)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+/// DELETE /api/articles/{slug}/favorite — unfavorite (idempotent).
+pub async fn unfavorite(deps: &Deps, req: Request) -> Response<Body> {
+    set_favorite(deps, req, false)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+#[tracing::instrument(name = "set_favorite", skip(deps, req), fields(user_id))]
+async fn set_favorite(deps: &Deps, req: Request, favorite: bool) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens.require(&req)?;
+    tracing::Span::current().record("user_id", session.user_id.as_str());
+    let slug = path_param(&req, "slug")?;
+    let article = deps.store.set_favorite(&slug, &session.user_id, favorite).await?;
+    Ok(json(StatusCode::OK, &ArticleResponse::new(&article)))
+}
+
+/// GET /api/tags — every tag in use, most used first.
+pub async fn tags(deps: &Deps, _req: Request) -> Response<Body> {
+    match deps.store.tags().await {
+        Ok(tags) => json(StatusCode::OK, &serde_json::json!({ "tags": tags })),
+        Err(error) => error.into_response(),
+    }
+}

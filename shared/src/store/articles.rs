@@ -1,0 +1,810 @@
+//! Articles, their lists, favorites and tags.
+//!
+//! | item        | pk                                  | sk                     | holds |
+//! |-------------|-------------------------------------|------------------------|-------|
+//! | article     | `ARTICLE#<id>`                      | `ARTICLE`              | content, author_id, favorites_count, comment_seq, version |
+//! | slug        | `SLUG#<slug>`                       | `SLUG`                 | article_id, author_id, created_at (all immutable) |
+//! | list entry  | `LIST#ALL`, `LIST#AUTHOR#<user>`, `LIST#TAG#<tag>`, `FEED#<user>` | `<created_at>#<id>` | article_id, author_id |
+//! | favorite    | `LIST#FAV#<user>` (gsi1pk `FAVORITED#<article>`) | `<created_at>#<id>` | article_id, author_id |
+//! | count       | `COUNT#ALL`, `COUNT#AUTHOR#<user>`, `COUNT#FAV#<user>`, `COUNT#FEED#<user>` | `COUNT` | n |
+//! | tag         | `TAGS`                              | `<tag>`                | n (articles with the tag) |
+//!
+//! Every list is a `Query` of one small-entry partition, newest first, followed by one
+//! `BatchGetItem` that fetches the page's articles, their authors, the viewer's follow and
+//! favorite items and the list's maintained count together. A favorite item *is* the favorites
+//! list entry, so "did the viewer favorite this" is a key lookup in that same batch.
+
+use std::collections::BTreeSet;
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use serde::{Deserialize, Serialize};
+
+use super::batch::Items;
+use super::profiles::{PROFILE_FIELDS, ProfileFields, profile_from, profile_keys, user_key};
+use super::tx::{Tx, number};
+use super::users::user_pk;
+use super::{Key, Store, TransactFailure, from_item, key};
+use crate::domain::{
+    Article, ArticleChanges, NewArticle, Page, Profile, Slug, TagList, UserId, now_timestamp,
+};
+use crate::error::{ApiError, FieldErrors};
+
+const ARTICLE_SK: &str = "ARTICLE";
+const SLUG_SK: &str = "SLUG";
+const COUNT_SK: &str = "COUNT";
+const TAGS_PK: &str = "TAGS";
+const ALL_LIST: &str = "LIST#ALL";
+const ALL_COUNT: &str = "COUNT#ALL";
+
+pub(super) fn article_pk(id: &str) -> String {
+    format!("ARTICLE#{id}")
+}
+fn slug_pk(slug: &str) -> String {
+    format!("SLUG#{slug}")
+}
+fn author_list(user: &str) -> String {
+    format!("LIST#AUTHOR#{user}")
+}
+fn author_count(user: &str) -> String {
+    format!("COUNT#AUTHOR#{user}")
+}
+fn tag_list(tag: &str) -> String {
+    format!("LIST#TAG#{tag}")
+}
+pub(super) fn favorites_list(user: &str) -> String {
+    format!("LIST#FAV#{user}")
+}
+pub(super) fn favorites_count(user: &str) -> String {
+    format!("COUNT#FAV#{user}")
+}
+pub(super) fn feed_list(user: &str) -> String {
+    format!("FEED#{user}")
+}
+pub(super) fn feed_count(user: &str) -> String {
+    format!("COUNT#FEED#{user}")
+}
+pub(super) fn entry_sk(created_at: &str, article_id: &str) -> String {
+    format!("{created_at}#{article_id}")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ArticleItem {
+    pub(super) pk: String,
+    pub(super) sk: String,
+    pub(super) id: String,
+    pub(super) slug: String,
+    pub(super) title: String,
+    pub(super) description: String,
+    /// Absent when a list read projected it away.
+    #[serde(default)]
+    pub(super) body: String,
+    #[serde(default)]
+    pub(super) tag_list: Vec<String>,
+    pub(super) author_id: String,
+    pub(super) created_at: String,
+    pub(super) updated_at: String,
+    #[serde(default)]
+    pub(super) favorites_count: u64,
+    #[serde(default)]
+    pub(super) comment_seq: u64,
+    #[serde(default)]
+    pub(super) version: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct SlugItem {
+    pk: String,
+    sk: String,
+    pub(super) article_id: String,
+    pub(super) author_id: String,
+    pub(super) created_at: String,
+}
+
+/// A list entry (or favorite); `gsi1*` only on favorites.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct EntryItem {
+    pub(super) pk: String,
+    pub(super) sk: String,
+    pub(super) article_id: String,
+    pub(super) author_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) gsi1pk: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) gsi1sk: Option<String>,
+}
+
+impl EntryItem {
+    pub(super) fn new(list: String, article_id: &str, author_id: &str, created_at: &str) -> Self {
+        Self {
+            pk: list,
+            sk: entry_sk(created_at, article_id),
+            article_id: article_id.to_owned(),
+            author_id: author_id.to_owned(),
+            gsi1pk: None,
+            gsi1sk: None,
+        }
+    }
+
+    fn created_at(&self) -> &str {
+        self.sk.rsplit_once('#').map_or("", |(created, _)| created)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct CountItem {
+    #[serde(default)]
+    n: i64,
+}
+
+/// Which articles a list shows.
+#[derive(Debug, Clone)]
+pub enum ListFilter {
+    /// Every article.
+    All,
+    /// Written by this username.
+    Author(String),
+    /// Carrying this tag.
+    Tag(String),
+    /// Favorited by this username.
+    Favorited(String),
+    /// By authors this user follows.
+    Feed(UserId),
+}
+
+/// A page of articles and the total the filter matches.
+#[derive(Debug)]
+pub struct ArticleList {
+    /// The page, newest first, without bodies.
+    pub articles: Vec<Article>,
+    /// How many articles the filter matches in all (not the page size).
+    pub count: u64,
+}
+
+/// What a list read fetches: everything a summary shows, never a body or a password hash.
+const SUMMARY_FIELDS: [&str; 13] = [
+    "id",
+    "slug",
+    "title",
+    "description",
+    "tag_list",
+    "author_id",
+    "created_at",
+    "updated_at",
+    "favorites_count",
+    "n",
+    PROFILE_FIELDS[0],
+    PROFILE_FIELDS[1],
+    PROFILE_FIELDS[2],
+];
+
+fn pair(key: &Key) -> (String, String) {
+    let text = |name: &str| {
+        key.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    (text("pk"), text("sk"))
+}
+
+/// Keys for showing `entries` to `viewer`: articles, authors, follow and favorite items.
+fn page_keys(entries: &[EntryItem], viewer: Option<&UserId>) -> Vec<Key> {
+    let mut keys: Vec<Key> = entries
+        .iter()
+        .map(|e| key(article_pk(&e.article_id), ARTICLE_SK))
+        .collect();
+    let authors: BTreeSet<&str> = entries.iter().map(|e| e.author_id.as_str()).collect();
+    keys.extend(profile_keys(authors, viewer));
+    if let Some(viewer) = viewer {
+        keys.extend(entries.iter().map(|e| {
+            key(
+                favorites_list(viewer.as_str()),
+                entry_sk(e.created_at(), &e.article_id),
+            )
+        }));
+    }
+    keys
+}
+
+/// Builds the views for `entries` from a batch read of [`page_keys`]. Entries whose article
+/// has gone (deleted a moment ago, clean-up still running) are skipped.
+fn page_views(items: &Items, entries: &[EntryItem], viewer: Option<&UserId>) -> anyhow::Result<Vec<Article>> {
+    let mut articles = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let Some(item) = items.get(&(article_pk(&entry.article_id), ARTICLE_SK.to_owned())) else {
+            continue;
+        };
+        let item: ArticleItem = from_item(item.clone())?;
+        let Some(author) = profile_from(items, &item.author_id, viewer)? else {
+            continue;
+        };
+        let favorited = viewer.is_some_and(|v| {
+            items.contains_key(&(favorites_list(v.as_str()), entry_sk(&item.created_at, &item.id)))
+        });
+        articles.push(view(item, author, favorited, false));
+    }
+    Ok(articles)
+}
+
+fn view(item: ArticleItem, author: Profile, favorited: bool, with_body: bool) -> Article {
+    Article {
+        slug: item.slug,
+        title: item.title,
+        description: item.description,
+        body: with_body.then_some(item.body),
+        tags: TagList::from_trusted(item.tag_list).as_slice().to_vec(),
+        created_at: item.created_at,
+        updated_at: item.updated_at,
+        favorited,
+        favorites_count: item.favorites_count,
+        author,
+    }
+}
+
+fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(error: &E) -> bool {
+    error.code() == Some("ConditionalCheckFailedException")
+}
+
+impl Store {
+    async fn get_slug(&self, slug: &str) -> anyhow::Result<Option<SlugItem>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(slug_pk(slug), SLUG_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        output.item.map(from_item).transpose()
+    }
+
+    async fn get_article_item(&self, id: &str) -> anyhow::Result<Option<ArticleItem>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(article_pk(id), ARTICLE_SK)))
+            .consistent_read(true)
+            .send()
+            .await?;
+        output.item.map(from_item).transpose()
+    }
+
+    /// Shows one article (with body) to `viewer`.
+    async fn show(&self, guard: &SlugItem, viewer: Option<&UserId>) -> Result<Article, ApiError> {
+        let entry = EntryItem::new(
+            String::new(),
+            &guard.article_id,
+            &guard.author_id,
+            &guard.created_at,
+        );
+        let mut fields = SUMMARY_FIELDS.to_vec();
+        fields.push("body");
+        let items = self
+            .batch_get(page_keys(std::slice::from_ref(&entry), viewer), &fields, true)
+            .await?;
+        let item = items
+            .get(&(article_pk(&guard.article_id), ARTICLE_SK.to_owned()))
+            .ok_or(ApiError::NotFound("article"))?;
+        let item: ArticleItem = from_item(item.clone())?;
+        let author = profile_from(&items, &item.author_id, viewer)?
+            .ok_or_else(|| anyhow::anyhow!("article {} has no author record", item.id))?;
+        let favorited = viewer.is_some_and(|v| {
+            items.contains_key(&(favorites_list(v.as_str()), entry_sk(&item.created_at, &item.id)))
+        });
+        Ok(view(item, author, favorited, true))
+    }
+
+    /// Creates an article by `author`.
+    ///
+    /// Access: one `TransactWriteItems` — put article and slug (both `attribute_not_exists`),
+    /// put the `ALL` and author list entries and one entry per tag, add 1 to the `ALL`, author
+    /// and per-tag counts (≤ 26 items) — concurrently with `GetItem` of the author for the
+    /// response: 2 requests, 1 round trip. A taken slug is retried with a random suffix.
+    pub async fn create_article(&self, author: &UserId, new: NewArticle) -> Result<Article, ApiError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        let now = now_timestamp();
+        let base = Slug::from_title(&new.title);
+        let author_read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(author.as_str())))
+            .projection_expression("username, bio, image")
+            .send();
+        let write = async {
+            for attempt in 0..4 {
+                let slug = if attempt == 0 {
+                    base.clone()
+                } else {
+                    base.with_suffix()
+                };
+                let item = ArticleItem {
+                    pk: article_pk(&id),
+                    sk: ARTICLE_SK.into(),
+                    id: id.clone(),
+                    slug: slug.as_str().to_owned(),
+                    title: new.title.as_str().to_owned(),
+                    description: new.description.as_str().to_owned(),
+                    body: new.body.as_str().to_owned(),
+                    tag_list: new.tags.as_slice().to_vec(),
+                    author_id: author.to_string(),
+                    created_at: now.clone(),
+                    updated_at: now.clone(),
+                    favorites_count: 0,
+                    comment_seq: 0,
+                    version: 1,
+                };
+                let mut tx = Tx::new(&self.table);
+                tx.put_new(&item)?;
+                let slug_index = tx.put_new(&SlugItem {
+                    pk: slug_pk(slug.as_str()),
+                    sk: SLUG_SK.into(),
+                    article_id: id.clone(),
+                    author_id: author.to_string(),
+                    created_at: now.clone(),
+                })?;
+                for list in [ALL_LIST.to_owned(), author_list(author.as_str())] {
+                    tx.put(&EntryItem::new(list, &id, author.as_str(), &now), None)?;
+                }
+                for count in [ALL_COUNT.to_owned(), author_count(author.as_str())] {
+                    tx.add_count(count, COUNT_SK, 1)?;
+                }
+                for tag in new.tags.as_slice() {
+                    tx.put(&EntryItem::new(tag_list(tag), &id, author.as_str(), &now), None)?;
+                    tx.add_count(TAGS_PK.to_owned(), tag, 1)?;
+                }
+                match self.transact(tx.items).await {
+                    Ok(()) => return Ok(item),
+                    Err(TransactFailure::Cancelled(codes))
+                        if TransactFailure::failed_at(&codes, slug_index) =>
+                    {
+                        continue;
+                    }
+                    Err(TransactFailure::Cancelled(codes)) => {
+                        return Err(ApiError::from(anyhow::anyhow!(
+                            "article creation cancelled: {codes:?}"
+                        )));
+                    }
+                    Err(TransactFailure::Other(error)) => return Err(error.into()),
+                }
+            }
+            Err(ApiError::Conflict(FieldErrors::single(
+                "slug",
+                "could not be made unique; try another title",
+            )))
+        };
+        let (item, author_item) = tokio::join!(write, author_read);
+        let item = item?;
+        let author_item = author_item
+            .map_err(anyhow::Error::new)?
+            .item
+            .ok_or_else(ApiError::token_invalid)?;
+        let fields: ProfileFields = from_item(author_item)?;
+        let author = Profile {
+            username: fields.username,
+            bio: fields.bio,
+            image: fields.image,
+            following: false,
+        };
+        Ok(view(item, author, false, true))
+    }
+
+    /// One article by slug, as `viewer` sees it.
+    ///
+    /// Access: `GetItem SLUG#<slug>`, then `BatchGetItem` {article, author, viewer's follow and
+    /// favorite items} — 2 round trips.
+    pub async fn article(&self, slug: &str, viewer: Option<&UserId>) -> Result<Option<Article>, ApiError> {
+        let Some(guard) = self.get_slug(slug).await? else {
+            return Ok(None);
+        };
+        match self.show(&guard, viewer).await {
+            Ok(article) => Ok(Some(article)),
+            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Applies `changes` to the article at `slug`, which `caller` must have written.
+    ///
+    /// Access: `GetItem SLUG#<slug>`; `GetItem` of the article; one `TransactWriteItems` that
+    /// updates the article on the `version` it read (no lost update: a concurrent edit makes it
+    /// re-read and re-apply), moves the slug item when the title changes the slug, and swaps
+    /// tag entries and counts for changed tags; then the response read as for `GET` — 4 round
+    /// trips.
+    pub async fn update_article(
+        &self,
+        slug: &str,
+        caller: &UserId,
+        changes: ArticleChanges,
+    ) -> Result<Article, ApiError> {
+        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+        if guard.author_id != caller.as_str() {
+            return Err(ApiError::Forbidden("article"));
+        }
+        for _ in 0..4 {
+            let current = self
+                .get_article_item(&guard.article_id)
+                .await?
+                .ok_or(ApiError::NotFound("article"))?;
+            let base = changes.title.as_ref().map(Slug::from_title);
+            // Keep the slug when the new title slugs to the same base (a case change, or an
+            // earlier suffix for uniqueness).
+            let mut new_slug = base.clone().filter(|b| {
+                current.slug != b.as_str() && !current.slug.starts_with(&format!("{}-", b.as_str()))
+            });
+            for attempt in 0..4 {
+                let mut next = current.clone();
+                if let Some(title) = &changes.title {
+                    next.title = title.as_str().to_owned();
+                }
+                if let Some(description) = &changes.description {
+                    next.description = description.as_str().to_owned();
+                }
+                if let Some(body) = &changes.body {
+                    next.body = body.as_str().to_owned();
+                }
+                if let Some(tags) = &changes.tags {
+                    next.tag_list = tags.as_slice().to_vec();
+                }
+                if let Some(slug) = &new_slug {
+                    next.slug = slug.as_str().to_owned();
+                }
+                next.updated_at = now_timestamp();
+
+                let mut tx = Tx::new(&self.table);
+                let article_index = tx.update(
+                    article_pk(&current.id),
+                    ARTICLE_SK,
+                    "SET title = :title, description = :description, body = :body, tag_list = :tags, \
+                     slug = :slug, updated_at = :updated, version = version + :one",
+                    vec![
+                        (":title", AttributeValue::S(next.title.clone())),
+                        (":description", AttributeValue::S(next.description.clone())),
+                        (":body", AttributeValue::S(next.body.clone())),
+                        (
+                            ":tags",
+                            AttributeValue::L(next.tag_list.iter().cloned().map(AttributeValue::S).collect()),
+                        ),
+                        (":slug", AttributeValue::S(next.slug.clone())),
+                        (":updated", AttributeValue::S(next.updated_at.clone())),
+                        (":one", number(1)),
+                        (":read", number(current.version)),
+                    ],
+                    Some("version = :read"),
+                )?;
+                let mut slug_index = None;
+                if next.slug != current.slug {
+                    tx.delete(
+                        slug_pk(&current.slug),
+                        SLUG_SK,
+                        Some((
+                            "article_id = :id",
+                            vec![(":id", AttributeValue::S(current.id.clone()))],
+                        )),
+                    )?;
+                    slug_index = Some(tx.put_new(&SlugItem {
+                        pk: slug_pk(&next.slug),
+                        sk: SLUG_SK.into(),
+                        article_id: current.id.clone(),
+                        author_id: current.author_id.clone(),
+                        created_at: current.created_at.clone(),
+                    })?);
+                }
+                let old_tags: BTreeSet<&String> = current.tag_list.iter().collect();
+                let new_tags: BTreeSet<&String> = next.tag_list.iter().collect();
+                for removed in old_tags.difference(&new_tags) {
+                    tx.delete(
+                        tag_list(removed),
+                        &entry_sk(&current.created_at, &current.id),
+                        None,
+                    )?;
+                    tx.add_count(TAGS_PK.to_owned(), removed, -1)?;
+                }
+                for added in new_tags.difference(&old_tags) {
+                    tx.put(
+                        &EntryItem::new(
+                            tag_list(added),
+                            &current.id,
+                            &current.author_id,
+                            &current.created_at,
+                        ),
+                        None,
+                    )?;
+                    tx.add_count(TAGS_PK.to_owned(), added, 1)?;
+                }
+                match self.transact(tx.items).await {
+                    Ok(()) => {
+                        let guard = SlugItem {
+                            pk: slug_pk(&next.slug),
+                            sk: SLUG_SK.into(),
+                            ..guard.clone()
+                        };
+                        return self.show(&guard, Some(caller)).await;
+                    }
+                    Err(TransactFailure::Cancelled(codes)) => {
+                        if slug_index.is_some_and(|i| TransactFailure::failed_at(&codes, i)) && attempt < 3 {
+                            new_slug = base.as_ref().map(Slug::with_suffix);
+                            continue;
+                        }
+                        if TransactFailure::failed_at(&codes, article_index) {
+                            break; // changed since we read it: read again
+                        }
+                        return Err(anyhow::anyhow!("article update cancelled: {codes:?}").into());
+                    }
+                    Err(TransactFailure::Other(error)) => return Err(error.into()),
+                }
+            }
+        }
+        Err(ApiError::Conflict(FieldErrors::single(
+            "article",
+            "was changed by another request; try again",
+        )))
+    }
+
+    /// Deletes the article at `slug`, which `caller` must have written.
+    ///
+    /// Access: `GetItem SLUG#<slug>`, `GetItem` article, then one `TransactWriteItems` removing
+    /// the article, its slug, list and tag entries and decrementing their counts — 3 round
+    /// trips. Comments, favorites and feed entries are removed by the stream processor
+    /// (`purge_article`); until then reads skip them, because their article is gone.
+    pub async fn delete_article(&self, slug: &str, caller: &UserId) -> Result<(), ApiError> {
+        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+        if guard.author_id != caller.as_str() {
+            return Err(ApiError::Forbidden("article"));
+        }
+        let article = self
+            .get_article_item(&guard.article_id)
+            .await?
+            .ok_or(ApiError::NotFound("article"))?;
+        let sk = entry_sk(&article.created_at, &article.id);
+        let mut tx = Tx::new(&self.table);
+        tx.delete(
+            article_pk(&article.id),
+            ARTICLE_SK,
+            Some(("attribute_exists(pk)", vec![])),
+        )?;
+        tx.delete(slug_pk(&article.slug), SLUG_SK, None)?;
+        for list in [ALL_LIST.to_owned(), author_list(&article.author_id)] {
+            tx.delete(list, &sk, None)?;
+        }
+        for count in [ALL_COUNT.to_owned(), author_count(&article.author_id)] {
+            tx.add_count(count, COUNT_SK, -1)?;
+        }
+        for tag in &article.tag_list {
+            tx.delete(tag_list(tag), &sk, None)?;
+            tx.add_count(TAGS_PK.to_owned(), tag, -1)?;
+        }
+        match self.transact(tx.items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => {
+                Err(ApiError::NotFound("article"))
+            }
+            Err(TransactFailure::Cancelled(codes)) => {
+                Err(anyhow::anyhow!("delete cancelled: {codes:?}").into())
+            }
+            Err(TransactFailure::Other(error)) => Err(error.into()),
+        }
+    }
+
+    /// Favorites (or unfavorites) the article at `slug` for `caller`; answers the article after.
+    ///
+    /// Access: `GetItem SLUG#<slug>`; one `TransactWriteItems` — put (or delete) the favorite
+    /// item on condition it is absent (or present), add ±1 to the article's `favorites_count`
+    /// (condition: the article exists) and to the caller's favorites count; then the response
+    /// read as for `GET` — 3 round trips. A repeated favorite fails its condition and changes
+    /// nothing, so no count is ever bumped twice; concurrent favorites of one article are
+    /// serialised by DynamoDB on the article item, so none is lost.
+    pub async fn set_favorite(
+        &self,
+        slug: &str,
+        caller: &UserId,
+        favorite: bool,
+    ) -> Result<Article, ApiError> {
+        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+        let mut tx = Tx::new(&self.table);
+        let entry = EntryItem {
+            gsi1pk: Some(format!("FAVORITED#{}", guard.article_id)),
+            gsi1sk: Some(user_pk(caller)),
+            ..EntryItem::new(
+                favorites_list(caller.as_str()),
+                &guard.article_id,
+                &guard.author_id,
+                &guard.created_at,
+            )
+        };
+        let delta: i64 = if favorite { 1 } else { -1 };
+        if favorite {
+            tx.put_new(&entry)?;
+        } else {
+            tx.delete(
+                entry.pk.clone(),
+                &entry.sk,
+                Some(("attribute_exists(pk)", vec![])),
+            )?;
+        }
+        tx.update(
+            article_pk(&guard.article_id),
+            ARTICLE_SK,
+            "ADD favorites_count :delta",
+            vec![(":delta", number(delta))],
+            Some("attribute_exists(pk)"),
+        )?;
+        tx.add_count(favorites_count(caller.as_str()), COUNT_SK, delta)?;
+        match self.transact(tx.items).await {
+            Ok(()) => {}
+            // Already in the requested state: nothing to change.
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => {}
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 1) => {
+                return Err(ApiError::NotFound("article"));
+            }
+            Err(TransactFailure::Cancelled(codes)) => {
+                return Err(anyhow::anyhow!("favorite cancelled: {codes:?}").into());
+            }
+            Err(TransactFailure::Other(error)) => return Err(error.into()),
+        }
+        self.show(&guard, Some(caller)).await
+    }
+
+    /// A page of articles matching `filter`, newest first, as `viewer` sees them.
+    ///
+    /// Access: for `Author`/`Favorited`, `GetItem USERNAME#<name>` first; then `Query` of the
+    /// filter's entry partition (limit `offset + limit`, keys and ids only); then one
+    /// `BatchGetItem` of the page's articles (no bodies), authors, the viewer's follow and
+    /// favorite items, and the filter's maintained count — 2 round trips (3 with a username).
+    /// The cost of a page depends on `offset + limit`, never on how many authors a user follows
+    /// or how many articles exist.
+    pub async fn list_articles(
+        &self,
+        filter: ListFilter,
+        page: Page,
+        viewer: Option<&UserId>,
+    ) -> Result<ArticleList, ApiError> {
+        let (list, count_key) = match &filter {
+            ListFilter::All => (ALL_LIST.to_owned(), key(ALL_COUNT, COUNT_SK)),
+            ListFilter::Tag(tag) => (tag_list(tag), key(TAGS_PK, tag.as_str())),
+            ListFilter::Feed(user) => (feed_list(user.as_str()), key(feed_count(user.as_str()), COUNT_SK)),
+            ListFilter::Author(name) | ListFilter::Favorited(name) => {
+                let Some(user) = self.user_id_for(name).await? else {
+                    return Ok(ArticleList {
+                        articles: Vec::new(),
+                        count: 0,
+                    });
+                };
+                if matches!(filter, ListFilter::Author(_)) {
+                    (
+                        author_list(user.as_str()),
+                        key(author_count(user.as_str()), COUNT_SK),
+                    )
+                } else {
+                    (
+                        favorites_list(user.as_str()),
+                        key(favorites_count(user.as_str()), COUNT_SK),
+                    )
+                }
+            }
+        };
+        let entries = self.query_entries(&list, page).await?;
+        let mut keys = page_keys(&entries, viewer);
+        keys.push(count_key.clone());
+        let items = self.batch_get(keys, &SUMMARY_FIELDS, false).await?;
+        let count = match items.get(&pair(&count_key)) {
+            Some(item) => from_item::<CountItem>(item.clone())?.n.max(0) as u64,
+            None => 0,
+        };
+        Ok(ArticleList {
+            articles: page_views(&items, &entries, viewer)?,
+            count,
+        })
+    }
+
+    /// The newest `offset + limit` entries of `list`, minus the first `offset`.
+    async fn query_entries(&self, list: &str, page: Page) -> anyhow::Result<Vec<EntryItem>> {
+        let wanted = page.offset + page.limit;
+        let mut entries = Vec::with_capacity(wanted);
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(list.to_owned()))
+                .scan_index_forward(false)
+                .limit(i32::try_from(wanted - entries.len()).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            for item in output.items.unwrap_or_default() {
+                entries.push(from_item::<EntryItem>(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() || entries.len() >= wanted {
+                break;
+            }
+        }
+        Ok(entries.into_iter().skip(page.offset).collect())
+    }
+
+    /// Every tag in use, most used first.
+    ///
+    /// Access: `Query TAGS` — 1 round trip (per 1 MB of tags).
+    pub async fn tags(&self) -> Result<Vec<String>, ApiError> {
+        let mut tags: Vec<(i64, String)> = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .filter_expression("n > :zero")
+                .expression_attribute_values(":pk", AttributeValue::S(TAGS_PK.into()))
+                .expression_attribute_values(":zero", number(0))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(anyhow::Error::new)?;
+            for item in output.items.unwrap_or_default() {
+                #[derive(Deserialize)]
+                struct Tag {
+                    sk: String,
+                    n: i64,
+                }
+                let tag: Tag = from_item(item)?;
+                tags.push((tag.n, tag.sk));
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        Ok(tags.into_iter().map(|(_, tag)| tag).collect())
+    }
+
+    /// Reads an article's stored counters straight from the table (tests and diagnostics).
+    pub async fn favorites_count_of(&self, slug: &str) -> Result<Option<u64>, ApiError> {
+        let Some(guard) = self.get_slug(slug).await? else {
+            return Ok(None);
+        };
+        Ok(self
+            .get_article_item(&guard.article_id)
+            .await?
+            .map(|a| a.favorites_count))
+    }
+}
+
+/// Update returning the new value, used by comment ids.
+pub(super) async fn next_sequence(store: &Store, article_id: &str) -> Result<Option<u64>, ApiError> {
+    let result = store
+        .client
+        .update_item()
+        .table_name(&store.table)
+        .set_key(Some(key(article_pk(article_id), ARTICLE_SK)))
+        .update_expression("ADD comment_seq :one")
+        .condition_expression("attribute_exists(pk)")
+        .expression_attribute_values(":one", number(1))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await;
+    match result {
+        Ok(output) => {
+            #[derive(Deserialize)]
+            struct Seq {
+                comment_seq: u64,
+            }
+            let seq: Seq = from_item(output.attributes.unwrap_or_default())?;
+            Ok(Some(seq.comment_seq))
+        }
+        Err(error) if error.as_service_error().is_some_and(is_conditional_failure) => Ok(None),
+        Err(error) => Err(anyhow::Error::new(error).context("UpdateItem comment_seq").into()),
+    }
+}
+
+impl Store {
+    /// The slug record, for comments.
+    pub(super) async fn slug_record(&self, slug: &str) -> anyhow::Result<Option<SlugItem>> {
+        self.get_slug(slug).await
+    }
+}

@@ -1,0 +1,104 @@
+//! `BatchGetItem` for many keys at once: split into requests of 100 keys (DynamoDB's limit)
+//! sent concurrently, with unprocessed keys retried. Results come back by key.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+
+use super::{Key, Store};
+
+/// A returned item, by `(pk, sk)`.
+pub(super) type Items = HashMap<(String, String), HashMap<String, AttributeValue>>;
+
+const MAX_KEYS: usize = 100;
+
+impl Store {
+    /// Reads every key in one round trip (several concurrent requests past 100 keys).
+    ///
+    /// `projection` lists attribute *names*; they are sent as `#pN` placeholders, so reserved
+    /// words are safe. `pk` and `sk` are always included so results can be matched to keys.
+    pub(super) async fn batch_get(
+        &self,
+        keys: Vec<Key>,
+        projection: &[&str],
+        consistent: bool,
+    ) -> anyhow::Result<Items> {
+        let mut unique: Vec<Key> = Vec::with_capacity(keys.len());
+        for key in keys {
+            if !unique.contains(&key) {
+                unique.push(key);
+            }
+        }
+        let requests = unique
+            .chunks(MAX_KEYS)
+            .map(|chunk| self.batch_get_chunk(chunk.to_vec(), projection, consistent));
+        let mut items = Items::new();
+        for result in futures::future::join_all(requests).await {
+            items.extend(result?);
+        }
+        Ok(items)
+    }
+
+    async fn batch_get_chunk(
+        &self,
+        keys: Vec<Key>,
+        projection: &[&str],
+        consistent: bool,
+    ) -> anyhow::Result<Items> {
+        let mut request = KeysAndAttributes::builder()
+            .set_keys(Some(keys))
+            .consistent_read(consistent);
+        if !projection.is_empty() {
+            let mut names: Vec<&str> = vec!["pk", "sk"];
+            names.extend(projection.iter().filter(|n| **n != "pk" && **n != "sk"));
+            let placeholders: Vec<String> = (0..names.len()).map(|i| format!("#p{i}")).collect();
+            request = request.projection_expression(placeholders.join(", "));
+            for (placeholder, name) in placeholders.iter().zip(&names) {
+                request = request.expression_attribute_names(placeholder, *name);
+            }
+        }
+        let mut pending = Some(request.build()?);
+        let mut items = Items::new();
+        for attempt in 0..8u64 {
+            let Some(request) = pending.take() else { break };
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .context("BatchGetItem")?;
+            for item in output
+                .responses
+                .and_then(|mut r| r.remove(&self.table))
+                .unwrap_or_default()
+            {
+                let pk = item
+                    .get("pk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                let sk = item
+                    .get("sk")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default();
+                items.insert((pk, sk), item);
+            }
+            pending = output
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .filter(|k| !k.keys.is_empty());
+            if pending.is_some() {
+                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+            }
+        }
+        anyhow::ensure!(
+            pending.is_none(),
+            "BatchGetItem left keys unprocessed after retries"
+        );
+        Ok(items)
+    }
+}

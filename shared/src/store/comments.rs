@@ -1,0 +1,178 @@
+//! Comments live in their article's partition, so listing them is one `Query` and deleting an
+//! article's comments never needs an index.
+//!
+//! | item    | pk             | sk                     | holds |
+//! |---------|----------------|------------------------|-------|
+//! | comment | `ARTICLE#<id>` | `COMMENT#<id, 10 digits>` | id, body, author_id, created_at, updated_at |
+//!
+//! Ids are integers (RealWorld's contract), taken from the article's `comment_seq` counter.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use serde::{Deserialize, Serialize};
+
+use super::articles::{article_pk, next_sequence};
+use super::profiles::{PROFILE_FIELDS, profile_from, profile_keys};
+use super::{Store, from_item, key, to_item};
+use crate::domain::{Comment, CommentBody, UserId, now_timestamp};
+use crate::error::ApiError;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CommentItem {
+    pk: String,
+    sk: String,
+    id: u64,
+    body: String,
+    author_id: String,
+    created_at: String,
+    updated_at: String,
+}
+
+fn comment_sk(id: u64) -> String {
+    format!("COMMENT#{id:010}")
+}
+
+impl Store {
+    /// Adds a comment by `author` to the article at `slug`.
+    ///
+    /// Access: `BatchGetItem` {slug, author}; `UpdateItem` of the article's `comment_seq`
+    /// (condition: article exists; returns the new value); `PutItem` of the comment — 3 round
+    /// trips.
+    pub async fn add_comment(
+        &self,
+        slug: &str,
+        author: &UserId,
+        body: CommentBody,
+    ) -> Result<Comment, ApiError> {
+        let guard = self
+            .slug_record(slug)
+            .await?
+            .ok_or(ApiError::NotFound("article"))?;
+        let (id, profiles) = tokio::join!(
+            next_sequence(self, &guard.article_id),
+            self.batch_get(profile_keys([author.as_str()], None), &PROFILE_FIELDS, true)
+        );
+        let id = id?.ok_or(ApiError::NotFound("article"))?;
+        let author_profile =
+            profile_from(&profiles?, author.as_str(), None)?.ok_or_else(ApiError::token_invalid)?;
+        let now = now_timestamp();
+        let item = CommentItem {
+            pk: article_pk(&guard.article_id),
+            sk: comment_sk(id),
+            id,
+            body: body.into_inner(),
+            author_id: author.to_string(),
+            created_at: now.clone(),
+            updated_at: now,
+        };
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| anyhow::Error::new(e).context("PutItem comment"))?;
+        Ok(Comment {
+            id: item.id,
+            created_at: item.created_at,
+            updated_at: item.updated_at,
+            body: item.body,
+            author: author_profile,
+        })
+    }
+
+    /// The comments on the article at `slug`, newest first, as `viewer` sees them.
+    ///
+    /// Access: `GetItem SLUG#<slug>`; `Query` of the article partition for `COMMENT#`; one
+    /// `BatchGetItem` of the distinct authors and the viewer's follow items — 3 round trips.
+    pub async fn comments(
+        &self,
+        slug: &str,
+        viewer: Option<&UserId>,
+    ) -> Result<Option<Vec<Comment>>, ApiError> {
+        let Some(guard) = self.slug_record(slug).await? else {
+            return Ok(None);
+        };
+        let mut items: Vec<CommentItem> = Vec::new();
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :comments)")
+                .expression_attribute_values(":pk", AttributeValue::S(article_pk(&guard.article_id)))
+                .expression_attribute_values(":comments", AttributeValue::S("COMMENT#".into()))
+                .scan_index_forward(false)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(anyhow::Error::new)?;
+            for item in output.items.unwrap_or_default() {
+                items.push(from_item(item)?);
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        let authors: std::collections::BTreeSet<&str> = items.iter().map(|c| c.author_id.as_str()).collect();
+        let profiles = if authors.is_empty() {
+            Default::default()
+        } else {
+            self.batch_get(profile_keys(authors, viewer), &PROFILE_FIELDS, false)
+                .await?
+        };
+        let mut comments = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(author) = profile_from(&profiles, &item.author_id, viewer)? else {
+                continue;
+            };
+            comments.push(Comment {
+                id: item.id,
+                created_at: item.created_at,
+                updated_at: item.updated_at,
+                body: item.body,
+                author,
+            });
+        }
+        Ok(Some(comments))
+    }
+
+    /// Deletes comment `id` on the article at `slug`, if `caller` wrote it.
+    ///
+    /// Access: `GetItem SLUG#<slug>`; `DeleteItem` conditioned on `author_id = caller`, which
+    /// on failure returns the item, telling "not yours" (403) from "no such comment" (404) —
+    /// 2 round trips.
+    pub async fn delete_comment(&self, slug: &str, id: u64, caller: &UserId) -> Result<(), ApiError> {
+        let guard = self
+            .slug_record(slug)
+            .await?
+            .ok_or(ApiError::NotFound("article"))?;
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(article_pk(&guard.article_id), comment_sk(id))))
+            .condition_expression("author_id = :me")
+            .expression_attribute_values(":me", AttributeValue::S(caller.to_string()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::delete_item::DeleteItemError::ConditionalCheckFailedException(
+                    failed,
+                )) => {
+                    if failed.item().is_some_and(|item| !item.is_empty()) {
+                        Err(ApiError::Forbidden("comment"))
+                    } else {
+                        Err(ApiError::NotFound("comment"))
+                    }
+                }
+                _ => Err(anyhow::Error::new(error).context("DeleteItem comment").into()),
+            },
+        }
+    }
+}

@@ -1,0 +1,118 @@
+//! A small builder for `TransactWriteItems`, so each aggregate states *what* it writes and
+//! under which condition, and reads cancellation reasons back by the index `push` returned.
+
+use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use serde::Serialize;
+
+use super::{Key, key, to_item};
+
+/// The writes of one transaction, in order.
+pub(super) struct Tx<'a> {
+    table: &'a str,
+    pub(super) items: Vec<TransactWriteItem>,
+}
+
+/// A condition with its placeholder values, e.g. `("author_id = :me", [(":me", …)])`.
+pub(super) type Condition<'c> = (&'c str, Vec<(&'c str, AttributeValue)>);
+
+impl<'a> Tx<'a> {
+    pub(super) fn new(table: &'a str) -> Self {
+        Self {
+            table,
+            items: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, item: TransactWriteItem) -> usize {
+        self.items.push(item);
+        self.items.len() - 1
+    }
+
+    /// Puts an item that must not exist yet. Returns its index.
+    pub(super) fn put_new(&mut self, item: &impl Serialize) -> anyhow::Result<usize> {
+        self.put(item, Some(("attribute_not_exists(pk)", vec![])))
+    }
+
+    /// Puts an item, optionally conditioned.
+    pub(super) fn put(
+        &mut self,
+        item: &impl Serialize,
+        condition: Option<Condition<'_>>,
+    ) -> anyhow::Result<usize> {
+        let mut put = Put::builder()
+            .table_name(self.table)
+            .set_item(Some(to_item(item)?));
+        if let Some((expression, values)) = condition {
+            put = put.condition_expression(expression);
+            for (name, value) in values {
+                put = put.expression_attribute_values(name, value);
+            }
+        }
+        Ok(self.push(TransactWriteItem::builder().put(put.build()?).build()))
+    }
+
+    /// Deletes `pk`/`sk`, optionally conditioned.
+    pub(super) fn delete(
+        &mut self,
+        pk: String,
+        sk: &str,
+        condition: Option<Condition<'_>>,
+    ) -> anyhow::Result<usize> {
+        let mut delete = Delete::builder()
+            .table_name(self.table)
+            .set_key(Some(key(pk, sk)));
+        if let Some((expression, values)) = condition {
+            delete = delete.condition_expression(expression);
+            for (name, value) in values {
+                delete = delete.expression_attribute_values(name, value);
+            }
+        }
+        Ok(self.push(TransactWriteItem::builder().delete(delete.build()?).build()))
+    }
+
+    /// Adds `delta` to the counter `n` of `pk`/`sk`, creating it at 0 if missing.
+    pub(super) fn add_count(&mut self, pk: String, sk: &str, delta: i64) -> anyhow::Result<usize> {
+        self.update(pk, sk, "ADD n :delta", vec![(":delta", number(delta))], None)
+    }
+
+    /// Any update expression, optionally conditioned.
+    pub(super) fn update(
+        &mut self,
+        pk: String,
+        sk: &str,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+        condition: Option<&str>,
+    ) -> anyhow::Result<usize> {
+        let mut update = Update::builder()
+            .table_name(self.table)
+            .set_key(Some(key(pk, sk)))
+            .update_expression(expression);
+        for (name, value) in values {
+            update = update.expression_attribute_values(name, value);
+        }
+        if let Some(condition) = condition {
+            update = update.condition_expression(condition);
+        }
+        Ok(self.push(TransactWriteItem::builder().update(update.build()?).build()))
+    }
+
+    /// Requires `pk`/`sk` to satisfy `condition` without writing it.
+    #[allow(dead_code)]
+    pub(super) fn check(&mut self, key: Key, condition: &str) -> anyhow::Result<usize> {
+        let check = ConditionCheck::builder()
+            .table_name(self.table)
+            .set_key(Some(key))
+            .condition_expression(condition);
+        Ok(self.push(
+            TransactWriteItem::builder()
+                .condition_check(check.build()?)
+                .build(),
+        ))
+    }
+}
+
+/// A DynamoDB number.
+pub(super) fn number(n: impl ToString) -> AttributeValue {
+    AttributeValue::N(n.to_string())
+}
