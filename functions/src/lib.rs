@@ -15,6 +15,8 @@ pub mod articles;
 pub mod comments;
 /// Profiles and follows.
 pub mod profiles;
+/// The table's change stream: feed fan-out and clean-up (`feed-fanout`).
+pub mod streams;
 /// Accounts: register, login, read and update the current user.
 pub mod users;
 /// RealWorld response shapes for profiles, articles and comments.
@@ -71,6 +73,9 @@ pub const HANDLERS: &[(&str, Handler)] = &[
         Box::pin(comments::delete(deps, req))
     }),
 ];
+
+/// Binaries that are not HTTP endpoints: they consume the table's stream.
+pub const STREAM_BINARIES: &[&str] = &["feed-fanout"];
 
 /// The handler registered under `binary`.
 pub fn handler(binary: &str) -> Option<Handler> {

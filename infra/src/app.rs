@@ -142,6 +142,19 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
     })
 }
 
+/// Attaches the stream driver to the local table.
+pub async fn attach_stream(
+    storage: &PreparedStorage,
+    endpoint: &str,
+    table: &str,
+    deps: &'static Deps,
+) -> anyhow::Result<crate::streams::StreamDriver> {
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+        aws_sdk_dynamodbstreams::config::Builder::from(&local_sdk_config()).endpoint_url(endpoint).build(),
+    );
+    crate::streams::StreamDriver::attach(&storage.dynamodb, streams, table, deps).await
+}
+
 /// Starts the local API: engines, table and bucket, handlers' dependencies (built once, as at a
 /// Lambda cold start), then the HTTP listener on 127.0.0.1.
 pub async fn spawn(options: Options) -> anyhow::Result<App> {
@@ -153,7 +166,11 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         &options.table,
         tokens,
     )));
-    let gateway = Arc::new(Gateway::new(&template, deps)?);
+    let mut gateway = Gateway::new(&template, deps)?;
+    if let Some(endpoint) = &storage.dynamodb_endpoint {
+        gateway = gateway.with_stream(Arc::new(attach_stream(&storage, endpoint, &options.table, deps).await?));
+    }
+    let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
         .with_context(|| format!("binding 127.0.0.1:{}", options.port))?;

@@ -50,6 +50,7 @@ pub struct Gateway {
     routes: Vec<CompiledRoute>,
     cors: Option<Cors>,
     deps: &'static Deps,
+    stream: Option<std::sync::Arc<crate::streams::StreamDriver>>,
 }
 
 /// Why a request matched no route.
@@ -79,11 +80,13 @@ impl Gateway {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self {
-            routes,
-            cors: template.cors.clone(),
-            deps,
-        })
+        Ok(Self { routes, cors: template.cors.clone(), deps, stream: None })
+    }
+
+    /// Runs the stream processor after every write, before the response goes out.
+    pub fn with_stream(mut self, driver: std::sync::Arc<crate::streams::StreamDriver>) -> Self {
+        self.stream = Some(driver);
+        self
     }
 
     /// The route table, for the start-up banner.
@@ -175,7 +178,13 @@ impl Gateway {
                 );
             }
         };
-        to_hyper((matched.handler)(self.deps, request).await)
+        let response = (matched.handler)(self.deps, request).await;
+        if let (Some(stream), false) = (&self.stream, parts.method == Method::GET) {
+            if let Err(error) = stream.drain().await {
+                tracing::error!(error = format!("{error:#}"), "stream processing failed");
+            }
+        }
+        to_hyper(response)
     }
 }
 

@@ -2,6 +2,8 @@
 //!
 //! Read in this order:
 
+/// The stream driver: runs the feed fan-out locally, as Lambda does in AWS.
+pub mod streams;
 /// Putting it together: [`app::spawn`] is what both the binary and the tests run.
 pub mod app;
 /// The embedded DynamoDB and S3 engines.

@@ -4,7 +4,7 @@
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 
 use crate::template::TableSpec;
@@ -16,7 +16,20 @@ pub async fn ensure_table(
     spec: &TableSpec,
 ) -> anyhow::Result<()> {
     match client.describe_table().table_name(table).send().await {
-        Ok(_) => return Ok(()),
+        Ok(existing) => {
+            // A table made before the template asked for a stream gets one now.
+            let has_stream = existing.table().and_then(|t| t.stream_specification()).is_some_and(|s| s.stream_enabled());
+            if let (Some(view), false) = (&spec.stream_view_type, has_stream) {
+                client
+                    .update_table()
+                    .table_name(table)
+                    .stream_specification(stream(view)?)
+                    .send()
+                    .await
+                    .context("UpdateTable: enabling the stream")?;
+            }
+            return Ok(());
+        }
         Err(error)
             if error
                 .as_service_error()
@@ -47,6 +60,9 @@ pub async fn ensure_table(
         );
     }
     request = request.set_key_schema(Some(keys(&spec.key_schema)?));
+    if let Some(view) = &spec.stream_view_type {
+        request = request.stream_specification(stream(view)?);
+    }
     for index in &spec.global_indexes {
         let mut projection =
             Projection::builder().projection_type(ProjectionType::from(index.projection.as_str()));
@@ -73,6 +89,10 @@ pub async fn ensure_table(
         }
         Err(error) => Err(anyhow::Error::new(error).context(format!("CreateTable {table}"))),
     }
+}
+
+fn stream(view: &str) -> anyhow::Result<StreamSpecification> {
+    Ok(StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::from(view)).build()?)
 }
 
 /// Creates `bucket` unless it exists.

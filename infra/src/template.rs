@@ -76,6 +76,8 @@ pub struct TableSpec {
     pub key_schema: Vec<(String, String)>,
     /// Global secondary indexes.
     pub global_indexes: Vec<IndexSpec>,
+    /// `StreamSpecification.StreamViewType`, when the table has a stream.
+    pub stream_view_type: Option<String>,
 }
 
 /// A global secondary index.
@@ -283,10 +285,16 @@ fn parse_table(properties: &Value) -> anyhow::Result<TableSpec> {
         })
         .transpose()?
         .unwrap_or_default();
+    let stream_view_type = properties
+        .get("StreamSpecification")
+        .and_then(|s| s.get("StreamViewType"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Ok(TableSpec {
         attributes,
         key_schema: key_schema(properties.get("KeySchema"))?,
         global_indexes,
+        stream_view_type,
     })
 }
 

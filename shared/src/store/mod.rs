@@ -13,6 +13,8 @@ mod articles;
 mod batch;
 mod comments;
 mod profiles;
+/// The change stream: feed fan-out and post-delete clean-up.
+pub mod stream;
 mod tx;
 mod users;
 

@@ -1,0 +1,36 @@
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use keel::Deps;
+use keel::store::stream::{Change, ChangeKind, Image};
+use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+
+/// Converts a DynamoDB Streams record, as Lambda delivers it, into the processor's terms.
+pub fn change_from_record(record: EventRecord) -> Option<Change> {
+    let kind = match record.event_name.as_str() {
+        "INSERT" => ChangeKind::Insert,
+        "MODIFY" => ChangeKind::Modify,
+        "REMOVE" => ChangeKind::Remove,
+        _ => return None,
+    };
+    let image = |item: serde_dynamo::Item| -> Option<Image> {
+        let image: Image = item.into();
+        (!image.is_empty()).then_some(image)
+    };
+    Some(Change { kind, old: image(record.change.old_image), new: image(record.change.new_image) })
+}
+
+/// Processes one batch of stream records. An error fails the batch, and Lambda retries it
+/// (bisecting to isolate a bad record); processing is idempotent, so retries are safe.
+pub async fn fanout(deps: &Deps, event: Event) -> Result<(), lambda_runtime::Error> {
+    let changes: Vec<Change> = event.records.into_iter().filter_map(change_from_record).collect();
+    deps.store.process_changes(&changes).await.map_err(|error| {
+        tracing::error!(error = format!("{error:#}"), records = changes.len(), "stream batch failed");
+        error.into()
+    })
+}
+
+/// The `feed-fanout` function's whole `main`.
+pub async fn serve() -> Result<(), lambda_runtime::Error> {
+    keel::telemetry::init_lambda();
+    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| fanout(deps, event.payload))).await
+}

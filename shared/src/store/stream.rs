@@ -1,0 +1,247 @@
+//! The table's change stream, processed: feed fan-out on write, and the clean-up that follows
+//! an article's deletion. The `feed-fanout` Lambda runs this for DynamoDB Streams events; the
+//! local server runs it after every write, reading the local engine's stream.
+//!
+//! | change          | work                                                                 |
+//! |-----------------|----------------------------------------------------------------------|
+//! | article INSERT  | for each follower of the author: put `FEED#<follower>` entry, count +1 |
+//! | article REMOVE  | delete its comments; its favorites (count −1 each); its feed entries (count −1 each) |
+//! | follow INSERT   | put each of the followee's articles into the follower's feed         |
+//! | follow REMOVE   | remove them again                                                    |
+//!
+//! Every entry write is a two-item transaction with its count, conditioned on the entry being
+//! absent (put) or present (delete), so a redelivered record changes nothing and counts stay
+//! exact. The cost of a feed *read* therefore never depends on how many authors a user follows:
+//! that cost is paid here, once per article per follower.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use futures::StreamExt as _;
+use serde::Deserialize;
+
+use super::articles::{EntryItem, article_pk, favorites_count, feed_count, feed_list};
+use super::tx::Tx;
+use super::{Store, TransactFailure, from_item};
+
+/// A stored item image.
+pub type Image = HashMap<String, AttributeValue>;
+
+/// What happened to one item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// Created.
+    Insert,
+    /// Updated in place.
+    Modify,
+    /// Deleted.
+    Remove,
+}
+
+/// One stream record: the item before and after.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// What happened.
+    pub kind: ChangeKind,
+    /// The image before (`None` for inserts).
+    pub old: Option<Image>,
+    /// The image after (`None` for removes).
+    pub new: Option<Image>,
+}
+
+/// Entry writes run this many transactions at once.
+const CONCURRENCY: usize = 16;
+
+#[derive(Debug, Deserialize)]
+struct ArticleImage {
+    id: String,
+    author_id: String,
+    created_at: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct FollowImage {
+    follower_id: String,
+    followee_id: String,
+}
+
+fn sk_of(image: &Image) -> &str {
+    image.get("sk").and_then(|v| v.as_s().ok()).map_or("", String::as_str)
+}
+
+impl Store {
+    /// Applies the consequences of `changes`; other records are ignored. Safe to call twice
+    /// with the same records.
+    pub async fn process_changes(&self, changes: &[Change]) -> anyhow::Result<()> {
+        for change in changes {
+            let image = match change.kind {
+                ChangeKind::Insert => change.new.as_ref(),
+                ChangeKind::Remove => change.old.as_ref(),
+                ChangeKind::Modify => None,
+            };
+            let Some(image) = image else { continue };
+            let sk = sk_of(image);
+            if sk == "ARTICLE" {
+                let article: ArticleImage = from_item(image.clone())?;
+                let insert = change.kind == ChangeKind::Insert;
+                self.fan_out(&article, insert).await?;
+                if !insert {
+                    self.purge_article(&article).await?;
+                }
+            } else if sk.starts_with("FOLLOWS#") {
+                let follow: FollowImage = from_item(image.clone())?;
+                self.sync_feed_with_author(&follow.follower_id, &follow.followee_id, change.kind == ChangeKind::Insert)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Adds (or removes) `article` in the feed of every follower of its author.
+    async fn fan_out(&self, article: &ArticleImage, add: bool) -> anyhow::Result<()> {
+        let mut start = None;
+        loop {
+            let (followers, next) = self.followers_page(&article.author_id, start).await?;
+            let entries: Vec<(EntryItem, String)> = followers
+                .iter()
+                .map(|follower| {
+                    let entry =
+                        EntryItem::new(feed_list(follower.as_str()), &article.id, &article.author_id, &article.created_at);
+                    (entry, feed_count(follower.as_str()))
+                })
+                .collect();
+            self.write_entries(entries, add).await?;
+            start = next;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Puts every article of `author` into `follower`'s feed, or takes them out.
+    async fn sync_feed_with_author(&self, follower: &str, author: &str, add: bool) -> anyhow::Result<()> {
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("LIST#AUTHOR#{author}")))
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            let entries = output
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(|item| {
+                    let authored: EntryItem = from_item(item)?;
+                    Ok((EntryItem { pk: feed_list(follower), ..authored }, feed_count(follower)))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            self.write_entries(entries, add).await?;
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Puts (or deletes) each entry with its count change, one small transaction per entry,
+    /// a few at a time. An entry already in the wanted state is skipped, count untouched.
+    async fn write_entries(&self, entries: Vec<(EntryItem, String)>, add: bool) -> anyhow::Result<()> {
+        let writes = entries.into_iter().map(|(entry, count)| {
+            async move {
+                let mut tx = Tx::new(&self.table);
+                if add {
+                    tx.put_new(&entry)?;
+                } else {
+                    tx.delete(entry.pk.clone(), &entry.sk, Some(("attribute_exists(pk)", vec![])))?;
+                }
+                tx.add_count(count, "COUNT", if add { 1 } else { -1 })?;
+                match self.transact(tx.items).await {
+                    Ok(()) => Ok(()),
+                    Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => Ok(()),
+                    Err(TransactFailure::Cancelled(codes)) => Err(anyhow::anyhow!("entry write cancelled: {codes:?}")),
+                    Err(TransactFailure::Other(error)) => Err(error),
+                }
+            }
+        });
+        let results: Vec<anyhow::Result<()>> = futures::stream::iter(writes).buffer_unordered(CONCURRENCY).collect().await;
+        results.into_iter().collect()
+    }
+
+    /// Removes what hangs off a deleted article: comments, favorites (and their counts).
+    /// Feed entries are removed by `fan_out`.
+    async fn purge_article(&self, article: &ArticleImage) -> anyhow::Result<()> {
+        // Favorites, found through gsi1 (`FAVORITED#<article>`).
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("gsi1")
+                .key_condition_expression("gsi1pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(format!("FAVORITED#{}", article.id)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            let favorites = output
+                .items
+                .unwrap_or_default()
+                .into_iter()
+                .map(|item| {
+                    let entry: EntryItem = from_item(item)?;
+                    let count = favorites_count(entry.pk.trim_start_matches("LIST#FAV#"));
+                    Ok((entry, count))
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            self.write_entries(favorites, false).await?;
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        // Comments: the rest of the article's partition.
+        let mut start = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(article_pk(&article.id)))
+                .projection_expression("pk, sk")
+                .set_exclusive_start_key(start)
+                .send()
+                .await?;
+            let keys: Vec<_> = output.items.unwrap_or_default();
+            for chunk in keys.chunks(25) {
+                let mut requests: Vec<WriteRequest> = chunk
+                    .iter()
+                    .map(|k| {
+                        let delete = DeleteRequest::builder().set_key(Some(k.clone())).build()?;
+                        Ok(WriteRequest::builder().delete_request(delete).build())
+                    })
+                    .collect::<anyhow::Result<_>>()?;
+                for attempt in 0..8u64 {
+                    let output =
+                        self.client.batch_write_item().request_items(&self.table, requests).send().await?;
+                    requests = output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                    if requests.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                }
+                anyhow::ensure!(requests.is_empty(), "BatchWriteItem left comment deletes unprocessed");
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
