@@ -25,9 +25,9 @@ fn binaries_on_disk() -> BTreeSet<String> {
 }
 
 fn registered_handlers() -> BTreeSet<String> {
-    keel_functions::HANDLERS
-        .iter()
-        .map(|(name, _)| (*name).to_owned())
+    let http = keel_functions::HANDLERS.iter().map(|(name, _)| *name);
+    http.chain(keel_functions::STREAM_BINARIES.iter().copied())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -52,7 +52,7 @@ fn every_function_is_built_by_cargo_lambda_from_a_binary_with_a_handler() {
             function.logical_id
         );
         assert!(
-            keel_functions::handler(binary).is_some(),
+            keel_functions::handler(binary).is_some() || keel_functions::STREAM_BINARIES.contains(&binary),
             "{}: no handler for {binary}",
             function.logical_id
         );
@@ -85,9 +85,14 @@ fn every_routed_function_has_routes_and_no_route_is_declared_twice() {
     let unique: BTreeSet<&String> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "duplicate routes: {keys:?}");
     for function in &template.functions {
+        let is_stream = function
+            .binary
+            .as_deref()
+            .is_some_and(|b| keel_functions::STREAM_BINARIES.contains(&b));
+        let routed = template.routes.iter().any(|r| r.function == function.logical_id);
         assert!(
-            template.routes.iter().any(|r| r.function == function.logical_id),
-            "{} has no HttpApi event",
+            routed != is_stream,
+            "{}: an HTTP function needs routes, a stream function none",
             function.logical_id
         );
     }

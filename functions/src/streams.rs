@@ -15,7 +15,11 @@ pub fn change_from_record(record: EventRecord) -> Option<Change> {
         let image: Image = item.into();
         (!image.is_empty()).then_some(image)
     };
-    Some(Change { kind, old: image(record.change.old_image), new: image(record.change.new_image) })
+    Some(Change {
+        kind,
+        old: image(record.change.old_image),
+        new: image(record.change.new_image),
+    })
 }
 
 /// Processes one batch of stream records. An error fails the batch, and Lambda retries it
@@ -23,7 +27,11 @@ pub fn change_from_record(record: EventRecord) -> Option<Change> {
 pub async fn fanout(deps: &Deps, event: Event) -> Result<(), lambda_runtime::Error> {
     let changes: Vec<Change> = event.records.into_iter().filter_map(change_from_record).collect();
     deps.store.process_changes(&changes).await.map_err(|error| {
-        tracing::error!(error = format!("{error:#}"), records = changes.len(), "stream batch failed");
+        tracing::error!(
+            error = format!("{error:#}"),
+            records = changes.len(),
+            "stream batch failed"
+        );
         error.into()
     })
 }
@@ -32,5 +40,8 @@ pub async fn fanout(deps: &Deps, event: Event) -> Result<(), lambda_runtime::Err
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     keel::telemetry::init_lambda();
     let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| fanout(deps, event.payload))).await
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+        fanout(deps, event.payload)
+    }))
+    .await
 }

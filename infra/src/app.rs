@@ -43,6 +43,8 @@ pub struct Options {
     pub jwt_secret: Vec<u8>,
     /// Ports for the embedded engines; 0 picks free ones.
     pub engine_ports: (u16, u16),
+    /// Records every DynamoDB request the local client sends.
+    pub meter: crate::meter::Meter,
 }
 
 impl Options {
@@ -142,17 +144,22 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
     })
 }
 
-/// Attaches the stream driver to the local table.
-pub async fn attach_stream(
-    storage: &PreparedStorage,
-    endpoint: &str,
-    table: &str,
-    deps: &'static Deps,
-) -> anyhow::Result<crate::streams::StreamDriver> {
+/// Attaches the stream driver to the local table. It gets clients of its own, outside the
+/// meter, so request budgets count only what an endpoint itself sends.
+pub async fn attach_stream(endpoint: &str, table: &str) -> anyhow::Result<crate::streams::StreamDriver> {
+    let sdk = local_sdk_config();
     let streams = aws_sdk_dynamodbstreams::Client::from_conf(
-        aws_sdk_dynamodbstreams::config::Builder::from(&local_sdk_config()).endpoint_url(endpoint).build(),
+        aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build(),
     );
-    crate::streams::StreamDriver::attach(&storage.dynamodb, streams, table, deps).await
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&sdk)
+            .endpoint_url(endpoint)
+            .build(),
+    );
+    let store = keel::store::Store::new(dynamodb.clone(), table);
+    crate::streams::StreamDriver::attach(&dynamodb, streams, table, store).await
 }
 
 /// Starts the local API: engines, table and bucket, handlers' dependencies (built once, as at a
@@ -168,7 +175,7 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
     )));
     let mut gateway = Gateway::new(&template, deps)?;
     if let Some(endpoint) = &storage.dynamodb_endpoint {
-        gateway = gateway.with_stream(Arc::new(attach_stream(&storage, endpoint, &options.table, deps).await?));
+        gateway = gateway.with_stream(Arc::new(attach_stream(endpoint, &options.table).await?));
     }
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))

@@ -80,7 +80,12 @@ impl Gateway {
                 })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(Self { routes, cors: template.cors.clone(), deps, stream: None })
+        Ok(Self {
+            routes,
+            cors: template.cors.clone(),
+            deps,
+            stream: None,
+        })
     }
 
     /// Runs the stream processor after every write, before the response goes out.

@@ -2,16 +2,18 @@
 //!
 //! Read in this order:
 
-/// The stream driver: runs the feed fan-out locally, as Lambda does in AWS.
-pub mod streams;
 /// Putting it together: [`app::spawn`] is what both the binary and the tests run.
 pub mod app;
 /// The embedded DynamoDB and S3 engines.
 pub mod engines;
 /// The API Gateway stand-in: routing, events, CORS.
 pub mod gateway;
+/// Counts DynamoDB requests and capacity units, for request budgets.
+pub mod meter;
 /// Table and bucket creation.
 pub mod provision;
+/// The stream driver: runs the feed fan-out locally, as Lambda does in AWS.
+pub mod streams;
 /// `template.yaml` -> routes, CORS and table schema.
 pub mod template;
 

@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         bucket: cli.bucket.clone(),
         jwt_secret: jwt_secret.clone(),
         engine_ports: (cli.dynamodb_port, cli.s3_port),
+        meter: Default::default(),
     };
 
     if cli.engines_only {

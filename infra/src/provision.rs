@@ -18,7 +18,10 @@ pub async fn ensure_table(
     match client.describe_table().table_name(table).send().await {
         Ok(existing) => {
             // A table made before the template asked for a stream gets one now.
-            let has_stream = existing.table().and_then(|t| t.stream_specification()).is_some_and(|s| s.stream_enabled());
+            let has_stream = existing
+                .table()
+                .and_then(|t| t.stream_specification())
+                .is_some_and(|s| s.stream_enabled());
             if let (Some(view), false) = (&spec.stream_view_type, has_stream) {
                 client
                     .update_table()
@@ -92,7 +95,10 @@ pub async fn ensure_table(
 }
 
 fn stream(view: &str) -> anyhow::Result<StreamSpecification> {
-    Ok(StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::from(view)).build()?)
+    Ok(StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(view))
+        .build()?)
 }
 
 /// Creates `bucket` unless it exists.

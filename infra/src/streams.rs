@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use anyhow::Context as _;
 use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
-use keel::Deps;
+use keel::store::Store;
 use keel::store::stream::{Change, ChangeKind, Image};
 use tokio::sync::Mutex;
 
@@ -25,7 +25,7 @@ struct Shard {
 pub struct StreamDriver {
     client: Client,
     arn: String,
-    deps: &'static Deps,
+    store: Store,
     shards: Mutex<HashMap<String, Shard>>,
 }
 
@@ -35,29 +35,58 @@ impl StreamDriver {
         dynamodb: &aws_sdk_dynamodb::Client,
         streams: Client,
         table: &str,
-        deps: &'static Deps,
+        store: Store,
     ) -> anyhow::Result<Self> {
-        let described = dynamodb.describe_table().table_name(table).send().await.context("DescribeTable")?;
+        let described = dynamodb
+            .describe_table()
+            .table_name(table)
+            .send()
+            .await
+            .context("DescribeTable")?;
         let arn = described
             .table()
             .and_then(|t| t.latest_stream_arn())
             .with_context(|| format!("table {table} has no stream"))?
             .to_owned();
-        let driver = Self { client: streams, arn, deps, shards: Mutex::new(HashMap::new()) };
+        let driver = Self {
+            client: streams,
+            arn,
+            store,
+            shards: Mutex::new(HashMap::new()),
+        };
         let mut shards = driver.shards.lock().await;
         for shard_id in driver.shard_ids().await? {
-            let iterator = driver.iterator(&shard_id, ShardIteratorType::Latest, None).await?;
-            shards.insert(shard_id, Shard { iterator, ..Shard::default() });
+            let iterator = driver
+                .iterator(&shard_id, ShardIteratorType::Latest, None)
+                .await?;
+            shards.insert(
+                shard_id,
+                Shard {
+                    iterator,
+                    ..Shard::default()
+                },
+            );
         }
         drop(shards);
         Ok(driver)
     }
 
     async fn shard_ids(&self) -> anyhow::Result<Vec<String>> {
-        let output = self.client.describe_stream().stream_arn(&self.arn).send().await.context("DescribeStream")?;
+        let output = self
+            .client
+            .describe_stream()
+            .stream_arn(&self.arn)
+            .send()
+            .await
+            .context("DescribeStream")?;
         Ok(output
             .stream_description()
-            .map(|d| d.shards().iter().filter_map(|s| s.shard_id().map(str::to_owned)).collect())
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -88,18 +117,38 @@ impl StreamDriver {
         for _ in 0..50 {
             for shard_id in self.shard_ids().await? {
                 if !shards.contains_key(&shard_id) {
-                    let iterator = self.iterator(&shard_id, ShardIteratorType::TrimHorizon, None).await?;
-                    shards.insert(shard_id, Shard { iterator, ..Shard::default() });
+                    let iterator = self
+                        .iterator(&shard_id, ShardIteratorType::TrimHorizon, None)
+                        .await?;
+                    shards.insert(
+                        shard_id,
+                        Shard {
+                            iterator,
+                            ..Shard::default()
+                        },
+                    );
                 }
             }
             let mut changes = Vec::new();
-            let open: Vec<String> = shards.iter().filter(|(_, s)| !s.closed).map(|(id, _)| id.clone()).collect();
+            let open: Vec<String> = shards
+                .iter()
+                .filter(|(_, s)| !s.closed)
+                .map(|(id, _)| id.clone())
+                .collect();
             for shard_id in &open {
-                let Some(shard) = shards.get_mut(shard_id) else { continue };
-                let Some(iterator) = shard.iterator.take() else { continue };
+                let Some(shard) = shards.get_mut(shard_id) else {
+                    continue;
+                };
+                let Some(iterator) = shard.iterator.take() else {
+                    continue;
+                };
                 let output = match self.client.get_records().shard_iterator(iterator).send().await {
                     Ok(output) => output,
-                    Err(error) if error.as_service_error().is_some_and(|e| e.is_expired_iterator_exception()) => {
+                    Err(error)
+                        if error
+                            .as_service_error()
+                            .is_some_and(|e| e.is_expired_iterator_exception()) =>
+                    {
                         let (kind, after) = match &shard.last_sequence {
                             Some(seq) => (ShardIteratorType::AfterSequenceNumber, Some(seq.as_str())),
                             None => (ShardIteratorType::TrimHorizon, None),
@@ -120,7 +169,11 @@ impl StreamDriver {
                         Some(OperationType::Remove) => ChangeKind::Remove,
                         _ => continue,
                     };
-                    changes.push(Change { kind, old: image(data.old_image), new: image(data.new_image) });
+                    changes.push(Change {
+                        kind,
+                        old: image(data.old_image),
+                        new: image(data.new_image),
+                    });
                 }
                 match output.next_shard_iterator {
                     Some(next) => shard.iterator = Some(next),
@@ -131,7 +184,7 @@ impl StreamDriver {
                 return Ok(total);
             }
             total += changes.len();
-            self.deps.store.process_changes(&changes).await?;
+            self.store.process_changes(&changes).await?;
         }
         anyhow::bail!("the stream did not quiet down after 50 passes")
     }
@@ -139,5 +192,6 @@ impl StreamDriver {
 
 /// A stream image in the SDK's table types (both SDKs share DynamoDB's JSON model).
 fn image(map: Option<HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> Option<Image> {
-    map.filter(|m| !m.is_empty()).map(|m| Image::from(serde_dynamo::Item::from(m)))
+    map.filter(|m| !m.is_empty())
+        .map(|m| Image::from(serde_dynamo::Item::from(m)))
 }

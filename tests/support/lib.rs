@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 pub struct TestApp {
     /// The running server (its `deps` give tests direct access to the store).
     pub app: App,
+    /// Every DynamoDB request the API's handlers send.
+    pub meter: keel_local::meter::Meter,
     /// Base URL, e.g. `http://127.0.0.1:41234/api`.
     pub api: String,
     client: reqwest::Client,
@@ -76,6 +78,7 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
         bucket: format!("keel-test-{}", &id[..20]),
         jwt_secret: secret.to_vec(),
         engine_ports: (0, 0),
+        meter: Default::default(),
     }
 }
 
@@ -97,6 +100,7 @@ impl TestApp {
             api,
             client: reqwest::Client::new(),
             _data: data,
+            meter: Default::default(),
         }
     }
 
@@ -169,5 +173,53 @@ impl TestApp {
         assert_eq!(reply.status, 201, "registration failed: {:?}", reply.body);
         let token = reply.body["user"]["token"].as_str().expect("token").to_owned();
         (user, token)
+    }
+
+    /// `POST /api/articles` with the given fields; answers the reply.
+    pub async fn create_article(&self, token: &str, article: Value) -> Reply {
+        self.send(
+            "POST",
+            "/articles",
+            Some(json!({ "article": article })),
+            Some(token),
+        )
+        .await
+    }
+
+    /// Creates a simple article with `tags` and answers its slug.
+    pub async fn article_by(&self, token: &str, title: &str, tags: &[&str]) -> String {
+        let reply = self
+            .create_article(
+                token,
+                json!({"title": title, "description": "about it", "body": "the text", "tagList": tags}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "create failed: {:?}", reply.body);
+        reply.body["article"]["slug"].as_str().expect("slug").to_owned()
+    }
+
+    /// `GET /api/articles{query}`.
+    pub async fn list(&self, query: &str, token: Option<&str>) -> Reply {
+        self.send("GET", &format!("/articles{query}"), None, token).await
+    }
+
+    /// The slugs of a list reply, in order.
+    pub fn slugs(reply: &Reply) -> Vec<String> {
+        reply.body["articles"]
+            .as_array()
+            .expect("articles array")
+            .iter()
+            .map(|a| a["slug"].as_str().expect("slug").to_owned())
+            .collect()
+    }
+
+    /// Runs `call` and answers its reply with the DynamoDB requests it caused.
+    pub async fn metered<F: std::future::Future<Output = Reply>>(
+        &self,
+        call: F,
+    ) -> (Reply, Vec<keel_local::meter::Call>) {
+        let mark = self.meter.mark();
+        let reply = call.await;
+        (reply, self.meter.calls_since(mark))
     }
 }

@@ -66,7 +66,10 @@ struct FollowImage {
 }
 
 fn sk_of(image: &Image) -> &str {
-    image.get("sk").and_then(|v| v.as_s().ok()).map_or("", String::as_str)
+    image
+        .get("sk")
+        .and_then(|v| v.as_s().ok())
+        .map_or("", String::as_str)
 }
 
 impl Store {
@@ -90,8 +93,12 @@ impl Store {
                 }
             } else if sk.starts_with("FOLLOWS#") {
                 let follow: FollowImage = from_item(image.clone())?;
-                self.sync_feed_with_author(&follow.follower_id, &follow.followee_id, change.kind == ChangeKind::Insert)
-                    .await?;
+                self.sync_feed_with_author(
+                    &follow.follower_id,
+                    &follow.followee_id,
+                    change.kind == ChangeKind::Insert,
+                )
+                .await?;
             }
         }
         Ok(())
@@ -105,8 +112,12 @@ impl Store {
             let entries: Vec<(EntryItem, String)> = followers
                 .iter()
                 .map(|follower| {
-                    let entry =
-                        EntryItem::new(feed_list(follower.as_str()), &article.id, &article.author_id, &article.created_at);
+                    let entry = EntryItem::new(
+                        feed_list(follower.as_str()),
+                        &article.id,
+                        &article.author_id,
+                        &article.created_at,
+                    );
                     (entry, feed_count(follower.as_str()))
                 })
                 .collect();
@@ -137,7 +148,13 @@ impl Store {
                 .into_iter()
                 .map(|item| {
                     let authored: EntryItem = from_item(item)?;
-                    Ok((EntryItem { pk: feed_list(follower), ..authored }, feed_count(follower)))
+                    Ok((
+                        EntryItem {
+                            pk: feed_list(follower),
+                            ..authored
+                        },
+                        feed_count(follower),
+                    ))
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
             self.write_entries(entries, add).await?;
@@ -151,24 +168,31 @@ impl Store {
     /// Puts (or deletes) each entry with its count change, one small transaction per entry,
     /// a few at a time. An entry already in the wanted state is skipped, count untouched.
     async fn write_entries(&self, entries: Vec<(EntryItem, String)>, add: bool) -> anyhow::Result<()> {
-        let writes = entries.into_iter().map(|(entry, count)| {
-            async move {
-                let mut tx = Tx::new(&self.table);
-                if add {
-                    tx.put_new(&entry)?;
-                } else {
-                    tx.delete(entry.pk.clone(), &entry.sk, Some(("attribute_exists(pk)", vec![])))?;
+        let writes = entries.into_iter().map(|(entry, count)| async move {
+            let mut tx = Tx::new(&self.table);
+            if add {
+                tx.put_new(&entry)?;
+            } else {
+                tx.delete(
+                    entry.pk.clone(),
+                    &entry.sk,
+                    Some(("attribute_exists(pk)", vec![])),
+                )?;
+            }
+            tx.add_count(count, "COUNT", if add { 1 } else { -1 })?;
+            match self.transact(tx.items).await {
+                Ok(()) => Ok(()),
+                Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => Ok(()),
+                Err(TransactFailure::Cancelled(codes)) => {
+                    Err(anyhow::anyhow!("entry write cancelled: {codes:?}"))
                 }
-                tx.add_count(count, "COUNT", if add { 1 } else { -1 })?;
-                match self.transact(tx.items).await {
-                    Ok(()) => Ok(()),
-                    Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => Ok(()),
-                    Err(TransactFailure::Cancelled(codes)) => Err(anyhow::anyhow!("entry write cancelled: {codes:?}")),
-                    Err(TransactFailure::Other(error)) => Err(error),
-                }
+                Err(TransactFailure::Other(error)) => Err(error),
             }
         });
-        let results: Vec<anyhow::Result<()>> = futures::stream::iter(writes).buffer_unordered(CONCURRENCY).collect().await;
+        let results: Vec<anyhow::Result<()>> = futures::stream::iter(writes)
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
         results.into_iter().collect()
     }
 
@@ -227,15 +251,25 @@ impl Store {
                     })
                     .collect::<anyhow::Result<_>>()?;
                 for attempt in 0..8u64 {
-                    let output =
-                        self.client.batch_write_item().request_items(&self.table, requests).send().await?;
-                    requests = output.unprocessed_items.and_then(|mut u| u.remove(&self.table)).unwrap_or_default();
+                    let output = self
+                        .client
+                        .batch_write_item()
+                        .request_items(&self.table, requests)
+                        .send()
+                        .await?;
+                    requests = output
+                        .unprocessed_items
+                        .and_then(|mut u| u.remove(&self.table))
+                        .unwrap_or_default();
                     if requests.is_empty() {
                         break;
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
                 }
-                anyhow::ensure!(requests.is_empty(), "BatchWriteItem left comment deletes unprocessed");
+                anyhow::ensure!(
+                    requests.is_empty(),
+                    "BatchWriteItem left comment deletes unprocessed"
+                );
             }
             start = output.last_evaluated_key;
             if start.is_none() {
