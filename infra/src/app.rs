@@ -122,6 +122,7 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
     let dynamodb = aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(&sdk)
             .endpoint_url(&dynamodb_endpoint)
+            .interceptor(options.meter.clone())
             .build(),
     );
     let s3 = aws_sdk_s3::Client::from_conf(

@@ -5,6 +5,9 @@
 //! DynamoDB Local (or any endpoint) when `AWS_ENDPOINT_URL_DYNAMODB` is set. The test command
 //! runs the whole suite both ways.
 
+/// Request budgets per endpoint and the scenario that measures them.
+pub mod budgets;
+
 use keel_local::engines::Storage;
 use keel_local::{App, Backend, Options};
 use rand::Rng as _;
@@ -85,10 +88,13 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
 /// Starts the API with its own table and data folder.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let app = keel_local::spawn(test_options(dir.path(), false))
-        .await
-        .expect("local API starts");
-    TestApp::new(app, dir)
+    let options = test_options(dir.path(), false);
+    let meter = options.meter.clone();
+    let app = keel_local::spawn(options).await.expect("local API starts");
+    TestApp {
+        meter,
+        ..TestApp::new(app, dir)
+    }
 }
 
 impl TestApp {

@@ -1,0 +1,77 @@
+//! Every endpoint is held to a DynamoDB request budget, counted by an SDK interceptor on the
+//! handlers' client (stream processing is not charged to the endpoint that caused it). The
+//! figures are those in `docs/request-budgets.md`; `cargo run -p keel-tests --example
+//! request_budgets` prints them again with capacity units.
+
+use keel_tests::budgets::{BUDGETS, measure};
+use keel_tests::{TestApp, spawn_app};
+use serde_json::json;
+
+#[tokio::test]
+async fn every_endpoint_stays_within_its_dynamodb_request_budget() {
+    let app = spawn_app().await;
+    let measured = measure(&app).await;
+    assert_eq!(
+        measured.len(),
+        BUDGETS.len(),
+        "every budgeted endpoint is measured"
+    );
+    let mut over = Vec::new();
+    for (endpoint, budget) in BUDGETS {
+        let calls = &measured
+            .iter()
+            .find(|(e, _)| e == endpoint)
+            .unwrap_or_else(|| panic!("{endpoint} not measured"))
+            .1;
+        if calls.len() > *budget {
+            over.push(format!(
+                "{endpoint}: {} > {budget}: {:?}",
+                calls.len(),
+                calls.iter().map(|c| &c.operation).collect::<Vec<_>>()
+            ));
+        }
+        assert!(
+            !calls.is_empty(),
+            "{endpoint}: no requests seen, so the meter is not attached"
+        );
+        assert!(calls.iter().all(|c| c.operation != "Scan"), "{endpoint} scans");
+    }
+    assert!(over.is_empty(), "over budget:\n{}", over.join("\n"));
+}
+
+#[tokio::test]
+async fn a_list_page_costs_the_same_however_many_articles_and_follows_there_are() {
+    let app = spawn_app().await;
+    let (_, reader) = app.registered_user().await;
+    let mut authors = Vec::new();
+    for _ in 0..6 {
+        authors.push(app.registered_user().await);
+    }
+    let (_, few) = app
+        .metered(app.send("GET", "/articles/feed?limit=2", None, Some(&reader)))
+        .await;
+    for (author, token) in &authors {
+        app.send(
+            "POST",
+            &format!("/profiles/{}/follow", author.username),
+            None,
+            Some(&reader),
+        )
+        .await;
+        for i in 0..3 {
+            app.article_by(token, &format!("{} {i}", author.username), &["scale"])
+                .await;
+        }
+    }
+    let (reply, many) = app
+        .metered(app.send("GET", "/articles/feed?limit=2", None, Some(&reader)))
+        .await;
+    assert_eq!(reply.body["articlesCount"], 18);
+    assert_eq!(
+        few.len(),
+        many.len(),
+        "feed requests do not grow with follows: {few:?} vs {many:?}"
+    );
+    let (_, listed) = app.metered(app.list("?tag=scale&limit=2", None)).await;
+    assert_eq!(listed.len(), 2);
+}

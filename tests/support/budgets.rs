@@ -1,0 +1,145 @@
+//! The request budget of every endpoint, and a scenario that measures each once.
+
+use serde_json::json;
+
+use crate::TestApp;
+
+/// (endpoint, requests it may send, what is measured).
+pub const BUDGETS: &[(&str, usize)] = &[
+    ("POST /api/users", 1),
+    ("POST /api/users/login", 2),
+    ("GET /api/user", 1),
+    ("PUT /api/user (bio)", 1),
+    ("PUT /api/user (username)", 2),
+    ("GET /api/profiles/{username}", 2),
+    ("POST /api/profiles/{username}/follow", 3),
+    ("DELETE /api/profiles/{username}/follow", 3),
+    ("POST /api/articles", 2),
+    ("GET /api/articles/{slug}", 2),
+    ("PUT /api/articles/{slug}", 4),
+    ("GET /api/articles", 2),
+    ("GET /api/articles?tag=", 2),
+    ("GET /api/articles?author=", 3),
+    ("GET /api/articles?favorited=", 3),
+    ("GET /api/articles/feed", 2),
+    ("POST /api/articles/{slug}/favorite", 3),
+    ("DELETE /api/articles/{slug}/favorite", 3),
+    ("POST /api/articles/{slug}/comments", 4),
+    ("GET /api/articles/{slug}/comments", 3),
+    ("DELETE /api/articles/{slug}/comments/{id}", 2),
+    ("GET /api/tags", 1),
+    ("DELETE /api/articles/{slug}", 3),
+];
+
+/// Runs every endpoint once in a realistic state and answers (endpoint, calls).
+pub async fn measure(app: &TestApp) -> Vec<(&'static str, Vec<keel_local::meter::Call>)> {
+    let mut measured = Vec::new();
+    let (author, a) = app.registered_user().await;
+    let reader = crate::NewUser::random();
+    let (_, calls) = app.metered(app.register(&reader)).await;
+    measured.push(("POST /api/users", calls));
+    let (_, calls) = app.metered(app.login(&reader.email, &reader.password)).await;
+    measured.push(("POST /api/users/login", calls));
+    let r = app.login(&reader.email, &reader.password).await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, calls) = app.metered(app.current_user(Some(&r))).await;
+    measured.push(("GET /api/user", calls));
+    let (_, calls) = app.metered(app.update_user(&r, json!({"bio": "reader"}))).await;
+    measured.push(("PUT /api/user (bio)", calls));
+    let (_, calls) = app
+        .metered(app.update_user(&r, json!({"username": format!("{}-r", reader.username)})))
+        .await;
+    measured.push(("PUT /api/user (username)", calls));
+
+    let profile = format!("/profiles/{}", author.username);
+    let (_, calls) = app.metered(app.send("GET", &profile, None, Some(&r))).await;
+    measured.push(("GET /api/profiles/{username}", calls));
+    let (_, calls) = app
+        .metered(app.send("POST", &format!("{profile}/follow"), None, Some(&r)))
+        .await;
+    measured.push(("POST /api/profiles/{username}/follow", calls));
+
+    for i in 0..3 {
+        app.article_by(&a, &format!("Warm-up {i}"), &["budget"]).await;
+    }
+    let (reply, calls) = app
+        .metered(app.create_article(
+            &a,
+            json!({"title": "Budget", "description": "d", "body": "b", "tagList": ["budget", "x"]}),
+        ))
+        .await;
+    measured.push(("POST /api/articles", calls));
+    let slug = reply.body["article"]["slug"].as_str().unwrap().to_owned();
+    let article = format!("/articles/{slug}");
+    let (_, calls) = app.metered(app.send("GET", &article, None, Some(&r))).await;
+    measured.push(("GET /api/articles/{slug}", calls));
+    let (_, calls) = app
+        .metered(app.send(
+            "PUT",
+            &article,
+            Some(json!({"article": {"body": "new body", "tagList": ["y"]}})),
+            Some(&a),
+        ))
+        .await;
+    measured.push(("PUT /api/articles/{slug}", calls));
+    let (_, calls) = app
+        .metered(app.send("POST", &format!("{article}/favorite"), None, Some(&r)))
+        .await;
+    measured.push(("POST /api/articles/{slug}/favorite", calls));
+
+    let (_, calls) = app.metered(app.list("", Some(&r))).await;
+    measured.push(("GET /api/articles", calls));
+    let (_, calls) = app.metered(app.list("?tag=budget", Some(&r))).await;
+    measured.push(("GET /api/articles?tag=", calls));
+    let (_, calls) = app
+        .metered(app.list(&format!("?author={}", author.username), Some(&r)))
+        .await;
+    measured.push(("GET /api/articles?author=", calls));
+    let reader_name = app.current_user(Some(&r)).await.body["user"]["username"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, calls) = app
+        .metered(app.list(&format!("?favorited={reader_name}"), Some(&r)))
+        .await;
+    measured.push(("GET /api/articles?favorited=", calls));
+    let (_, calls) = app
+        .metered(app.send("GET", "/articles/feed", None, Some(&r)))
+        .await;
+    measured.push(("GET /api/articles/feed", calls));
+
+    let (reply, calls) = app
+        .metered(app.send(
+            "POST",
+            &format!("{article}/comments"),
+            Some(json!({"comment": {"body": "hi"}})),
+            Some(&r),
+        ))
+        .await;
+    measured.push(("POST /api/articles/{slug}/comments", calls));
+    let id = reply.body["comment"]["id"].as_u64().unwrap();
+    let (_, calls) = app
+        .metered(app.send("GET", &format!("{article}/comments"), None, Some(&r)))
+        .await;
+    measured.push(("GET /api/articles/{slug}/comments", calls));
+    let (_, calls) = app
+        .metered(app.send("DELETE", &format!("{article}/comments/{id}"), None, Some(&r)))
+        .await;
+    measured.push(("DELETE /api/articles/{slug}/comments/{id}", calls));
+    let (_, calls) = app
+        .metered(app.send("DELETE", &format!("{article}/favorite"), None, Some(&r)))
+        .await;
+    measured.push(("DELETE /api/articles/{slug}/favorite", calls));
+    let (_, calls) = app.metered(app.send("GET", "/tags", None, None)).await;
+    measured.push(("GET /api/tags", calls));
+    let (_, calls) = app
+        .metered(app.send("DELETE", &format!("{profile}/follow"), None, Some(&r)))
+        .await;
+    measured.push(("DELETE /api/profiles/{username}/follow", calls));
+    let (_, calls) = app.metered(app.send("DELETE", &article, None, Some(&a))).await;
+    measured.push(("DELETE /api/articles/{slug}", calls));
+    measured
+}
+
