@@ -74,7 +74,7 @@ postman() { # label
   pids+=($!)
   wait_for_port "$port" "$!" "$log"
   # npx resolves newman from the working directory's node_modules.
-  (cd "$tools/newman" && APIURL="http://127.0.0.1:$port/api" DELAY_REQUEST=1 bash "$realworld/run-api-tests.sh" --bail)
+  (cd "$tools/newman" && APIURL="http://127.0.0.1:$port/api" DELAY_REQUEST=1 bash "$realworld/run-api-tests.sh")
   kill "${pids[-1]}" 2>/dev/null || true
 }
 

@@ -142,4 +142,3 @@ pub async fn measure(app: &TestApp) -> Vec<(&'static str, Vec<keel_local::meter:
     measured.push(("DELETE /api/articles/{slug}", calls));
     measured
 }
-
