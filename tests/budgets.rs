@@ -4,8 +4,7 @@
 //! request_budgets` prints them again with capacity units.
 
 use keel_tests::budgets::{BUDGETS, measure};
-use keel_tests::{TestApp, spawn_app};
-use serde_json::json;
+use keel_tests::spawn_app;
 
 #[tokio::test]
 async fn every_endpoint_stays_within_its_dynamodb_request_budget() {

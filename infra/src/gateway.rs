@@ -184,10 +184,11 @@ impl Gateway {
             }
         };
         let response = (matched.handler)(self.deps, request).await;
-        if let (Some(stream), false) = (&self.stream, parts.method == Method::GET) {
-            if let Err(error) = stream.drain().await {
-                tracing::error!(error = format!("{error:#}"), "stream processing failed");
-            }
+        let is_write = parts.method != Method::GET;
+        if let Some(stream) = self.stream.as_ref().filter(|_| is_write)
+            && let Err(error) = stream.drain().await
+        {
+            tracing::error!(error = format!("{error:#}"), "stream processing failed");
         }
         to_hyper(response)
     }

@@ -116,17 +116,14 @@ impl StreamDriver {
         // Applying records writes more (feed entries, counts): read again until quiet.
         for _ in 0..50 {
             for shard_id in self.shard_ids().await? {
-                if !shards.contains_key(&shard_id) {
+                if let std::collections::hash_map::Entry::Vacant(vacant) = shards.entry(shard_id) {
                     let iterator = self
-                        .iterator(&shard_id, ShardIteratorType::TrimHorizon, None)
+                        .iterator(vacant.key(), ShardIteratorType::TrimHorizon, None)
                         .await?;
-                    shards.insert(
-                        shard_id,
-                        Shard {
-                            iterator,
-                            ..Shard::default()
-                        },
-                    );
+                    vacant.insert(Shard {
+                        iterator,
+                        ..Shard::default()
+                    });
                 }
             }
             let mut changes = Vec::new();
