@@ -127,6 +127,9 @@ impl StreamDriver {
                 }
             }
             let mut changes = Vec::new();
+            // New positions are kept aside and applied only once the records are processed, so
+            // a failure re-reads them on the next drain instead of losing them.
+            let mut advanced: Vec<(String, Option<String>, Option<String>)> = Vec::new();
             let open: Vec<String> = shards
                 .iter()
                 .filter(|(_, s)| !s.closed)
@@ -136,29 +139,41 @@ impl StreamDriver {
                 let Some(shard) = shards.get_mut(shard_id) else {
                     continue;
                 };
-                let Some(iterator) = shard.iterator.take() else {
+                let Some(iterator) = shard.iterator.clone() else {
                     continue;
                 };
                 let output = match self.client.get_records().shard_iterator(iterator).send().await {
                     Ok(output) => output,
+                    // An expired iterator, or (DynamoDB Local) one taken while the shard was
+                    // still empty: start again after the last record seen. Processing is
+                    // idempotent, so reading a record twice is harmless.
                     Err(error)
-                        if error
-                            .as_service_error()
-                            .is_some_and(|e| e.is_expired_iterator_exception()) =>
+                        if error.as_service_error().is_some_and(|e| {
+                            e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception()
+                        }) =>
                     {
                         let (kind, after) = match &shard.last_sequence {
-                            Some(seq) => (ShardIteratorType::AfterSequenceNumber, Some(seq.as_str())),
+                            Some(seq) => (ShardIteratorType::AfterSequenceNumber, Some(seq.clone())),
                             None => (ShardIteratorType::TrimHorizon, None),
                         };
-                        shard.iterator = self.iterator(shard_id, kind, after).await?;
-                        continue;
+                        shard.iterator = self.iterator(shard_id, kind, after.as_deref()).await?;
+                        let Some(retry) = shard.iterator.clone() else {
+                            continue;
+                        };
+                        self.client
+                            .get_records()
+                            .shard_iterator(retry)
+                            .send()
+                            .await
+                            .context("GetRecords")?
                     }
                     Err(error) => return Err(anyhow::Error::new(error).context("GetRecords")),
                 };
+                let mut last_sequence = shard.last_sequence.clone();
                 for record in output.records.unwrap_or_default() {
                     let Some(data) = record.dynamodb else { continue };
-                    if let Some(seq) = data.sequence_number {
-                        shard.last_sequence = Some(seq);
+                    if data.sequence_number.is_some() {
+                        last_sequence = data.sequence_number.clone();
                     }
                     let kind = match record.event_name {
                         Some(OperationType::Insert) => ChangeKind::Insert,
@@ -172,16 +187,22 @@ impl StreamDriver {
                         new: image(data.new_image),
                     });
                 }
-                match output.next_shard_iterator {
-                    Some(next) => shard.iterator = Some(next),
-                    None => shard.closed = true,
+                advanced.push((shard_id.clone(), output.next_shard_iterator, last_sequence));
+            }
+            if !changes.is_empty() {
+                self.store.process_changes(&changes).await?;
+            }
+            for (shard_id, next, last_sequence) in advanced {
+                if let Some(shard) = shards.get_mut(&shard_id) {
+                    shard.closed = next.is_none();
+                    shard.iterator = next;
+                    shard.last_sequence = last_sequence;
                 }
             }
             if changes.is_empty() {
                 return Ok(total);
             }
             total += changes.len();
-            self.store.process_changes(&changes).await?;
         }
         anyhow::bail!("the stream did not quiet down after 50 passes")
     }
