@@ -80,8 +80,8 @@ async fn main() -> anyhow::Result<()> {
              AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY}\nAWS_ENDPOINT_URL_DYNAMODB={}\nAWS_ENDPOINT_URL_S3={}\n",
             options.table,
             String::from_utf8_lossy(&jwt_secret),
-            storage.dynamodb_endpoint.unwrap_or_default(),
-            storage.s3_endpoint.unwrap_or_default(),
+            storage.dynamodb_endpoint.clone().unwrap_or_default(),
+            storage.s3_endpoint.clone().unwrap_or_default(),
         );
         write_private(&env_file, env.as_bytes())?;
         println!(
@@ -92,6 +92,19 @@ async fn main() -> anyhow::Result<()> {
             "In another terminal:  cargo lambda watch -A 127.0.0.1 --env-file {}",
             env_file.display()
         );
+        // Functions under `cargo lambda watch` write to the engines directly: poll the stream
+        // so feeds fill as they would in AWS.
+        if let Some(endpoint) = &storage.dynamodb_endpoint {
+            let driver = keel_local::app::attach_stream(endpoint, &options.table).await?;
+            tokio::spawn(async move {
+                loop {
+                    if let Err(error) = driver.drain().await {
+                        tracing::error!(error = format!("{error:#}"), "stream processing failed");
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+            });
+        }
         tokio::signal::ctrl_c().await?;
         return Ok(());
     }
