@@ -61,7 +61,6 @@ pub async fn feed(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "feed", skip_all, fields(user_id))]
 async fn run_feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let page = page(&req)?;
     let list = deps
         .store
@@ -129,7 +128,6 @@ pub async fn create(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "create_article", skip_all, fields(user_id))]
 async fn run_create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let dto: ArticleDto = wrapped_body(&req, "article")?;
     let tags = dto.tag_list()?;
     let new = NewArticle::parse(
@@ -152,7 +150,6 @@ pub async fn update(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "update_article", skip_all, fields(user_id))]
 async fn run_update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let slug = path_param(&req, "slug")?;
     let dto: ArticleDto = wrapped_body(&req, "article")?;
     let tags = dto.tag_list()?;
@@ -182,7 +179,6 @@ pub async fn delete(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "delete_article", skip_all, fields(user_id))]
 async fn run_delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let slug = path_param(&req, "slug")?;
     deps.store.delete_article(&slug, &session.user_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -205,7 +201,6 @@ pub async fn unfavorite(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "set_favorite", skip(deps, req), fields(user_id))]
 async fn set_favorite(deps: &Deps, req: Request, favorite: bool) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let slug = path_param(&req, "slug")?;
     let article = deps.store.set_favorite(&slug, &session.user_id, favorite).await?;
     Ok(json(StatusCode::OK, &ArticleResponse::new(&article)))

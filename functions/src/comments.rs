@@ -39,7 +39,6 @@ pub async fn add(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "add_comment", skip_all, fields(user_id))]
 async fn run_add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let slug = path_param(&req, "slug")?;
     let dto: NewCommentDto = wrapped_body(&req, "comment")?;
     let body = CommentBody::parse(dto.body.as_deref())?;
@@ -57,7 +56,6 @@ pub async fn delete(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "delete_comment", skip_all, fields(user_id))]
 async fn run_delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let slug = path_param(&req, "slug")?;
     let id: u64 = path_param(&req, "id")?
         .parse()

@@ -42,7 +42,6 @@ pub async fn unfollow(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "set_following", skip(deps, req), fields(user_id))]
 async fn set_following(deps: &Deps, req: Request, follow: bool) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let username = path_param(&req, "username")?;
     let profile = deps
         .store

@@ -180,8 +180,11 @@ pub struct Session {
 
 impl TokenKeys {
     /// The caller of a route that requires a login: 401 `token: is missing` without a header.
+    /// Records `user_id` on the current span (handlers declare the field).
     pub fn require(&self, req: &lambda_http::Request) -> Result<Session, ApiError> {
-        self.optional(req)?.ok_or_else(ApiError::token_missing)
+        let session = self.optional(req)?.ok_or_else(ApiError::token_missing)?;
+        tracing::Span::current().record("user_id", session.user_id.as_str());
+        Ok(session)
     }
 
     /// The caller of a route where login is optional. A header that is present but does not

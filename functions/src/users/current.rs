@@ -15,7 +15,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "get_current_user", skip_all, fields(user_id))]
 async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let user = deps
         .store
         .get_user(&session.user_id)

@@ -33,7 +33,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 #[tracing::instrument(name = "update_current_user", skip_all, fields(user_id))]
 async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens.require(&req)?;
-    tracing::Span::current().record("user_id", session.user_id.as_str());
     let dto: UpdateUserDto = wrapped_body(&req, "user")?;
     if dto.username.is_none()
         && dto.email.is_none()

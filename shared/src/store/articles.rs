@@ -23,7 +23,7 @@ use super::batch::Items;
 use super::profiles::{PROFILE_FIELDS, ProfileFields, profile_from, profile_keys, user_key};
 use super::tx::{Tx, number};
 use super::users::user_pk;
-use super::{Key, Store, TransactFailure, from_item, key};
+use super::{Key, Store, TransactFailure, from_item, key, key_pair};
 use crate::domain::{
     Article, ArticleChanges, NewArticle, Page, Profile, Slug, TagList, UserId, now_timestamp,
 };
@@ -177,16 +177,6 @@ const SUMMARY_FIELDS: [&str; 13] = [
     PROFILE_FIELDS[2],
 ];
 
-fn pair(key: &Key) -> (String, String) {
-    let text = |name: &str| {
-        key.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    (text("pk"), text("sk"))
-}
-
 /// Keys for showing `entries` to `viewer`: articles, authors, follow and favorite items.
 fn page_keys(entries: &[EntryItem], viewer: Option<&UserId>) -> Vec<Key> {
     let mut keys: Vec<Key> = entries
@@ -247,27 +237,11 @@ fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(erro
 
 impl Store {
     async fn get_slug(&self, slug: &str) -> anyhow::Result<Option<SlugItem>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(slug_pk(slug), SLUG_SK)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        output.item.map(from_item).transpose()
+        self.get_consistent(key(slug_pk(slug), SLUG_SK)).await
     }
 
     async fn get_article_item(&self, id: &str) -> anyhow::Result<Option<ArticleItem>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(article_pk(id), ARTICLE_SK)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        output.item.map(from_item).transpose()
+        self.get_consistent(key(article_pk(id), ARTICLE_SK)).await
     }
 
     /// Shows one article (with body) to `viewer`.
@@ -688,7 +662,7 @@ impl Store {
         let mut keys = page_keys(&entries, viewer);
         keys.push(count_key.clone());
         let items = self.batch_get(keys, &SUMMARY_FIELDS, false).await?;
-        let count = match items.get(&pair(&count_key)) {
+        let count = match items.get(&key_pair(&count_key)) {
             Some(item) => from_item::<CountItem>(item.clone())?.n.max(0) as u64,
             None => 0,
         };
@@ -730,35 +704,24 @@ impl Store {
     ///
     /// Access: `Query TAGS` — 1 round trip (per 1 MB of tags).
     pub async fn tags(&self) -> Result<Vec<String>, ApiError> {
-        let mut tags: Vec<(i64, String)> = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .filter_expression("n > :zero")
-                .expression_attribute_values(":pk", AttributeValue::S(TAGS_PK.into()))
-                .expression_attribute_values(":zero", number(0))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(anyhow::Error::new)?;
-            for item in output.items.unwrap_or_default() {
-                #[derive(Deserialize)]
-                struct Tag {
-                    sk: String,
-                    n: i64,
-                }
-                let tag: Tag = from_item(item)?;
-                tags.push((tag.n, tag.sk));
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
+        #[derive(Deserialize)]
+        struct Tag {
+            sk: String,
+            n: i64,
         }
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk")
+            .filter_expression("n > :zero")
+            .expression_attribute_values(":pk", AttributeValue::S(TAGS_PK.into()))
+            .expression_attribute_values(":zero", number(0));
+        let mut tags = self
+            .query_all(query)
+            .await?
+            .into_iter()
+            .map(|item| from_item::<Tag>(item).map(|t| (t.n, t.sk)))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         Ok(tags.into_iter().map(|(_, tag)| tag).collect())
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::{Key, Store};
+use super::{Key, Store, key_pair};
 
 /// A returned item, by `(pk, sk)`.
 pub(super) type Items = HashMap<(String, String), HashMap<String, AttributeValue>>;
@@ -75,17 +75,7 @@ impl Store {
                 .and_then(|mut r| r.remove(&self.table))
                 .unwrap_or_default()
             {
-                let pk = item
-                    .get("pk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                let sk = item
-                    .get("sk")
-                    .and_then(|v| v.as_s().ok())
-                    .cloned()
-                    .unwrap_or_default();
-                items.insert((pk, sk), item);
+                items.insert(key_pair(&item), item);
             }
             pending = output
                 .unprocessed_keys

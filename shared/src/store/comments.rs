@@ -93,29 +93,19 @@ impl Store {
         let Some(guard) = self.slug_record(slug).await? else {
             return Ok(None);
         };
-        let mut items: Vec<CommentItem> = Vec::new();
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :comments)")
-                .expression_attribute_values(":pk", AttributeValue::S(article_pk(&guard.article_id)))
-                .expression_attribute_values(":comments", AttributeValue::S("COMMENT#".into()))
-                .scan_index_forward(false)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(anyhow::Error::new)?;
-            for item in output.items.unwrap_or_default() {
-                items.push(from_item(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk AND begins_with(sk, :comments)")
+            .expression_attribute_values(":pk", AttributeValue::S(article_pk(&guard.article_id)))
+            .expression_attribute_values(":comments", AttributeValue::S("COMMENT#".into()))
+            .scan_index_forward(false);
+        let items = self
+            .query_all(query)
+            .await?
+            .into_iter()
+            .map(from_item::<CommentItem>)
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let authors: std::collections::BTreeSet<&str> = items.iter().map(|c| c.author_id.as_str()).collect();
         let profiles = if authors.is_empty() {
             Default::default()

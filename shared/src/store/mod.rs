@@ -132,6 +132,46 @@ impl TransactFailure {
     }
 }
 
+/// `(pk, sk)` of a key or an item, for matching batch results to the keys asked for.
+fn key_pair(item: &Key) -> (String, String) {
+    let text = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    (text("pk"), text("sk"))
+}
+
+impl Store {
+    /// Reads one item, strongly consistent, into a private item struct.
+    async fn get_consistent<T: serde::de::DeserializeOwned>(&self, key: Key) -> anyhow::Result<Option<T>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await?;
+        output.item.map(from_item).transpose()
+    }
+
+    /// Every item a query matches, following `LastEvaluatedKey` through all pages.
+    async fn query_all(
+        &self,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> anyhow::Result<Vec<Key>> {
+        Ok(query
+            .table_name(&self.table)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await?)
+    }
+}
+
 /// Converts an SDK item map into a private item struct.
 fn from_item<T: serde::de::DeserializeOwned>(
     item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,

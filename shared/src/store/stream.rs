@@ -106,63 +106,46 @@ impl Store {
 
     /// Adds (or removes) `article` in the feed of every follower of its author.
     async fn fan_out(&self, article: &ArticleImage, add: bool) -> anyhow::Result<()> {
-        let mut start = None;
-        loop {
-            let (followers, next) = self.followers_page(&article.author_id, start).await?;
-            let entries: Vec<(EntryItem, String)> = followers
-                .iter()
-                .map(|follower| {
-                    let entry = EntryItem::new(
-                        feed_list(follower.as_str()),
-                        &article.id,
-                        &article.author_id,
-                        &article.created_at,
-                    );
-                    (entry, feed_count(follower.as_str()))
-                })
-                .collect();
-            self.write_entries(entries, add).await?;
-            start = next;
-            if start.is_none() {
-                return Ok(());
-            }
-        }
+        let entries = self
+            .followers(&article.author_id)
+            .await?
+            .iter()
+            .map(|follower| {
+                let entry = EntryItem::new(
+                    feed_list(follower.as_str()),
+                    &article.id,
+                    &article.author_id,
+                    &article.created_at,
+                );
+                (entry, feed_count(follower.as_str()))
+            })
+            .collect();
+        self.write_entries(entries, add).await
     }
 
     /// Puts every article of `author` into `follower`'s feed, or takes them out.
     async fn sync_feed_with_author(&self, follower: &str, author: &str, add: bool) -> anyhow::Result<()> {
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("LIST#AUTHOR#{author}")))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            let entries = output
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .map(|item| {
-                    let authored: EntryItem = from_item(item)?;
-                    Ok((
-                        EntryItem {
-                            pk: feed_list(follower),
-                            ..authored
-                        },
-                        feed_count(follower),
-                    ))
-                })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            self.write_entries(entries, add).await?;
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                return Ok(());
-            }
-        }
+        let query = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("LIST#AUTHOR#{author}")));
+        let entries = self
+            .query_all(query)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let authored: EntryItem = from_item(item)?;
+                Ok((
+                    EntryItem {
+                        pk: feed_list(follower),
+                        ..authored
+                    },
+                    feed_count(follower),
+                ))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.write_entries(entries, add).await
     }
 
     /// Puts (or deletes) each entry with its count change, one small transaction per entry,
@@ -199,82 +182,60 @@ impl Store {
     /// Removes what hangs off a deleted article: comments, favorites (and their counts).
     /// Feed entries are removed by `fan_out`.
     async fn purge_article(&self, article: &ArticleImage) -> anyhow::Result<()> {
-        // Favorites, found through gsi1 (`FAVORITED#<article>`).
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name("gsi1")
-                .key_condition_expression("gsi1pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(format!("FAVORITED#{}", article.id)))
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            let favorites = output
-                .items
-                .unwrap_or_default()
-                .into_iter()
-                .map(|item| {
-                    let entry: EntryItem = from_item(item)?;
-                    let count = favorites_count(entry.pk.trim_start_matches("LIST#FAV#"));
-                    Ok((entry, count))
+        // Favorites, found through gsi1 (`FAVORITED#<article>`); each favoriter's count drops.
+        let favorites = self
+            .client
+            .query()
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(format!("FAVORITED#{}", article.id)));
+        let favorites = self
+            .query_all(favorites)
+            .await?
+            .into_iter()
+            .map(|item| {
+                let entry: EntryItem = from_item(item)?;
+                let count = favorites_count(entry.pk.trim_start_matches("LIST#FAV#"));
+                Ok((entry, count))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.write_entries(favorites, false).await?;
+
+        // Comments: the rest of the article's partition, 25 deletes per request.
+        let comments = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(article_pk(&article.id)))
+            .projection_expression("pk, sk");
+        for chunk in self.query_all(comments).await?.chunks(25) {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|k| {
+                    let delete = DeleteRequest::builder().set_key(Some(k.clone())).build()?;
+                    Ok(WriteRequest::builder().delete_request(delete).build())
                 })
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            self.write_entries(favorites, false).await?;
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
-        }
-        // Comments: the rest of the article's partition.
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(article_pk(&article.id)))
-                .projection_expression("pk, sk")
-                .set_exclusive_start_key(start)
-                .send()
-                .await?;
-            let keys: Vec<_> = output.items.unwrap_or_default();
-            for chunk in keys.chunks(25) {
-                let mut requests: Vec<WriteRequest> = chunk
-                    .iter()
-                    .map(|k| {
-                        let delete = DeleteRequest::builder().set_key(Some(k.clone())).build()?;
-                        Ok(WriteRequest::builder().delete_request(delete).build())
-                    })
-                    .collect::<anyhow::Result<_>>()?;
-                for attempt in 0..8u64 {
-                    let output = self
-                        .client
-                        .batch_write_item()
-                        .request_items(&self.table, requests)
-                        .send()
-                        .await?;
-                    requests = output
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&self.table))
-                        .unwrap_or_default();
-                    if requests.is_empty() {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
+                .collect::<anyhow::Result<_>>()?;
+            for attempt in 0..8u64 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
                 }
-                anyhow::ensure!(
-                    requests.is_empty(),
-                    "BatchWriteItem left comment deletes unprocessed"
-                );
+                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
             }
-            start = output.last_evaluated_key;
-            if start.is_none() {
-                break;
-            }
+            anyhow::ensure!(
+                requests.is_empty(),
+                "BatchWriteItem left comment deletes unprocessed"
+            );
         }
         Ok(())
     }

@@ -185,15 +185,7 @@ impl Store {
     }
 
     async fn get_user_item(&self, id: &UserId) -> anyhow::Result<Option<UserItem>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user_pk(id), USER_SK)))
-            .consistent_read(true)
-            .send()
-            .await?;
-        output.item.map(from_item).transpose()
+        self.get_consistent(key(user_pk(id), USER_SK)).await
     }
 
     pub(super) async fn get_guard(&self, pk: String, sk: &str) -> anyhow::Result<Option<UserId>> {
