@@ -2,6 +2,8 @@
 //! server and the tests all call the same code in-process; `src/bin/<name>.rs` is only the
 //! cold-start wrapper, and `template.yaml` routes to it by that name.
 
+#![warn(missing_docs)]
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;

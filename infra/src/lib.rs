@@ -2,6 +2,8 @@
 //!
 //! Read in this order:
 
+#![warn(missing_docs)]
+
 /// Putting it together: [`app::spawn`] is what both the binary and the tests run.
 pub mod app;
 /// The embedded DynamoDB and S3 engines.

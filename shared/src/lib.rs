@@ -2,6 +2,8 @@
 //!
 //! A guided tour, in the order a request meets the code:
 
+#![warn(missing_docs)]
+
 /// Password hashing (argon2id) and session tokens (JWT). Read this before touching login.
 pub mod auth;
 /// Settings read from the environment at cold start, and the SDK clients built from them.

@@ -1,10 +1,10 @@
 //! A small builder for `TransactWriteItems`, so each aggregate states *what* it writes and
 //! under which condition, and reads cancellation reasons back by the index `push` returned.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem, Update};
 use serde::Serialize;
 
-use super::{Key, key, to_item};
+use super::{key, to_item};
 
 /// The writes of one transaction, in order.
 pub(super) struct Tx<'a> {
@@ -95,20 +95,6 @@ impl<'a> Tx<'a> {
             update = update.condition_expression(condition);
         }
         Ok(self.push(TransactWriteItem::builder().update(update.build()?).build()))
-    }
-
-    /// Requires `pk`/`sk` to satisfy `condition` without writing it.
-    #[allow(dead_code)]
-    pub(super) fn check(&mut self, key: Key, condition: &str) -> anyhow::Result<usize> {
-        let check = ConditionCheck::builder()
-            .table_name(self.table)
-            .set_key(Some(key))
-            .condition_expression(condition);
-        Ok(self.push(
-            TransactWriteItem::builder()
-                .condition_check(check.build()?)
-                .build(),
-        ))
     }
 }
 
