@@ -78,3 +78,76 @@ async fn a_login_event_for_the_fixture_user_succeeds_through_the_registry() {
     let response = login(app.app.deps, request(&event)).await;
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
+    let app = spawn_app().await;
+    let (author, author_token) = app.registered_user().await;
+    let (_, reader) = app.registered_user().await;
+    app.send(
+        "POST",
+        &format!("/profiles/{}/follow", author.username),
+        None,
+        Some(&reader),
+    )
+    .await;
+
+    // Written straight through the store, so the local stream driver does not see it: only the
+    // Lambda handler below can put it into the feed.
+    let author_id = app.app.deps.tokens.verify(&author_token).unwrap();
+    let new = keel::domain::NewArticle::parse(
+        Some("Written straight to the table"),
+        Some("about it"),
+        Some("the text"),
+        None,
+    )
+    .unwrap();
+    let article = app.app.deps.store.create_article(&author_id, new).await.unwrap();
+    let empty = app.send("GET", "/articles/feed", None, Some(&reader)).await;
+    assert_eq!(empty.body["articlesCount"], 0);
+
+    let guard = app
+        .app
+        .deps
+        .store
+        .client()
+        .get_item()
+        .table_name(app.app.deps.store.table())
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("SLUG#{}", article.slug)),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("SLUG".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let text = |name: &str| guard[name].as_s().unwrap().clone();
+    let mut event = fixture("dynamodb-stream-article-insert.json");
+    let record = &mut event["Records"][0]["dynamodb"];
+    record["Keys"]["pk"]["S"] = format!("ARTICLE#{}", text("article_id")).into();
+    let image = &mut record["NewImage"];
+    image["pk"]["S"] = format!("ARTICLE#{}", text("article_id")).into();
+    image["id"]["S"] = text("article_id").into();
+    image["slug"]["S"] = article.slug.clone().into();
+    image["author_id"]["S"] = text("author_id").into();
+    image["created_at"]["S"] = text("created_at").into();
+    image["updated_at"]["S"] = text("created_at").into();
+    let event: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_value(event).expect("a DynamoDB stream event");
+
+    keel_functions::streams::fanout(app.app.deps, event.clone())
+        .await
+        .expect("batch processed");
+    keel_functions::streams::fanout(app.app.deps, event)
+        .await
+        .expect("redelivery is harmless");
+
+    let feed = app.send("GET", "/articles/feed", None, Some(&reader)).await;
+    assert_eq!(keel_tests::TestApp::slugs(&feed), [article.slug]);
+    assert_eq!(
+        feed.body["articlesCount"], 1,
+        "a redelivered record does not count twice"
+    );
+}
