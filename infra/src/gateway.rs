@@ -184,7 +184,8 @@ impl Gateway {
             }
         };
         let response = (matched.handler)(self.deps, request).await;
-        let is_write = parts.method != Method::GET;
+        // Only a write that succeeded can have changed anything.
+        let is_write = parts.method != Method::GET && response.status().is_success();
         if let Some(stream) = self.stream.as_ref().filter(|_| is_write)
             && let Err(error) = stream.drain().await
         {

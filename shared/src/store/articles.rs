@@ -588,15 +588,7 @@ impl Store {
             )
         };
         let delta: i64 = if favorite { 1 } else { -1 };
-        if favorite {
-            tx.put_new(&entry)?;
-        } else {
-            tx.delete(
-                entry.pk.clone(),
-                &entry.sk,
-                Some(("attribute_exists(pk)", vec![])),
-            )?;
-        }
+        tx.set_member(&entry, &entry.pk, &entry.sk, favorite)?;
         tx.update(
             article_pk(&guard.article_id),
             ARTICLE_SK,

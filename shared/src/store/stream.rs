@@ -153,15 +153,7 @@ impl Store {
     async fn write_entries(&self, entries: Vec<(EntryItem, String)>, add: bool) -> anyhow::Result<()> {
         let writes = entries.into_iter().map(|(entry, count)| async move {
             let mut tx = Tx::new(&self.table);
-            if add {
-                tx.put_new(&entry)?;
-            } else {
-                tx.delete(
-                    entry.pk.clone(),
-                    &entry.sk,
-                    Some(("attribute_exists(pk)", vec![])),
-                )?;
-            }
+            tx.set_member(&entry, &entry.pk, &entry.sk, add)?;
             tx.add_count(count, "COUNT", if add { 1 } else { -1 })?;
             match self.transact(tx.items).await {
                 Ok(()) => Ok(()),

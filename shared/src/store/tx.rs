@@ -51,6 +51,23 @@ impl<'a> Tx<'a> {
         Ok(self.push(TransactWriteItem::builder().put(put.build()?).build()))
     }
 
+    /// Makes `item` (keyed `pk`/`sk`) a member or not: put on condition it is absent, or delete
+    /// on condition it is present. A repeat fails its condition, so it can never be applied
+    /// twice — pair it with a count change in the same transaction. Returns its index.
+    pub(super) fn set_member(
+        &mut self,
+        item: &impl Serialize,
+        pk: &str,
+        sk: &str,
+        member: bool,
+    ) -> anyhow::Result<usize> {
+        if member {
+            self.put_new(item)
+        } else {
+            self.delete(pk.to_owned(), sk, Some(("attribute_exists(pk)", vec![])))
+        }
+    }
+
     /// Deletes `pk`/`sk`, optionally conditioned.
     pub(super) fn delete(
         &mut self,
