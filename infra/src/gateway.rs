@@ -275,24 +275,12 @@ fn api_gateway_event(
             );
             continue;
         }
-        headers
-            .entry(name.as_str().to_owned())
-            .and_modify(|existing| {
-                existing.push(',');
-                existing.push_str(value);
-            })
-            .or_insert_with(|| value.to_owned());
+        append_joined(&mut headers, name.as_str(), value);
     }
     let raw_query = parts.uri.query().unwrap_or("").to_owned();
     let mut query: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(raw_query.as_bytes()) {
-        query
-            .entry(key.into_owned())
-            .and_modify(|existing| {
-                existing.push(',');
-                existing.push_str(&value);
-            })
-            .or_insert_with(|| value.into_owned());
+        append_joined(&mut query, &key, &value);
     }
     let now = chrono::Utc::now();
     let mut event = json!({
@@ -340,6 +328,17 @@ fn api_gateway_event(
         }
     }
     event
+}
+
+/// Adds `value` under `key`, comma-joined after any earlier value: how API Gateway folds
+/// repeated headers and query parameters into one string.
+fn append_joined(map: &mut BTreeMap<String, String>, key: &str, value: &str) {
+    map.entry(key.to_owned())
+        .and_modify(|existing| {
+            existing.push(',');
+            existing.push_str(value);
+        })
+        .or_insert_with(|| value.to_owned());
 }
 
 fn to_hyper(response: lambda_http::Response<lambda_http::Body>) -> hyper::Response<Full<Bytes>> {

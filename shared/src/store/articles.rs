@@ -20,7 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Items;
-use super::profiles::{PROFILE_FIELDS, ProfileFields, profile_from, profile_keys, user_key};
+use super::profiles::{PROFILE_FIELDS, profile_from, profile_keys};
 use super::tx::{Tx, number};
 use super::users::user_pk;
 use super::{Key, Store, TransactFailure, from_item, key, key_pair};
@@ -231,12 +231,8 @@ fn view(item: ArticleItem, author: Profile, favorited: bool, with_body: bool) ->
     }
 }
 
-fn is_conditional_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(error: &E) -> bool {
-    error.code() == Some("ConditionalCheckFailedException")
-}
-
 impl Store {
-    async fn get_slug(&self, slug: &str) -> anyhow::Result<Option<SlugItem>> {
+    pub(super) async fn get_slug(&self, slug: &str) -> anyhow::Result<Option<SlugItem>> {
         self.get_consistent(key(slug_pk(slug), SLUG_SK)).await
     }
 
@@ -279,13 +275,6 @@ impl Store {
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_timestamp();
         let base = Slug::from_title(&new.title);
-        let author_read = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(author.as_str())))
-            .projection_expression("username, bio, image")
-            .send();
         let write = async {
             for attempt in 0..4 {
                 let slug = if attempt == 0 {
@@ -348,20 +337,9 @@ impl Store {
                 "could not be made unique; try another title",
             )))
         };
-        let (item, author_item) = tokio::join!(write, author_read);
-        let item = item?;
-        let author_item = author_item
-            .map_err(anyhow::Error::new)?
-            .item
-            .ok_or_else(ApiError::token_invalid)?;
-        let fields: ProfileFields = from_item(author_item)?;
-        let author = Profile {
-            username: fields.username,
-            bio: fields.bio,
-            image: fields.image,
-            following: false,
-        };
-        Ok(view(item, author, false, true))
+        let (item, author) = tokio::join!(write, self.profile_by_id(author.as_str(), false));
+        let author = author?.ok_or_else(ApiError::token_invalid)?;
+        Ok(view(item?, author, false, true))
     }
 
     /// One article by slug, as `viewer` sees it.
@@ -752,14 +730,13 @@ pub(super) async fn next_sequence(store: &Store, article_id: &str) -> Result<Opt
             let seq: Seq = from_item(output.attributes.unwrap_or_default())?;
             Ok(Some(seq.comment_seq))
         }
-        Err(error) if error.as_service_error().is_some_and(is_conditional_failure) => Ok(None),
+        Err(error)
+            if error
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {
+            Ok(None)
+        }
         Err(error) => Err(anyhow::Error::new(error).context("UpdateItem comment_seq").into()),
-    }
-}
-
-impl Store {
-    /// The slug record, for comments.
-    pub(super) async fn slug_record(&self, slug: &str) -> anyhow::Result<Option<SlugItem>> {
-        self.get_slug(slug).await
     }
 }

@@ -43,10 +43,7 @@ impl Store {
         author: &UserId,
         body: CommentBody,
     ) -> Result<Comment, ApiError> {
-        let guard = self
-            .slug_record(slug)
-            .await?
-            .ok_or(ApiError::NotFound("article"))?;
+        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
         let (id, profiles) = tokio::join!(
             next_sequence(self, &guard.article_id),
             self.batch_get(profile_keys([author.as_str()], None), &PROFILE_FIELDS, true)
@@ -90,7 +87,7 @@ impl Store {
         slug: &str,
         viewer: Option<&UserId>,
     ) -> Result<Option<Vec<Comment>>, ApiError> {
-        let Some(guard) = self.slug_record(slug).await? else {
+        let Some(guard) = self.get_slug(slug).await? else {
             return Ok(None);
         };
         let query = self
@@ -135,10 +132,7 @@ impl Store {
     /// on failure returns the item, telling "not yours" (403) from "no such comment" (404) —
     /// 2 round trips.
     pub async fn delete_comment(&self, slug: &str, id: u64, caller: &UserId) -> Result<(), ApiError> {
-        let guard = self
-            .slug_record(slug)
-            .await?
-            .ok_or(ApiError::NotFound("article"))?;
+        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
         let result = self
             .client
             .delete_item()

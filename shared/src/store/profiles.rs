@@ -154,26 +154,33 @@ impl Store {
             }
             anyhow::Ok(())
         };
-        let read = self
+        let (written, profile) = tokio::join!(write, self.profile_by_id(followee.as_str(), follow));
+        written?;
+        profile?.ok_or(ApiError::NotFound("profile"))
+    }
+
+    /// A user's profile by id, with `following` as the caller already knows it.
+    ///
+    /// Access: `GetItem USER#<id>` (profile fields only) — 1 round trip.
+    pub(super) async fn profile_by_id(&self, id: &str, following: bool) -> anyhow::Result<Option<Profile>> {
+        let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(followee.as_str())))
+            .set_key(Some(user_key(id)))
             .projection_expression("username, bio, image")
-            .send();
-        let (written, user) = tokio::join!(write, read);
-        written?;
-        let user = user
-            .map_err(anyhow::Error::new)?
+            .send()
+            .await?;
+        Ok(output
             .item
-            .ok_or(ApiError::NotFound("profile"))?;
-        let fields: ProfileFields = from_item(user)?;
-        Ok(Profile {
-            username: fields.username,
-            bio: fields.bio,
-            image: fields.image,
-            following: follow,
-        })
+            .map(from_item::<ProfileFields>)
+            .transpose()?
+            .map(|fields| Profile {
+                username: fields.username,
+                bio: fields.bio,
+                image: fields.image,
+                following,
+            }))
     }
 
     /// Everyone who follows `author`, for feed fan-out.

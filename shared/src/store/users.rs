@@ -10,10 +10,11 @@
 //! They are read with strongly consistent `GetItem`s, so a user can log in the instant they
 //! register: a GSI would be eventually consistent.
 
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::{Store, TransactFailure, from_item, key, to_item};
+use super::tx::{Tx, number};
+use super::{Store, TransactFailure, from_item, key};
 use crate::auth::PasswordHashString;
 use crate::domain::{Email, User, UserId, Username, now_timestamp};
 use crate::error::{ApiError, FieldErrors};
@@ -62,6 +63,26 @@ const NO_SUCH_USER: &str = "none";
 pub(super) const USERNAME_SK: &str = "USERNAME";
 const EMAIL_SK: &str = "EMAIL";
 
+fn guard(pk: String, sk: &str, user: &UserId) -> GuardItem {
+    GuardItem {
+        pk,
+        sk: sk.to_owned(),
+        user_id: user.to_string(),
+    }
+}
+
+/// Removes a guard, but only if it is still `user`'s.
+fn delete_guard(tx: &mut Tx<'_>, pk: String, sk: &str, user: &UserId) -> anyhow::Result<usize> {
+    tx.delete(
+        pk,
+        sk,
+        Some((
+            "user_id = :me",
+            vec![(":me", AttributeValue::S(user.to_string()))],
+        )),
+    )
+}
+
 pub(super) fn user_pk(id: &UserId) -> String {
     format!("USER#{id}")
 }
@@ -99,34 +120,6 @@ pub struct UserUpdate {
 }
 
 impl Store {
-    fn put_unique(&self, item: &impl Serialize) -> anyhow::Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item)?))
-            .condition_expression("attribute_not_exists(pk)")
-            .build()?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn put_guard(&self, pk: String, sk: &str, user: &UserId) -> anyhow::Result<TransactWriteItem> {
-        self.put_unique(&GuardItem {
-            pk,
-            sk: sk.to_owned(),
-            user_id: user.to_string(),
-        })
-    }
-
-    /// Removes a guard, but only if it is still ours.
-    fn delete_guard(&self, pk: String, sk: &str, user: &UserId) -> anyhow::Result<TransactWriteItem> {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .condition_expression("user_id = :me")
-            .expression_attribute_values(":me", AttributeValue::S(user.to_string()))
-            .build()?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
-    }
-
     /// Creates a user and claims its username and email.
     ///
     /// Access: `TransactWriteItems` of 3 puts (user, username guard, email guard), each
@@ -153,19 +146,18 @@ impl Store {
             updated_at: now,
             version: 1,
         };
-        let writes = vec![
-            self.put_unique(&item)?,
-            self.put_guard(username_pk(&username), USERNAME_SK, &id)?,
-            self.put_guard(email_pk(&email), EMAIL_SK, &id)?,
-        ];
-        match self.transact(writes).await {
+        let mut tx = Tx::new(&self.table);
+        tx.put_new(&item)?;
+        let username_index = tx.put_new(&guard(username_pk(&username), USERNAME_SK, &id))?;
+        let email_index = tx.put_new(&guard(email_pk(&email), EMAIL_SK, &id))?;
+        match self.transact(tx.items).await {
             Ok(()) => Ok(item.into_user()),
             Err(TransactFailure::Cancelled(codes)) => {
                 let mut errors = FieldErrors::default();
-                if TransactFailure::failed_at(&codes, 1) {
+                if TransactFailure::failed_at(&codes, username_index) {
                     errors.push("username", "has already been taken");
                 }
-                if TransactFailure::failed_at(&codes, 2) {
+                if TransactFailure::failed_at(&codes, email_index) {
                     errors.push("email", "has already been taken");
                 }
                 if errors.is_empty() {
@@ -257,22 +249,24 @@ impl Store {
 
             // (index in the transaction, field) of each guard put, to read cancellation reasons.
             let mut guards: Vec<(usize, &'static str)> = Vec::new();
-            let mut writes = vec![self.put_versioned(&next, read_version)?];
+            let mut tx = Tx::new(&self.table);
+            tx.put(
+                &next,
+                Some(("version = :read", vec![(":read", number(read_version))])),
+            )?;
             if let Some(new) = update
                 .username
                 .as_ref()
                 .filter(|new| new.key() != old_username.key())
             {
-                writes.push(self.delete_guard(username_pk(&old_username), USERNAME_SK, id)?);
-                guards.push((writes.len(), "username"));
-                writes.push(self.put_guard(username_pk(new), USERNAME_SK, id)?);
+                delete_guard(&mut tx, username_pk(&old_username), USERNAME_SK, id)?;
+                guards.push((tx.put_new(&guard(username_pk(new), USERNAME_SK, id))?, "username"));
             }
             if let Some(new) = update.email.as_ref().filter(|new| *new != &old_email) {
-                writes.push(self.delete_guard(email_pk(&old_email), EMAIL_SK, id)?);
-                guards.push((writes.len(), "email"));
-                writes.push(self.put_guard(email_pk(new), EMAIL_SK, id)?);
+                delete_guard(&mut tx, email_pk(&old_email), EMAIL_SK, id)?;
+                guards.push((tx.put_new(&guard(email_pk(new), EMAIL_SK, id))?, "email"));
             }
-            match self.transact(writes).await {
+            match self.transact(tx.items).await {
                 Ok(()) => return Ok(Some(next.into_user())),
                 Err(TransactFailure::Cancelled(codes)) => {
                     let mut errors = FieldErrors::default();
@@ -293,16 +287,6 @@ impl Store {
             "user",
             "was changed by another request; try again",
         )))
-    }
-
-    fn put_versioned(&self, item: &UserItem, read_version: u64) -> anyhow::Result<TransactWriteItem> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(to_item(item)?))
-            .condition_expression("version = :read")
-            .expression_attribute_values(":read", AttributeValue::N(read_version.to_string()))
-            .build()?;
-        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     async fn update_in_place(&self, id: &UserId, update: UserUpdate) -> Result<Option<User>, ApiError> {
