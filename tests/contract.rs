@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use keel_local::template::Template;
+use keel_local::registry;
+use keel_local::template::{Expr, Template};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -24,11 +25,15 @@ fn binaries_on_disk() -> BTreeSet<String> {
         .collect()
 }
 
-fn registered_handlers() -> BTreeSet<String> {
-    let http = keel_functions::HANDLERS.iter().map(|(name, _)| *name);
-    http.chain(keel_functions::STREAM_BINARIES.iter().copied())
+fn registered_binaries() -> BTreeSet<String> {
+    let http = registry::ENDPOINTS.iter().map(|(_, endpoint)| endpoint.binary);
+    http.chain(registry::STREAM_FUNCTIONS.iter().map(|(name, _)| *name))
         .map(str::to_owned)
         .collect()
+}
+
+fn is_stream(binary: &str) -> bool {
+    registry::STREAM_FUNCTIONS.iter().any(|(name, _)| *name == binary)
 }
 
 #[test]
@@ -52,8 +57,8 @@ fn every_function_is_built_by_cargo_lambda_from_a_binary_with_a_handler() {
             function.logical_id
         );
         assert!(
-            keel_functions::handler(binary).is_some() || keel_functions::STREAM_BINARIES.contains(&binary),
-            "{}: no handler for {binary}",
+            registry::needs(binary).is_some(),
+            "{}: no endpoint for {binary}",
             function.logical_id
         );
     }
@@ -72,10 +77,54 @@ fn no_binary_or_handler_is_missing_from_the_template() {
         "functions/src/bin vs template.yaml"
     );
     assert_eq!(
-        registered_handlers(),
+        registered_binaries(),
         in_template,
-        "keel_functions::HANDLERS vs template.yaml"
+        "keel_local::registry vs template.yaml"
     );
+}
+
+#[test]
+fn each_binary_runs_the_endpoint_registered_under_its_name_and_no_other() {
+    for (path, endpoint) in registry::ENDPOINTS {
+        let file = root().join(format!("functions/src/bin/{}.rs", endpoint.binary));
+        let source = std::fs::read_to_string(&file).unwrap_or_else(|_| panic!("{} exists", file.display()));
+        assert!(
+            source.contains(&format!("keel_functions::serve(&keel_functions::{path})")),
+            "{} must serve {path}",
+            file.display()
+        );
+        for (other, _) in registry::ENDPOINTS.iter().filter(|(other, _)| other != path) {
+            assert!(
+                !source.contains(&format!("keel_functions::{other})")),
+                "{} names {other} as well",
+                file.display()
+            );
+        }
+    }
+    for (binary, _) in registry::STREAM_FUNCTIONS {
+        let source = std::fs::read_to_string(root().join(format!("functions/src/bin/{binary}.rs"))).unwrap();
+        assert!(source.contains("keel_functions::streams::serve()"), "{binary}");
+    }
+}
+
+#[test]
+fn only_functions_that_use_tokens_are_given_the_secret() {
+    for function in template().functions {
+        let binary = function.binary.as_deref().unwrap();
+        let needs_tokens = registry::needs(binary).unwrap().tokens();
+        let has_secret = function.environment.get("JWT_SECRET_ARN") == Some(&Expr::Ref("JwtSecret".into()));
+        assert_eq!(
+            has_secret, needs_tokens,
+            "{}: JWT_SECRET_ARN in its environment must match whether it reads tokens",
+            function.logical_id
+        );
+        assert_eq!(
+            function.environment.get("TABLE_NAME"),
+            Some(&Expr::Ref("Table".into())),
+            "{}",
+            function.logical_id
+        );
+    }
 }
 
 #[test]
@@ -85,10 +134,7 @@ fn every_routed_function_has_routes_and_no_route_is_declared_twice() {
     let unique: BTreeSet<&String> = keys.iter().collect();
     assert_eq!(unique.len(), keys.len(), "duplicate routes: {keys:?}");
     for function in &template.functions {
-        let is_stream = function
-            .binary
-            .as_deref()
-            .is_some_and(|b| keel_functions::STREAM_BINARIES.contains(&b));
+        let is_stream = function.binary.as_deref().is_some_and(is_stream);
         let routed = template.routes.iter().any(|r| r.function == function.logical_id);
         assert!(
             routed != is_stream,
@@ -128,15 +174,13 @@ fn the_cargo_lambda_watch_router_mirrors_the_template() {
 #[test]
 fn the_local_gateway_serves_exactly_the_template_routes() {
     let template = template();
-    // A client that is never called: building the gateway needs dependencies, not a network.
+    // Clients that are never called: building the gateway needs dependencies, not a network.
     let sdk = keel_local::engines::local_sdk_config();
     let tokens = keel::auth::TokenKeys::new(&[1u8; 32], keel::auth::DEFAULT_TOKEN_TTL).unwrap();
-    let deps: &'static keel::Deps = Box::leak(Box::new(keel::Deps::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        "unused",
-        tokens,
-    )));
-    let gateway = keel_local::gateway::Gateway::new(&template, deps).expect("every route has a handler");
+    let options = keel_tests::test_options(std::path::Path::new("/nonexistent"), false);
+    let functions = keel_local::app::FunctionDeps::build(&template, &options, &sdk, &tokens).unwrap();
+    let gateway =
+        keel_local::gateway::Gateway::new(&template, &functions).expect("every route has an endpoint");
     let served: BTreeSet<String> = gateway.routes().map(|r| r.key()).collect();
     let declared: BTreeSet<String> = template.routes.iter().map(|r| r.key()).collect();
     assert_eq!(served, declared);

@@ -1,9 +1,9 @@
 //! Handler tests: each handler is called directly with a request parsed from a real API Gateway
 //! HTTP API (payload 2.0) event, as the Lambda runtime would parse it, against real engines.
 
-use keel_functions::users;
+use keel_functions::{Endpoint, users};
 use keel_tests::spawn_app;
-use lambda_http::{Body, Request};
+use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
 fn fixture(name: &str) -> Value {
@@ -15,6 +15,11 @@ fn request(event: &Value) -> Request {
     lambda_http::request::from_str(&event.to_string()).expect("event parses as API Gateway v2")
 }
 
+/// Calls an endpoint as its Lambda binary does: handler, then the one error-to-response mapping.
+async fn invoke(endpoint: &Endpoint, app: &keel_tests::TestApp, req: Request) -> Response<Body> {
+    keel_functions::respond(endpoint, app.app.deps, req).await
+}
+
 fn json_of(body: &Body) -> Value {
     serde_json::from_slice(body.as_ref()).expect("JSON body")
 }
@@ -22,7 +27,12 @@ fn json_of(body: &Body) -> Value {
 #[tokio::test]
 async fn a_base64_encoded_registration_event_creates_the_user() {
     let app = spawn_app().await;
-    let response = users::register::handle(app.app.deps, request(&fixture("apigw-v2-register.json"))).await;
+    let response = invoke(
+        &users::REGISTER,
+        &app,
+        request(&fixture("apigw-v2-register.json")),
+    )
+    .await;
     assert_eq!(response.status(), 201);
     let body = json_of(response.body());
     assert_eq!(body["user"]["username"], "Jacob");
@@ -37,7 +47,12 @@ async fn a_base64_encoded_registration_event_creates_the_user() {
 #[tokio::test]
 async fn a_get_user_event_with_a_valid_token_returns_that_user() {
     let app = spawn_app().await;
-    let registered = users::register::handle(app.app.deps, request(&fixture("apigw-v2-register.json"))).await;
+    let registered = invoke(
+        &users::REGISTER,
+        &app,
+        request(&fixture("apigw-v2-register.json")),
+    )
+    .await;
     let token = json_of(registered.body())["user"]["token"]
         .as_str()
         .unwrap()
@@ -45,7 +60,7 @@ async fn a_get_user_event_with_a_valid_token_returns_that_user() {
 
     let mut event = fixture("apigw-v2-get-user.json");
     event["headers"]["authorization"] = Value::String(format!("Token {token}"));
-    let response = users::current::handle(app.app.deps, request(&event)).await;
+    let response = invoke(&users::CURRENT, &app, request(&event)).await;
     assert_eq!(response.status(), 200);
     assert_eq!(json_of(response.body())["user"]["username"], "Jacob");
 }
@@ -55,7 +70,7 @@ async fn a_get_user_event_without_authorization_is_a_401_response_not_an_error()
     let app = spawn_app().await;
     let mut event = fixture("apigw-v2-get-user.json");
     event["headers"].as_object_mut().unwrap().remove("authorization");
-    let response = users::current::handle(app.app.deps, request(&event)).await;
+    let response = invoke(&users::CURRENT, &app, request(&event)).await;
     assert_eq!(response.status(), 401);
     assert_eq!(
         json_of(response.body()),
@@ -66,7 +81,12 @@ async fn a_get_user_event_without_authorization_is_a_401_response_not_an_error()
 #[tokio::test]
 async fn a_login_event_for_the_fixture_user_succeeds_through_the_registry() {
     let app = spawn_app().await;
-    users::register::handle(app.app.deps, request(&fixture("apigw-v2-register.json"))).await;
+    invoke(
+        &users::REGISTER,
+        &app,
+        request(&fixture("apigw-v2-register.json")),
+    )
+    .await;
 
     let mut event = fixture("apigw-v2-register.json");
     event["routeKey"] = "POST /api/users/login".into();
@@ -74,8 +94,8 @@ async fn a_login_event_for_the_fixture_user_succeeds_through_the_registry() {
     event["requestContext"]["http"]["path"] = "/api/users/login".into();
     event["body"] = r#"{"user":{"email":"JAKE@jake.jake","password":"jakejake"}}"#.into();
     event["isBase64Encoded"] = false.into();
-    let login = keel_functions::handler("login").expect("login is registered");
-    let response = login(app.app.deps, request(&event)).await;
+    let login = keel_local::registry::endpoint("login").expect("login is registered");
+    let response = invoke(login, &app, request(&event)).await;
     assert_eq!(response.status(), 200);
 }
 
@@ -94,7 +114,7 @@ async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
 
     // Written straight through the store, so the local stream driver does not see it: only the
     // Lambda handler below can put it into the feed.
-    let author_id = app.app.deps.tokens.verify(&author_token).unwrap();
+    let author_id = app.app.deps.tokens().unwrap().verify(&author_token).unwrap();
     let new = keel::domain::NewArticle::parse(
         Some("Written straight to the table"),
         Some("about it"),
@@ -113,11 +133,9 @@ async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
         .client()
         .get_item()
         .table_name(app.app.deps.store.table())
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("SLUG#{}", article.slug)),
-        )
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("SLUG".into()))
+        .set_key(Some(keel::store::keys::slug_key(
+            &keel::domain::Slug::from_trusted(article.slug.clone()),
+        )))
         .send()
         .await
         .unwrap()
@@ -126,9 +144,10 @@ async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
     let text = |name: &str| guard[name].as_s().unwrap().clone();
     let mut event = fixture("dynamodb-stream-article-insert.json");
     let record = &mut event["Records"][0]["dynamodb"];
-    record["Keys"]["pk"]["S"] = format!("ARTICLE#{}", text("article_id")).into();
+    let article_pk = keel::store::keys::article_pk(&text("article_id"));
+    record["Keys"]["pk"]["S"] = article_pk.clone().into();
     let image = &mut record["NewImage"];
-    image["pk"]["S"] = format!("ARTICLE#{}", text("article_id")).into();
+    image["pk"]["S"] = article_pk.into();
     image["id"]["S"] = text("article_id").into();
     image["slug"]["S"] = article.slug.clone().into();
     image["author_id"]["S"] = text("author_id").into();

@@ -1,15 +1,53 @@
-//! `/api/articles`, `/api/articles/feed`, `/api/articles/{slug}` and `/favorite`.
+//! `/api/articles`, `/api/articles/feed`, `/api/articles/{slug}` and `/favorite`, `/api/tags`.
 
 use http::StatusCode;
-use keel::domain::{ArticleChanges, NewArticle, Page};
+use keel::domain::{ArticleChanges, NewArticle, Page, Username};
 use keel::error::FieldErrors;
-use keel::http::{empty, json, path_param, query_param, wrapped_body};
+use keel::http::{empty, json, query_param, slug_param, wrapped_body};
 use keel::store::ListFilter;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
+use crate::endpoint;
 use crate::views::{ArticleResponse, ArticlesResponse};
+
+endpoint!(
+    /// `list-articles`: GET /api/articles.
+    LIST = "list-articles" => list, TableAndTokens
+);
+endpoint!(
+    /// `get-feed`: GET /api/articles/feed.
+    FEED = "get-feed" => feed, TableAndTokens
+);
+endpoint!(
+    /// `get-article`: GET /api/articles/{slug}.
+    GET = "get-article" => get, TableAndTokens
+);
+endpoint!(
+    /// `create-article`: POST /api/articles.
+    CREATE = "create-article" => create, TableAndTokens
+);
+endpoint!(
+    /// `update-article`: PUT /api/articles/{slug}.
+    UPDATE = "update-article" => update, TableAndTokens
+);
+endpoint!(
+    /// `delete-article`: DELETE /api/articles/{slug}.
+    DELETE = "delete-article" => delete, TableAndTokens
+);
+endpoint!(
+    /// `favorite-article`: POST /api/articles/{slug}/favorite.
+    FAVORITE = "favorite-article" => favorite, TableAndTokens
+);
+endpoint!(
+    /// `unfavorite-article`: DELETE /api/articles/{slug}/favorite.
+    UNFAVORITE = "unfavorite-article" => unfavorite, TableAndTokens
+);
+endpoint!(
+    /// `list-tags`: GET /api/tags. Reads no token, so its cold start never fetches the key.
+    TAGS = "list-tags" => tags, Table
+);
 
 fn page(req: &Request) -> Result<Page, ApiError> {
     Ok(Page::parse(
@@ -20,25 +58,26 @@ fn page(req: &Request) -> Result<Page, ApiError> {
 
 /// GET /api/articles — newest first, filtered by at most one of `tag`, `author`, `favorited`;
 /// `limit` (default 20) and `offset` (default 0). `articlesCount` is the filter's total.
-pub async fn list(deps: &Deps, req: Request) -> Response<Body> {
-    run_list(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "list_articles", skip_all)]
-async fn run_list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens.optional(&req)?;
+pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens()?.optional(&req)?;
     let page = page(&req)?;
-    let filters: Vec<ListFilter> = [
-        query_param(&req, "tag").map(ListFilter::Tag),
-        query_param(&req, "author").map(ListFilter::Author),
-        query_param(&req, "favorited").map(ListFilter::Favorited),
+    // A name no user could have matches nothing: an empty list, as for an unknown user.
+    let user = |raw: String| Username::parse(Some(&raw)).ok();
+    let filters: Vec<Option<ListFilter>> = [
+        query_param(&req, "tag").map(|tag| Some(ListFilter::Tag(tag))),
+        query_param(&req, "author").map(|name| user(name).map(ListFilter::Author)),
+        query_param(&req, "favorited").map(|name| user(name).map(ListFilter::Favorited)),
     ]
     .into_iter()
     .flatten()
     .collect();
     let filter = match filters.len() {
         0 => ListFilter::All,
-        1 => filters.into_iter().next().expect("BUG: one filter"),
+        1 => match filters.into_iter().next().flatten() {
+            Some(filter) => filter,
+            None => return Ok(json(StatusCode::OK, &ArticlesResponse::new(&[], 0))),
+        },
         _ => {
             return Err(FieldErrors::single("query", "use at most one of tag, author and favorited").into());
         }
@@ -54,13 +93,9 @@ async fn run_list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 }
 
 /// GET /api/articles/feed — articles by the authors the caller follows, newest first.
-pub async fn feed(deps: &Deps, req: Request) -> Response<Body> {
-    run_feed(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "feed", skip_all, fields(user_id))]
-async fn run_feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
+pub async fn feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
     let page = page(&req)?;
     let list = deps
         .store
@@ -77,14 +112,10 @@ async fn run_feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 }
 
 /// GET /api/articles/{slug} — one article with its body.
-pub async fn get(deps: &Deps, req: Request) -> Response<Body> {
-    run_get(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "get_article", skip_all)]
-async fn run_get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens.optional(&req)?;
-    let slug = path_param(&req, "slug")?;
+pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens()?.optional(&req)?;
+    let slug = slug_param(&req)?;
     let article = deps
         .store
         .article(&slug, viewer.as_ref().map(|s| &s.user_id))
@@ -119,15 +150,9 @@ impl ArticleDto {
 }
 
 /// POST /api/articles — create an article (201).
-pub async fn create(deps: &Deps, req: Request) -> Response<Body> {
-    run_create(deps, req)
-        .await
-        .unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "create_article", skip_all, fields(user_id))]
-async fn run_create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
+pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
     let dto: ArticleDto = wrapped_body(&req, "article")?;
     let tags = dto.tag_list()?;
     let new = NewArticle::parse(
@@ -141,16 +166,10 @@ async fn run_create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// PUT /api/articles/{slug} — partial update by the author; a new title gives a new slug.
-pub async fn update(deps: &Deps, req: Request) -> Response<Body> {
-    run_update(deps, req)
-        .await
-        .unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "update_article", skip_all, fields(user_id))]
-async fn run_update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
-    let slug = path_param(&req, "slug")?;
+pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let slug = slug_param(&req)?;
     let dto: ArticleDto = wrapped_body(&req, "article")?;
     let tags = dto.tag_list()?;
     let changes = ArticleChanges::parse(
@@ -170,46 +189,35 @@ async fn run_update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// DELETE /api/articles/{slug} — delete by the author (204).
-pub async fn delete(deps: &Deps, req: Request) -> Response<Body> {
-    run_delete(deps, req)
-        .await
-        .unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "delete_article", skip_all, fields(user_id))]
-async fn run_delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
-    let slug = path_param(&req, "slug")?;
+pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let slug = slug_param(&req)?;
     deps.store.delete_article(&slug, &session.user_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// POST /api/articles/{slug}/favorite — favorite (idempotent: a repeat never counts twice).
-pub async fn favorite(deps: &Deps, req: Request) -> Response<Body> {
-    set_favorite(deps, req, true)
-        .await
-        .unwrap_or_else(ApiError::into_response)
+pub async fn favorite(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    set_favorite(deps, req, true).await
 }
 
 /// DELETE /api/articles/{slug}/favorite — unfavorite (idempotent).
-pub async fn unfavorite(deps: &Deps, req: Request) -> Response<Body> {
-    set_favorite(deps, req, false)
-        .await
-        .unwrap_or_else(ApiError::into_response)
+pub async fn unfavorite(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    set_favorite(deps, req, false).await
 }
 
 #[tracing::instrument(name = "set_favorite", skip(deps, req), fields(user_id))]
 async fn set_favorite(deps: &Deps, req: Request, favorite: bool) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
-    let slug = path_param(&req, "slug")?;
+    let session = deps.tokens()?.require(&req)?;
+    let slug = slug_param(&req)?;
     let article = deps.store.set_favorite(&slug, &session.user_id, favorite).await?;
     Ok(json(StatusCode::OK, &ArticleResponse::new(&article)))
 }
 
 /// GET /api/tags — every tag in use, most used first.
-pub async fn tags(deps: &Deps, _req: Request) -> Response<Body> {
-    match deps.store.tags().await {
-        Ok(tags) => json(StatusCode::OK, &serde_json::json!({ "tags": tags })),
-        Err(error) => error.into_response(),
-    }
+#[tracing::instrument(name = "list_tags", skip_all)]
+pub async fn tags(deps: &Deps, _req: Request) -> Result<Response<Body>, ApiError> {
+    let tags = deps.store.tags().await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "tags": tags })))
 }

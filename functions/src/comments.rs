@@ -2,22 +2,32 @@
 
 use http::StatusCode;
 use keel::domain::CommentBody;
-use keel::http::{empty, json, path_param, wrapped_body};
+use keel::http::{comment_id_param, empty, json, slug_param, wrapped_body};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 
+use crate::endpoint;
 use crate::views::{CommentResponse, CommentsResponse};
 
-/// GET /api/articles/{slug}/comments — newest first; `following` reflects the caller.
-pub async fn list(deps: &Deps, req: Request) -> Response<Body> {
-    run_list(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
+endpoint!(
+    /// `list-comments`: GET /api/articles/{slug}/comments.
+    LIST = "list-comments" => list, TableAndTokens
+);
+endpoint!(
+    /// `add-comment`: POST /api/articles/{slug}/comments.
+    ADD = "add-comment" => add, TableAndTokens
+);
+endpoint!(
+    /// `delete-comment`: DELETE /api/articles/{slug}/comments/{id}.
+    DELETE = "delete-comment" => delete, TableAndTokens
+);
 
+/// GET /api/articles/{slug}/comments — newest first; `following` reflects the caller.
 #[tracing::instrument(name = "list_comments", skip_all)]
-async fn run_list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens.optional(&req)?;
-    let slug = path_param(&req, "slug")?;
+pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens()?.optional(&req)?;
+    let slug = slug_param(&req)?;
     let comments = deps
         .store
         .comments(&slug, viewer.as_ref().map(|s| &s.user_id))
@@ -32,14 +42,10 @@ struct NewCommentDto {
 }
 
 /// POST /api/articles/{slug}/comments — add a comment (201).
-pub async fn add(deps: &Deps, req: Request) -> Response<Body> {
-    run_add(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "add_comment", skip_all, fields(user_id))]
-async fn run_add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
-    let slug = path_param(&req, "slug")?;
+pub async fn add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let slug = slug_param(&req)?;
     let dto: NewCommentDto = wrapped_body(&req, "comment")?;
     let body = CommentBody::parse(dto.body.as_deref())?;
     let comment = deps.store.add_comment(&slug, &session.user_id, body).await?;
@@ -47,19 +53,11 @@ async fn run_add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 }
 
 /// DELETE /api/articles/{slug}/comments/{id} — delete one's own comment (204).
-pub async fn delete(deps: &Deps, req: Request) -> Response<Body> {
-    run_delete(deps, req)
-        .await
-        .unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "delete_comment", skip_all, fields(user_id))]
-async fn run_delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
-    let slug = path_param(&req, "slug")?;
-    let id: u64 = path_param(&req, "id")?
-        .parse()
-        .map_err(|_| ApiError::NotFound("comment"))?;
+pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let slug = slug_param(&req)?;
+    let id = comment_id_param(&req)?;
     deps.store.delete_comment(&slug, id, &session.user_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }

@@ -1,6 +1,11 @@
 //! Keel's endpoints. Each handler lives in this library so that its Lambda binary, the local
-//! server and the tests all call the same code in-process; `src/bin/<name>.rs` is only the
-//! cold-start wrapper, and `template.yaml` routes to it by that name.
+//! server and the tests all call the same code in-process. A handler is published as an
+//! [`Endpoint`] constant (`articles::GET`), and `src/bin/<name>.rs` is one line naming it:
+//! `keel_functions::serve(&keel_functions::articles::GET)`. A binary therefore links only the
+//! code its own handler reaches, and `template.yaml` routes to it by that name.
+//!
+//! Dispatch by name exists only where it is needed: the local server and the tests
+//! (`keel_local::registry`).
 
 #![warn(missing_docs)]
 
@@ -8,7 +13,8 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 
-use keel::Deps;
+use keel::config::Needs;
+use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response, service_fn};
 
 /// Articles, the feed, favorites and tags.
@@ -25,77 +31,53 @@ pub mod users;
 pub mod views;
 
 /// The future a boxed handler returns.
-pub type HandlerFuture = Pin<Box<dyn Future<Output = Response<Body>> + Send>>;
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, ApiError>> + Send>>;
 
-/// A handler as the local server and [`serve`] hold it. `Deps` are built once and live for the
-/// process, as they do in a warm Lambda, hence `'static`.
+/// A handler as [`serve`] and the local server hold it. `Deps` are built once and live for the
+/// process, as they do in a warm Lambda, hence `'static`. Expected failures are `Err(ApiError)`;
+/// they become responses in one place ([`respond`]).
 pub type Handler = fn(&'static Deps, Request) -> HandlerFuture;
 
-/// Every endpoint, by the binary name `template.yaml` gives its function
-/// (`Metadata.BuildProperties.Binary`). A test fails when the template, `src/bin/` and this
-/// table disagree.
-pub const HANDLERS: &[(&str, Handler)] = &[
-    ("register-user", |deps, req| {
-        Box::pin(users::register::handle(deps, req))
-    }),
-    ("login", |deps, req| Box::pin(users::login::handle(deps, req))),
-    ("get-current-user", |deps, req| {
-        Box::pin(users::current::handle(deps, req))
-    }),
-    ("update-current-user", |deps, req| {
-        Box::pin(users::update::handle(deps, req))
-    }),
-    ("get-profile", |deps, req| Box::pin(profiles::get(deps, req))),
-    ("follow-user", |deps, req| Box::pin(profiles::follow(deps, req))),
-    ("unfollow-user", |deps, req| {
-        Box::pin(profiles::unfollow(deps, req))
-    }),
-    ("list-articles", |deps, req| Box::pin(articles::list(deps, req))),
-    ("get-feed", |deps, req| Box::pin(articles::feed(deps, req))),
-    ("get-article", |deps, req| Box::pin(articles::get(deps, req))),
-    ("create-article", |deps, req| {
-        Box::pin(articles::create(deps, req))
-    }),
-    ("update-article", |deps, req| {
-        Box::pin(articles::update(deps, req))
-    }),
-    ("delete-article", |deps, req| {
-        Box::pin(articles::delete(deps, req))
-    }),
-    ("favorite-article", |deps, req| {
-        Box::pin(articles::favorite(deps, req))
-    }),
-    ("unfavorite-article", |deps, req| {
-        Box::pin(articles::unfavorite(deps, req))
-    }),
-    ("list-tags", |deps, req| Box::pin(articles::tags(deps, req))),
-    ("list-comments", |deps, req| Box::pin(comments::list(deps, req))),
-    ("add-comment", |deps, req| Box::pin(comments::add(deps, req))),
-    ("delete-comment", |deps, req| {
-        Box::pin(comments::delete(deps, req))
-    }),
-];
-
-/// Binaries that are not HTTP endpoints: they consume the table's stream.
-pub const STREAM_BINARIES: &[&str] = &["feed-fanout"];
-
-/// The handler registered under `binary`.
-pub fn handler(binary: &str) -> Option<Handler> {
-    HANDLERS
-        .iter()
-        .find(|(name, _)| *name == binary)
-        .map(|(_, handler)| *handler)
+/// One HTTP function: the binary `template.yaml` names, its handler, and what its cold start
+/// must load.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// The binary (`Metadata.BuildProperties.Binary` in the template).
+    pub binary: &'static str,
+    /// The handler.
+    pub handler: Handler,
+    /// What the cold start loads: a function that never touches a token never fetches the key.
+    pub needs: Needs,
 }
 
-/// A Lambda function's whole `main`: logging, dependencies from the environment (once per cold
-/// start), then the runtime loop. Each binary passes its own name, so a binary can only ever
-/// run the handler registered for it.
-pub async fn serve(binary: &str) -> Result<(), lambda_http::Error> {
+/// Declares an [`Endpoint`] constant for an `async fn(&Deps, Request) -> Result<Response, ApiError>`.
+macro_rules! endpoint {
+    ($(#[$doc:meta])* $name:ident = $binary:literal => $handler:path, $needs:ident) => {
+        $(#[$doc])*
+        pub const $name: $crate::Endpoint = $crate::Endpoint {
+            binary: $binary,
+            handler: |deps, req| Box::pin($handler(deps, req)),
+            needs: keel::config::Needs::$needs,
+        };
+    };
+}
+pub(crate) use endpoint;
+
+/// Runs `endpoint`'s handler and turns an expected failure into its response: the one place a
+/// handler's error becomes HTTP, for Lambda and the local server alike.
+pub async fn respond(endpoint: &Endpoint, deps: &'static Deps, req: Request) -> Response<Body> {
+    (endpoint.handler)(deps, req)
+        .await
+        .unwrap_or_else(ApiError::into_response)
+}
+
+/// A Lambda function's whole `main`: logging, the dependencies `endpoint` declares (once per
+/// cold start), then the runtime loop.
+pub async fn serve(endpoint: &'static Endpoint) -> Result<(), lambda_http::Error> {
     keel::telemetry::init_lambda();
-    let handler = handler(binary).ok_or_else(|| format!("no handler is registered for binary {binary}"))?;
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
+    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(endpoint.needs).await?));
     lambda_http::run(service_fn(move |req| async move {
-        Ok::<_, Infallible>(handler(deps, req).await)
+        Ok::<_, Infallible>(respond(endpoint, deps, req).await)
     }))
     .await
 }

@@ -1,22 +1,32 @@
 //! `/api/profiles/{username}` and its `/follow`.
 
 use http::StatusCode;
-use keel::http::{json, path_param};
+use keel::http::{json, username_param};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 
+use crate::endpoint;
 use crate::views::ProfileResponse;
+
+endpoint!(
+    /// `get-profile`: GET /api/profiles/{username}.
+    GET = "get-profile" => get, TableAndTokens
+);
+endpoint!(
+    /// `follow-user`: POST /api/profiles/{username}/follow.
+    FOLLOW = "follow-user" => follow, TableAndTokens
+);
+endpoint!(
+    /// `unfollow-user`: DELETE /api/profiles/{username}/follow.
+    UNFOLLOW = "unfollow-user" => unfollow, TableAndTokens
+);
 
 /// GET /api/profiles/{username} — a profile; `following` reflects the caller when a token is
 /// sent. An invalid token is a 401, not an anonymous read.
-pub async fn get(deps: &Deps, req: Request) -> Response<Body> {
-    run_get(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "get_profile", skip_all)]
-async fn run_get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens.optional(&req)?;
-    let username = path_param(&req, "username")?;
+pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens()?.optional(&req)?;
+    let username = username_param(&req)?;
     let profile = deps
         .store
         .profile(&username, viewer.as_ref().map(|s| &s.user_id))
@@ -26,23 +36,19 @@ async fn run_get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 }
 
 /// POST /api/profiles/{username}/follow — follow a user (idempotent).
-pub async fn follow(deps: &Deps, req: Request) -> Response<Body> {
-    set_following(deps, req, true)
-        .await
-        .unwrap_or_else(ApiError::into_response)
+pub async fn follow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    set_following(deps, req, true).await
 }
 
 /// DELETE /api/profiles/{username}/follow — stop following a user (idempotent).
-pub async fn unfollow(deps: &Deps, req: Request) -> Response<Body> {
-    set_following(deps, req, false)
-        .await
-        .unwrap_or_else(ApiError::into_response)
+pub async fn unfollow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    set_following(deps, req, false).await
 }
 
 #[tracing::instrument(name = "set_following", skip(deps, req), fields(user_id))]
 async fn set_following(deps: &Deps, req: Request, follow: bool) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
-    let username = path_param(&req, "username")?;
+    let session = deps.tokens()?.require(&req)?;
+    let username = username_param(&req)?;
     let profile = deps
         .store
         .set_following(&session.user_id, &username, follow)

@@ -1,5 +1,6 @@
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use keel::Deps;
+use keel::config::Needs;
 use keel::store::stream::{Change, ChangeKind, Image};
 use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 
@@ -36,10 +37,17 @@ pub async fn fanout(deps: &Deps, event: Event) -> Result<(), lambda_runtime::Err
     })
 }
 
+/// The binary `template.yaml` names for the stream consumer.
+pub const FEED_FANOUT: &str = "feed-fanout";
+
+/// What the stream consumer's cold start loads: the table only. It never reads a token, so it
+/// never fetches the signing key (and its policy grants no Secrets Manager access).
+pub const FEED_FANOUT_NEEDS: Needs = Needs::Table;
+
 /// The `feed-fanout` function's whole `main`.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
     keel::telemetry::init_lambda();
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env().await?));
+    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(FEED_FANOUT_NEEDS).await?));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         fanout(deps, event.payload)
     }))

@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 
 use crate::engines::{Engines, Storage, local_sdk_config};
 use crate::gateway::Gateway;
+use crate::iam::{AccessLog, IamGuard, Resources};
 use crate::provision::{ensure_bucket, ensure_table};
 use crate::template::Template;
 
@@ -39,12 +40,14 @@ pub struct Options {
     pub table: String,
     /// Bucket name.
     pub bucket: String,
-    /// JWT signing key (at least 32 bytes).
-    pub jwt_secret: Vec<u8>,
+    /// JWT signing key (at least 32 bytes), as Secrets Manager would hold it.
+    pub jwt_secret: String,
     /// Ports for the embedded engines; 0 picks free ones.
     pub engine_ports: (u16, u16),
-    /// Records every DynamoDB request the local client sends.
+    /// Records every DynamoDB request the functions' clients send.
     pub meter: crate::meter::Meter,
+    /// Records every AWS request each function sends, as IAM sees it.
+    pub access_log: AccessLog,
 }
 
 impl Options {
@@ -58,7 +61,8 @@ impl Options {
 pub struct App {
     /// Where the API listens.
     pub addr: SocketAddr,
-    /// The dependencies handlers run with (tests use the store directly).
+    /// Unrestricted dependencies (all of the table, token keys) for tests that read the store
+    /// directly. Each function runs with its own, restricted ones.
     pub deps: &'static Deps,
     /// The routing table, as read from the template.
     pub gateway: Arc<Gateway>,
@@ -79,8 +83,10 @@ impl Drop for App {
 /// Clients, table and bucket ready, engines running: what both the API and `--engines-only`
 /// need.
 pub struct PreparedStorage {
-    /// DynamoDB client.
+    /// An unrestricted DynamoDB client (provisioning, tests), outside the meter.
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The configuration every function's clients start from.
+    pub sdk: SdkConfig,
     /// Endpoints in use.
     pub dynamodb_endpoint: Option<String>,
     /// Endpoints in use.
@@ -96,6 +102,7 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         return Ok(PreparedStorage {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            sdk,
             dynamodb_endpoint: None,
             s3_endpoint: None,
             engines: None,
@@ -118,13 +125,11 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
         .or_else(|| engines.as_ref().map(|e| e.s3_endpoint.clone()))
         .context("BUG: no S3 endpoint")?;
 
-    let sdk: SdkConfig = local_sdk_config();
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .endpoint_url(&dynamodb_endpoint)
-            .interceptor(options.meter.clone())
-            .build(),
-    );
+    let sdk: SdkConfig = local_sdk_config()
+        .into_builder()
+        .endpoint_url(&dynamodb_endpoint)
+        .build();
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::config::Builder::from(&sdk)
             .endpoint_url(&s3_endpoint)
@@ -139,44 +144,118 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
         .with_context(|| format!("preparing bucket {} at {s3_endpoint}", options.bucket))?;
     Ok(PreparedStorage {
         dynamodb,
+        sdk,
         dynamodb_endpoint: Some(dynamodb_endpoint),
         s3_endpoint: Some(s3_endpoint),
         engines,
     })
 }
 
-/// Attaches the stream driver to the local table. It gets clients of its own, outside the
-/// meter, so request budgets count only what an endpoint itself sends.
-pub async fn attach_stream(endpoint: &str, table: &str) -> anyhow::Result<crate::streams::StreamDriver> {
-    let sdk = local_sdk_config();
-    let streams = aws_sdk_dynamodbstreams::Client::from_conf(
-        aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
-            .endpoint_url(endpoint)
-            .build(),
-    );
-    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .endpoint_url(endpoint)
-            .build(),
-    );
-    let store = keel::store::Store::new(dynamodb.clone(), table);
-    crate::streams::StreamDriver::attach(&dynamodb, streams, table, store).await
+/// Attaches the stream driver to the local table. Polling the stream is the event source
+/// mapping's work (Lambda's, in AWS), so its client is neither metered nor charged to a
+/// function; processing the records runs with `processor`, the stream function's own store.
+pub async fn attach_stream(
+    endpoint: &str,
+    table: &str,
+    processor: keel::store::Store,
+) -> anyhow::Result<crate::streams::StreamDriver> {
+    let sdk = local_sdk_config().into_builder().endpoint_url(endpoint).build();
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+    crate::streams::StreamDriver::attach(&dynamodb, streams, table, processor).await
 }
 
-/// Starts the local API: engines, table and bucket, handlers' dependencies (built once, as at a
-/// Lambda cold start), then the HTTP listener on 127.0.0.1.
+/// Each function's own dependencies, as its cold start would build them: a DynamoDB client
+/// whose requests are metered and checked against the function's template policy, and token
+/// keys only when the function declares it needs them.
+pub struct FunctionDeps {
+    by_logical_id: std::collections::BTreeMap<String, &'static Deps>,
+}
+
+impl FunctionDeps {
+    /// Builds dependencies for every function in `template`.
+    pub fn build(
+        template: &Template,
+        options: &Options,
+        sdk: &SdkConfig,
+        tokens: &TokenKeys,
+    ) -> anyhow::Result<Self> {
+        let resources = Resources {
+            names: [
+                (options.table.clone(), "Table".to_owned()),
+                (options.bucket.clone(), "Bucket".to_owned()),
+            ]
+            .into(),
+        };
+        let base_http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+            ))
+            .build_https();
+        let mut by_logical_id = std::collections::BTreeMap::new();
+        for function in &template.functions {
+            let binary = function.binary.as_deref().unwrap_or_default();
+            let needs = crate::registry::needs(binary).with_context(|| {
+                format!(
+                    "{}: no endpoint or stream function is named {binary:?}",
+                    function.logical_id
+                )
+            })?;
+            let mut sdk = sdk.clone().into_builder();
+            // Against real AWS, real IAM applies to the operator's credentials instead.
+            if options.backend == Backend::Local {
+                sdk = sdk.http_client(IamGuard::new(
+                    base_http.clone(),
+                    &function.logical_id,
+                    function.policy.clone(),
+                    resources.clone(),
+                    options.access_log.clone(),
+                ));
+            }
+            let sdk = sdk.build();
+            let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
+            // Request budgets are per endpoint: stream processing is not charged to the write
+            // that caused it.
+            if crate::registry::endpoint(binary).is_some() {
+                config = config.interceptor(options.meter.clone());
+            }
+            let dynamodb = aws_sdk_dynamodb::Client::from_conf(config.build());
+            let deps = Deps::assemble(
+                keel::store::Store::new(dynamodb, &options.table),
+                needs.tokens().then(|| tokens.clone()),
+            );
+            by_logical_id.insert(function.logical_id.clone(), &*Box::leak(Box::new(deps)));
+        }
+        Ok(Self { by_logical_id })
+    }
+
+    /// The dependencies of the function with this logical id.
+    pub fn of(&self, logical_id: &str) -> Option<&'static Deps> {
+        self.by_logical_id.get(logical_id).copied()
+    }
+}
+
+/// Starts the local API: engines, table and bucket, each function's dependencies (built once,
+/// as at a Lambda cold start), then the HTTP listener on 127.0.0.1.
 pub async fn spawn(options: Options) -> anyhow::Result<App> {
     let template = Template::load(&options.template)?;
     let storage = prepare_storage(&options, &template).await?;
-    let tokens = TokenKeys::new(&options.jwt_secret, DEFAULT_TOKEN_TTL)?;
+    let tokens = TokenKeys::new(options.jwt_secret.as_bytes(), DEFAULT_TOKEN_TTL)?;
     let deps: &'static Deps = Box::leak(Box::new(Deps::new(
         storage.dynamodb.clone(),
         &options.table,
-        tokens,
+        tokens.clone(),
     )));
-    let mut gateway = Gateway::new(&template, deps)?;
+    let functions = FunctionDeps::build(&template, &options, &storage.sdk, &tokens)?;
+    let mut gateway = Gateway::new(&template, &functions)?;
     if let Some(endpoint) = &storage.dynamodb_endpoint {
-        gateway = gateway.with_stream(Arc::new(attach_stream(endpoint, &options.table).await?));
+        let fanout = template
+            .function_for_binary(keel_functions::streams::FEED_FANOUT)
+            .and_then(|f| functions.of(&f.logical_id))
+            .context("template.yaml declares no feed-fanout function")?;
+        gateway = gateway.with_stream(Arc::new(
+            attach_stream(endpoint, &options.table, fanout.store.clone()).await?,
+        ));
     }
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))

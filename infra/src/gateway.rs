@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use keel::{ApiError, Deps};
-use keel_functions::Handler;
+use keel_functions::Endpoint;
 use serde_json::{Value, json};
 
 use crate::template::{Cors, Route, Template};
@@ -42,14 +42,15 @@ impl Segment {
 struct CompiledRoute {
     route: Route,
     segments: Vec<Segment>,
-    handler: Handler,
+    endpoint: &'static Endpoint,
+    /// The function's own dependencies: its clients answer to its own IAM policy.
+    deps: &'static Deps,
 }
 
 /// The routing table plus what every request needs.
 pub struct Gateway {
     routes: Vec<CompiledRoute>,
     cors: Option<Cors>,
-    deps: &'static Deps,
     stream: Option<std::sync::Arc<crate::streams::StreamDriver>>,
 }
 
@@ -60,30 +61,33 @@ enum Miss {
 }
 
 impl Gateway {
-    /// Compiles the template's routes, failing if any names a binary with no handler.
-    pub fn new(template: &Template, deps: &'static Deps) -> anyhow::Result<Self> {
+    /// Compiles the template's routes, failing if any names a binary with no endpoint.
+    pub fn new(template: &Template, functions: &crate::app::FunctionDeps) -> anyhow::Result<Self> {
         let routes = template
             .routes
             .iter()
             .map(|route| {
-                let handler = keel_functions::handler(&route.binary).ok_or_else(|| {
+                let endpoint = crate::registry::endpoint(&route.binary).ok_or_else(|| {
                     anyhow::anyhow!(
-                        "{} routes to binary {:?}, which has no handler",
+                        "{} routes to binary {:?}, which has no endpoint",
                         route.key(),
                         route.binary
                     )
                 })?;
+                let deps = functions
+                    .of(&route.function)
+                    .ok_or_else(|| anyhow::anyhow!("BUG: no dependencies for {}", route.function))?;
                 Ok(CompiledRoute {
                     segments: compile(&route.path),
                     route: route.clone(),
-                    handler,
+                    endpoint,
+                    deps,
                 })
             })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             routes,
             cors: template.cors.clone(),
-            deps,
             stream: None,
         })
     }
@@ -183,7 +187,7 @@ impl Gateway {
                 );
             }
         };
-        let response = (matched.handler)(self.deps, request).await;
+        let response = keel_functions::respond(matched.endpoint, matched.deps, request).await;
         // Only a write that succeeded can have changed anything.
         let is_write = parts.method != Method::GET && response.status().is_success();
         if let Some(stream) = self.stream.as_ref().filter(|_| is_write)

@@ -10,10 +10,14 @@ pub mod app;
 pub mod engines;
 /// The API Gateway stand-in: routing, events, CORS.
 pub mod gateway;
+/// IAM, locally: each function's AWS requests checked against its template policy.
+pub mod iam;
 /// Counts DynamoDB requests and capacity units, for request budgets.
 pub mod meter;
 /// Table and bucket creation.
 pub mod provision;
+/// Dispatch by binary name, for the local server and tests.
+pub mod registry;
 /// The stream driver: runs the feed fan-out locally, as Lambda does in AWS.
 pub mod streams;
 /// `template.yaml` -> routes, CORS and table schema.

@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
         jwt_secret: jwt_secret.clone(),
         engine_ports: (cli.dynamodb_port, cli.s3_port),
         meter: Default::default(),
+        access_log: Default::default(),
     };
 
     if cli.engines_only {
@@ -79,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
             "TABLE_NAME={}\nJWT_SECRET={}\nAWS_REGION={LOCAL_REGION}\nAWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY}\n\
              AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY}\nAWS_ENDPOINT_URL_DYNAMODB={}\nAWS_ENDPOINT_URL_S3={}\n",
             options.table,
-            String::from_utf8_lossy(&jwt_secret),
+            jwt_secret,
             storage.dynamodb_endpoint.clone().unwrap_or_default(),
             storage.s3_endpoint.clone().unwrap_or_default(),
         );
@@ -95,7 +96,15 @@ async fn main() -> anyhow::Result<()> {
         // Functions under `cargo lambda watch` write to the engines directly: poll the stream
         // so feeds fill as they would in AWS.
         if let Some(endpoint) = &storage.dynamodb_endpoint {
-            let driver = keel_local::app::attach_stream(endpoint, &options.table).await?;
+            let tokens =
+                keel::auth::TokenKeys::new(options.jwt_secret.as_bytes(), keel::auth::DEFAULT_TOKEN_TTL)?;
+            let functions = keel_local::app::FunctionDeps::build(&template, &options, &storage.sdk, &tokens)?;
+            let fanout = template
+                .function_for_binary(keel_functions::streams::FEED_FANOUT)
+                .and_then(|f| functions.of(&f.logical_id))
+                .context("template.yaml declares no feed-fanout function")?;
+            let driver =
+                keel_local::app::attach_stream(endpoint, &options.table, fanout.store.clone()).await?;
             tokio::spawn(async move {
                 loop {
                     if let Err(error) = driver.drain().await {
@@ -131,12 +140,12 @@ async fn main() -> anyhow::Result<()> {
 
 /// `JWT_SECRET` from the environment, else a random key kept in the data folder so sessions
 /// survive a restart. Never printed.
-fn jwt_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+fn jwt_secret(data_dir: &std::path::Path) -> anyhow::Result<String> {
     if let Ok(secret) = std::env::var("JWT_SECRET") {
-        return Ok(secret.into_bytes());
+        return Ok(secret);
     }
     let file = data_dir.join("jwt-secret");
-    if let Ok(existing) = std::fs::read(&file) {
+    if let Ok(existing) = std::fs::read_to_string(&file) {
         return Ok(existing);
     }
     std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
@@ -146,7 +155,7 @@ fn jwt_secret(data_dir: &std::path::Path) -> anyhow::Result<Vec<u8>> {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
     };
     write_private(&file, secret.as_bytes())?;
-    Ok(secret.into_bytes())
+    Ok(secret)
 }
 
 fn write_private(path: &std::path::Path, contents: &[u8]) -> anyhow::Result<()> {

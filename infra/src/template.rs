@@ -1,12 +1,16 @@
-//! Reads `template.yaml`: the routes (every `HttpApi` event), the CORS configuration and the
-//! table schema. The local server serves exactly what the template declares, so the two cannot
-//! drift.
+//! Reads `template.yaml` into typed structs: the routes (every `HttpApi` event), each function's
+//! binary, environment and IAM policy, the CORS configuration and the table schema. The local
+//! server serves exactly what the template declares, and enforces exactly the permissions it
+//! grants, so the two cannot drift.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context as _, bail};
-use serde_yaml::Value;
+use serde::Deserialize;
+use serde_yaml_ng::{Mapping, Value};
+
+use crate::iam::{Policy, Statement};
 
 /// The parts of the template the local server acts on.
 #[derive(Debug, Clone)]
@@ -50,6 +54,118 @@ pub struct Function {
     pub binary: Option<String>,
     /// `Metadata.BuildMethod`, if set.
     pub build_method: Option<String>,
+    /// Environment variables, `Globals` first and the function's own over them.
+    pub environment: BTreeMap<String, Expr>,
+    /// What its execution role allows (its `Policies` statements).
+    pub policy: Policy,
+    /// Types of its non-HTTP event sources (e.g. `DynamoDB`, `S3`).
+    pub event_sources: Vec<String>,
+}
+
+/// A scalar in the template: a literal or one of the intrinsic functions Keel uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expr {
+    /// A plain value.
+    Text(String),
+    /// `!Ref Name`: a parameter's value or a resource's name.
+    Ref(String),
+    /// `!GetAtt Resource.Attribute`.
+    GetAtt(String),
+    /// `!Sub "text with ${Resource.Attribute}"`.
+    Sub(String),
+}
+
+impl TryFrom<Value> for Expr {
+    type Error = anyhow::Error;
+
+    fn try_from(value: Value) -> anyhow::Result<Self> {
+        let text = |value: &Value| -> anyhow::Result<String> {
+            match value {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                Value::Bool(b) => Ok(b.to_string()),
+                Value::Sequence(parts) => Ok(parts
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(".")),
+                other => bail!("expected a scalar, found {other:?}"),
+            }
+        };
+        Ok(match &value {
+            Value::Tagged(tagged) => {
+                let inner = text(&tagged.value)?;
+                match tagged.tag.to_string().trim_start_matches('!') {
+                    "Ref" => Expr::Ref(inner),
+                    "GetAtt" => Expr::GetAtt(inner),
+                    "Sub" => Expr::Sub(inner),
+                    other => bail!("unsupported intrinsic !{other}"),
+                }
+            }
+            Value::Mapping(map) if map.len() == 1 => {
+                let (name, inner) = map.iter().next().context("BUG: one entry")?;
+                let inner = text(inner)?;
+                match name.as_str() {
+                    Some("Ref") => Expr::Ref(inner),
+                    Some("Fn::GetAtt") => Expr::GetAtt(inner),
+                    Some("Fn::Sub") => Expr::Sub(inner),
+                    _ => bail!("unsupported intrinsic {name:?}"),
+                }
+            }
+            other => Expr::Text(text(other)?),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for Expr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Expr::try_from(Value::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Expr {
+    /// The logical resource an ARN expression names, as IAM policies are compared locally:
+    /// `!GetAtt Table.Arn` is `Table`, `!Sub "${Table.Arn}/index/gsi1"` is `Table/index/gsi1`,
+    /// `!Ref JwtSecret` is `JwtSecret`; a literal stays as written (e.g. `*`).
+    pub fn logical_resource(&self) -> String {
+        match self {
+            Expr::Text(text) => text.clone(),
+            Expr::Ref(name) => name.clone(),
+            Expr::GetAtt(attribute) => attribute.trim_end_matches(".Arn").to_owned(),
+            Expr::Sub(text) => {
+                let mut out = String::new();
+                let mut rest = text.as_str();
+                while let Some(start) = rest.find("${") {
+                    out.push_str(&rest[..start]);
+                    let Some(end) = rest[start..].find('}') else { break };
+                    let name = &rest[start + 2..start + end];
+                    out.push_str(name.trim_end_matches(".Arn"));
+                    rest = &rest[start + end + 1..];
+                }
+                out.push_str(rest);
+                out
+            }
+        }
+    }
+}
+
+/// A list where the template allows one value or several.
+#[derive(Debug, Clone, Default)]
+struct OneOrMany<T>(Vec<T>);
+
+impl<'de, T: TryFrom<Value, Error = anyhow::Error>> Deserialize<'de> for OneOrMany<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let items = match Value::deserialize(deserializer)? {
+            Value::Sequence(items) => items,
+            single => vec![single],
+        };
+        items
+            .into_iter()
+            .map(T::try_from)
+            .collect::<anyhow::Result<_>>()
+            .map(OneOrMany)
+            .map_err(serde::de::Error::custom)
+    }
 }
 
 /// API Gateway HTTP API CORS settings.
@@ -93,6 +209,177 @@ pub struct IndexSpec {
     pub non_key_attributes: Vec<String>,
 }
 
+// ---- The document as written -------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Document {
+    #[serde(default)]
+    parameters: BTreeMap<String, ParameterDoc>,
+    #[serde(default)]
+    globals: GlobalsDoc,
+    resources: Mapping,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ParameterDoc {
+    default: Option<Expr>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct GlobalsDoc {
+    #[serde(default)]
+    function: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ResourceDoc {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(default)]
+    metadata: Option<MetadataDoc>,
+    #[serde(default)]
+    properties: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct MetadataDoc {
+    build_method: Option<String>,
+    build_properties: Option<BuildPropertiesDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BuildPropertiesDoc {
+    binary: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct FunctionDoc {
+    #[serde(default)]
+    events: Mapping,
+    #[serde(default)]
+    policies: Vec<Mapping>,
+    #[serde(default)]
+    environment: Option<EnvironmentDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EnvironmentDoc {
+    #[serde(default)]
+    variables: BTreeMap<String, Expr>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EventDoc {
+    #[serde(rename = "Type")]
+    kind: String,
+    #[serde(default)]
+    properties: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HttpApiEventDoc {
+    method: String,
+    path: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StatementDoc {
+    effect: String,
+    action: OneOrManyText,
+    resource: OneOrMany<Expr>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrManyText {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct HttpApiDoc {
+    cors_configuration: Option<CorsDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CorsDoc {
+    #[serde(default)]
+    allow_origins: Vec<Expr>,
+    #[serde(default)]
+    allow_headers: Vec<Expr>,
+    #[serde(default)]
+    allow_methods: Vec<Expr>,
+    #[serde(default)]
+    expose_headers: Vec<Expr>,
+    max_age: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TableDoc {
+    attribute_definitions: Vec<AttributeDoc>,
+    key_schema: Vec<KeyDoc>,
+    #[serde(default)]
+    global_secondary_indexes: Vec<IndexDoc>,
+    stream_specification: Option<StreamDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttributeDoc {
+    attribute_name: String,
+    attribute_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct KeyDoc {
+    attribute_name: String,
+    key_type: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IndexDoc {
+    index_name: String,
+    key_schema: Vec<KeyDoc>,
+    projection: Option<ProjectionDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProjectionDoc {
+    projection_type: Option<String>,
+    #[serde(default)]
+    non_key_attributes: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StreamDoc {
+    stream_view_type: String,
+}
+
+fn keys(schema: Vec<KeyDoc>) -> Vec<(String, String)> {
+    schema
+        .into_iter()
+        .map(|k| (k.attribute_name, k.key_type))
+        .collect()
+}
+
 impl Template {
     /// Reads and interprets the template at `path`.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -102,87 +389,109 @@ impl Template {
 
     /// Interprets template text.
     pub fn parse(text: &str) -> anyhow::Result<Self> {
-        let doc: Value = serde_yaml::from_str(text).context("not YAML")?;
-        let parameters = doc.get("Parameters").cloned().unwrap_or(Value::Null);
-        let resolve = |value: &Value| resolve_ref(value, &parameters);
-        let resources = doc
-            .get("Resources")
-            .and_then(Value::as_mapping)
-            .context("no Resources")?;
+        let doc: Document = serde_yaml_ng::from_str(text).context("not a SAM template")?;
+        let resolve = |expr: &Expr| -> Option<String> {
+            match expr {
+                Expr::Text(text) => Some(text.clone()),
+                Expr::Ref(name) => match doc.parameters.get(name)?.default.as_ref()? {
+                    Expr::Text(text) => Some(text.clone()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        };
+        let globals: FunctionDoc = match &doc.globals.function {
+            Some(value) => serde_yaml_ng::from_value(value.clone()).context("Globals.Function")?,
+            None => FunctionDoc::default(),
+        };
+        let global_env = globals.environment.map(|e| e.variables).unwrap_or_default();
 
         let mut routes = Vec::new();
         let mut functions = Vec::new();
         let mut cors = None;
         let mut table = None;
-        for (id, resource) in resources {
+        for (id, resource) in doc.resources.iter() {
             let id = id.as_str().context("resource id is not a string")?.to_owned();
-            let kind = resource.get("Type").and_then(Value::as_str).unwrap_or_default();
-            let properties = resource.get("Properties").cloned().unwrap_or(Value::Null);
-            match kind {
+            let resource: ResourceDoc =
+                serde_yaml_ng::from_value(resource.clone()).with_context(|| format!("resource {id}"))?;
+            match resource.kind.as_str() {
                 "AWS::Serverless::Function" => {
-                    let metadata = resource.get("Metadata");
-                    let binary = metadata
-                        .and_then(|m| m.get("BuildProperties"))
-                        .and_then(|b| b.get("Binary"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let build_method = metadata
-                        .and_then(|m| m.get("BuildMethod"))
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
-                    let events = properties
-                        .get("Events")
-                        .and_then(Value::as_mapping)
-                        .cloned()
-                        .unwrap_or_default();
-                    for (_, event) in events {
-                        if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
+                    let properties: FunctionDoc = if resource.properties.is_null() {
+                        FunctionDoc::default()
+                    } else {
+                        serde_yaml_ng::from_value(resource.properties)
+                            .with_context(|| format!("{id}.Properties"))?
+                    };
+                    let (binary, build_method) = match resource.metadata {
+                        Some(m) => (m.build_properties.and_then(|b| b.binary), m.build_method),
+                        None => (None, None),
+                    };
+                    let mut event_sources = Vec::new();
+                    for (name, event) in properties.events.iter() {
+                        let event: EventDoc = serde_yaml_ng::from_value(event.clone())
+                            .with_context(|| format!("{id}: event {name:?}"))?;
+                        if event.kind != "HttpApi" {
+                            event_sources.push(event.kind);
                             continue;
                         }
-                        let props = event
-                            .get("Properties")
-                            .context("HttpApi event without Properties")?;
-                        let method = props
-                            .get("Method")
-                            .and_then(Value::as_str)
-                            .context("HttpApi event without Method")?;
-                        let path = props
-                            .get("Path")
-                            .and_then(Value::as_str)
-                            .context("HttpApi event without Path")?;
-                        let binary = binary
-                            .clone()
-                            .with_context(|| format!("{id} has routes but no Binary"))?;
+                        let http: HttpApiEventDoc = serde_yaml_ng::from_value(event.properties)
+                            .with_context(|| format!("{id}: HttpApi event needs Method and Path"))?;
                         routes.push(Route {
-                            method: method.to_ascii_uppercase(),
-                            path: path.to_owned(),
+                            method: http.method.to_ascii_uppercase(),
+                            path: http.path,
                             function: id.clone(),
-                            binary,
+                            binary: binary
+                                .clone()
+                                .with_context(|| format!("{id} has routes but no Binary"))?,
                         });
                     }
+                    let mut statements = Vec::new();
+                    for policy in properties.policies {
+                        for (kind, body) in policy {
+                            if kind.as_str() != Some("Statement") {
+                                bail!("{id}: only inline policy statements are supported, found {kind:?}");
+                            }
+                            let docs: Vec<StatementDoc> = serde_yaml_ng::from_value(body)
+                                .with_context(|| format!("{id}: Statement"))?;
+                            for doc in docs {
+                                if doc.effect != "Allow" {
+                                    bail!("{id}: only Allow statements are supported");
+                                }
+                                statements.push(Statement {
+                                    actions: match doc.action {
+                                        OneOrManyText::One(a) => vec![a],
+                                        OneOrManyText::Many(a) => a,
+                                    },
+                                    resources: doc.resource.0.iter().map(Expr::logical_resource).collect(),
+                                });
+                            }
+                        }
+                    }
+                    let mut environment = global_env.clone();
+                    environment.extend(properties.environment.map(|e| e.variables).unwrap_or_default());
                     functions.push(Function {
                         logical_id: id,
                         binary,
                         build_method,
+                        environment,
+                        policy: Policy { statements },
+                        event_sources,
                     });
                 }
                 "AWS::Serverless::HttpApi" => {
-                    if let Some(c) = properties.get("CorsConfiguration") {
-                        let list = |key: &str| -> Vec<String> {
-                            c.get(key)
-                                .and_then(Value::as_sequence)
-                                .map(|items| items.iter().filter_map(&resolve).collect())
-                                .unwrap_or_default()
-                        };
+                    let api: HttpApiDoc = serde_yaml_ng::from_value(resource.properties).unwrap_or_default();
+                    if let Some(c) = api.cors_configuration {
+                        let list =
+                            |items: &[Expr]| -> Vec<String> { items.iter().filter_map(resolve).collect() };
                         cors = Some(Cors {
-                            allow_origins: list("AllowOrigins"),
-                            allow_headers: list("AllowHeaders")
+                            allow_origins: list(&c.allow_origins),
+                            allow_headers: list(&c.allow_headers)
                                 .into_iter()
                                 .map(|h| h.to_ascii_lowercase())
                                 .collect(),
-                            allow_methods: list("AllowMethods"),
-                            expose_headers: list("ExposeHeaders"),
-                            max_age: c.get("MaxAge").and_then(Value::as_u64),
+                            allow_methods: list(&c.allow_methods),
+                            expose_headers: list(&c.expose_headers),
+                            max_age: c.max_age,
                         });
                     }
                 }
@@ -190,7 +499,36 @@ impl Template {
                     if table.is_some() {
                         bail!("the template declares more than one table");
                     }
-                    table = Some(parse_table(&properties)?);
+                    let doc: TableDoc = serde_yaml_ng::from_value(resource.properties)
+                        .with_context(|| format!("{id}.Properties"))?;
+                    table = Some(TableSpec {
+                        attributes: doc
+                            .attribute_definitions
+                            .into_iter()
+                            .map(|a| (a.attribute_name, a.attribute_type))
+                            .collect(),
+                        key_schema: keys(doc.key_schema),
+                        global_indexes: doc
+                            .global_secondary_indexes
+                            .into_iter()
+                            .map(|index| {
+                                let (projection, non_key_attributes) = match index.projection {
+                                    Some(p) => (
+                                        p.projection_type.unwrap_or_else(|| "ALL".into()),
+                                        p.non_key_attributes,
+                                    ),
+                                    None => ("ALL".into(), Vec::new()),
+                                };
+                                IndexSpec {
+                                    name: index.index_name,
+                                    key_schema: keys(index.key_schema),
+                                    projection,
+                                    non_key_attributes,
+                                }
+                            })
+                            .collect(),
+                        stream_view_type: doc.stream_specification.map(|s| s.stream_view_type),
+                    });
                 }
                 _ => {}
             }
@@ -202,100 +540,18 @@ impl Template {
             table: table.context("the template declares no table")?,
         })
     }
-}
 
-/// A scalar, or `!Ref Parameter` resolved to the parameter's default.
-fn resolve_ref(value: &Value, parameters: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Tagged(tagged) if tagged.tag == "!Ref" || tagged.tag == "Ref" => {
-            let name = tagged.value.as_str()?;
-            parameters
-                .get(name)?
-                .get("Default")
-                .and_then(|d| resolve_ref(d, parameters))
-        }
-        _ => None,
+    /// The function with this logical id.
+    pub fn function(&self, logical_id: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| f.logical_id == logical_id)
     }
-}
 
-/// `[{<name_key>: a, <value_key>: b}, …]` as `[(a, b), …]`: key schemas and attribute definitions.
-fn pairs(
-    value: Option<&Value>,
-    list: &str,
-    name_key: &str,
-    value_key: &str,
-) -> anyhow::Result<Vec<(String, String)>> {
-    value
-        .and_then(Value::as_sequence)
-        .with_context(|| format!("{list} missing"))?
-        .iter()
-        .map(|entry| {
-            let field = |key: &str| entry.get(key).and_then(Value::as_str).map(str::to_owned);
-            Ok((
-                field(name_key).with_context(|| format!("{list}: {name_key}"))?,
-                field(value_key).with_context(|| format!("{list}: {value_key}"))?,
-            ))
-        })
-        .collect()
-}
-
-fn key_schema(value: Option<&Value>) -> anyhow::Result<Vec<(String, String)>> {
-    pairs(value, "KeySchema", "AttributeName", "KeyType")
-}
-
-fn parse_table(properties: &Value) -> anyhow::Result<TableSpec> {
-    let attributes = pairs(
-        properties.get("AttributeDefinitions"),
-        "AttributeDefinitions",
-        "AttributeName",
-        "AttributeType",
-    )?
-    .into_iter()
-    .collect();
-    let global_indexes = properties
-        .get("GlobalSecondaryIndexes")
-        .and_then(Value::as_sequence)
-        .map(|indexes| {
-            indexes
-                .iter()
-                .map(|index| {
-                    let projection = index.get("Projection");
-                    Ok(IndexSpec {
-                        name: index
-                            .get("IndexName")
-                            .and_then(Value::as_str)
-                            .context("IndexName")?
-                            .to_owned(),
-                        key_schema: key_schema(index.get("KeySchema"))?,
-                        projection: projection
-                            .and_then(|p| p.get("ProjectionType"))
-                            .and_then(Value::as_str)
-                            .unwrap_or("ALL")
-                            .to_owned(),
-                        non_key_attributes: projection
-                            .and_then(|p| p.get("NonKeyAttributes"))
-                            .and_then(Value::as_sequence)
-                            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                            .unwrap_or_default(),
-                    })
-                })
-                .collect::<anyhow::Result<Vec<_>>>()
-        })
-        .transpose()?
-        .unwrap_or_default();
-    let stream_view_type = properties
-        .get("StreamSpecification")
-        .and_then(|s| s.get("StreamViewType"))
-        .and_then(Value::as_str)
-        .map(str::to_owned);
-    Ok(TableSpec {
-        attributes,
-        key_schema: key_schema(properties.get("KeySchema"))?,
-        global_indexes,
-        stream_view_type,
-    })
+    /// The function that runs this binary.
+    pub fn function_for_binary(&self, binary: &str) -> Option<&Function> {
+        self.functions
+            .iter()
+            .find(|f| f.binary.as_deref() == Some(binary))
+    }
 }
 
 #[cfg(test)]
@@ -305,6 +561,11 @@ mod tests {
     const SAMPLE: &str = r#"
 Parameters:
   Origin: { Type: String, Default: "https://app.example" }
+Globals:
+  Function:
+    Environment:
+      Variables:
+        SHARED: !Ref Table
 Resources:
   Api:
     Type: AWS::Serverless::HttpApi
@@ -322,9 +583,22 @@ Resources:
     Type: AWS::Serverless::Function
     Metadata: { BuildProperties: { Binary: get-thing } }
     Properties:
+      Environment:
+        Variables:
+          OWN: literal
       Events:
         A: { Type: HttpApi, Properties: { ApiId: !Ref Api, Method: get, Path: "/things/{id}" } }
         B: { Type: SQS, Properties: { Queue: x } }
+      Policies:
+        - Statement:
+            - Effect: Allow
+              Action: dynamodb:GetItem
+              Resource: !GetAtt Table.Arn
+            - Effect: Allow
+              Action: [dynamodb:Query]
+              Resource:
+                - !Sub "${Table.Arn}/index/gsi1"
+                - { "Fn::GetAtt": [Table, Arn] }
 "#;
 
     #[test]
@@ -344,6 +618,19 @@ Resources:
         assert_eq!(cors.allow_headers, ["authorization"]);
         assert_eq!(cors.max_age, Some(60));
         assert_eq!(template.table.key_schema, [("pk".to_owned(), "HASH".to_owned())]);
+    }
+
+    #[test]
+    fn policies_name_logical_resources_and_environment_merges_globals() {
+        let template = Template::parse(SAMPLE).unwrap();
+        let function = template.function("Fn").unwrap();
+        let statements = &function.policy.statements;
+        assert_eq!(statements[0].actions, ["dynamodb:GetItem"]);
+        assert_eq!(statements[0].resources, ["Table"]);
+        assert_eq!(statements[1].resources, ["Table/index/gsi1", "Table"]);
+        assert_eq!(function.environment["SHARED"], Expr::Ref("Table".into()));
+        assert_eq!(function.environment["OWN"], Expr::Text("literal".into()));
+        assert_eq!(function.event_sources, ["SQS"]);
     }
 
     #[test]

@@ -4,62 +4,114 @@ use anyhow::Context as _;
 use aws_config::SdkConfig;
 
 use crate::auth::{DEFAULT_TOKEN_TTL, TokenKeys};
+use crate::error::ApiError;
 use crate::store::Store;
+
+/// What a function's cold start loads beyond the table. Each function declares it, so a
+/// function that never reads or signs a token never fetches the signing key: no Secrets Manager
+/// call at init, and no `secretsmanager:GetSecretValue` in its policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Only the table (e.g. `GET /api/tags`, the stream consumer).
+    Table,
+    /// The table and the session token keys (every route that reads or issues a token).
+    TableAndTokens,
+}
+
+impl Needs {
+    /// True when the cold start must load the token keys.
+    pub fn tokens(self) -> bool {
+        self == Needs::TableAndTokens
+    }
+}
 
 /// Everything a handler needs, built once per cold start and lent to every invocation.
 #[derive(Clone, Debug)]
 pub struct Deps {
     /// The DynamoDB table.
     pub store: Store,
-    /// Session token keys.
-    pub tokens: TokenKeys,
+    tokens: Option<TokenKeys>,
 }
 
 impl Deps {
-    /// Builds from the environment, as a Lambda cold start does:
-    ///
-    /// - `TABLE_NAME` (required): the table the template creates;
-    /// - `JWT_SECRET_ARN`: a Secrets Manager secret holding the signing key (what the template
-    ///   wires), or `JWT_SECRET`: the key itself (local runs);
-    /// - `JWT_TTL_SECONDS` (optional): token lifetime, default one day;
-    /// - the usual AWS variables (`AWS_REGION`, credentials, `AWS_ENDPOINT_URL_DYNAMODB`, …),
-    ///   read by the SDK itself.
-    pub async fn from_env() -> anyhow::Result<Self> {
+    /// Builds what `needs` asks for from the process environment and the default AWS
+    /// configuration, as a Lambda cold start does. See [`Deps::cold_start`].
+    pub async fn from_env(needs: Needs) -> anyhow::Result<Self> {
         let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        let table = required_env("TABLE_NAME")?;
-        let secret = match std::env::var("JWT_SECRET_ARN") {
-            Ok(arn) => fetch_secret(&sdk, &arn).await?,
-            Err(_) => required_env("JWT_SECRET")
-                .context("set JWT_SECRET_ARN (deployed) or JWT_SECRET (local)")?
-                .into_bytes(),
-        };
-        let ttl = match std::env::var("JWT_TTL_SECONDS") {
-            Ok(seconds) => Duration::from_secs(
-                seconds
-                    .parse()
-                    .context("JWT_TTL_SECONDS must be a whole number")?,
-            ),
-            Err(_) => DEFAULT_TOKEN_TTL,
-        };
-        Ok(Self::new(
-            aws_sdk_dynamodb::Client::new(&sdk),
-            table,
-            TokenKeys::new(&secret, ttl)?,
-        ))
+        Self::cold_start(needs, |name| std::env::var(name).ok(), &sdk).await
     }
 
-    /// Builds from clients the caller made (the local server and tests point them at local
-    /// engines).
+    /// Builds what `needs` asks for, reading settings through `var`:
+    ///
+    /// - `TABLE_NAME` (required): the table the template creates;
+    /// - only when `needs` includes tokens: `JWT_SECRET_ARN`, a Secrets Manager secret holding
+    ///   the signing key (what the template wires), or `JWT_SECRET`, the key itself (local
+    ///   runs); and `JWT_TTL_SECONDS` (optional), the token lifetime, default one day.
+    ///
+    /// `sdk` is built once per cold start and shared by every client made from it. Tests pass
+    /// their own `var` and `sdk`, so they run this very code with a function's template
+    /// environment.
+    pub async fn cold_start(
+        needs: Needs,
+        var: impl Fn(&str) -> Option<String>,
+        sdk: &SdkConfig,
+    ) -> anyhow::Result<Self> {
+        let table = var("TABLE_NAME").context("environment variable TABLE_NAME is not set")?;
+        let tokens = if needs.tokens() {
+            Some(load_token_keys(&var, sdk).await?)
+        } else {
+            None
+        };
+        Ok(Self {
+            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
+            tokens,
+        })
+    }
+
+    /// Builds from clients the caller made (tests that need no cold start).
     pub fn new(dynamodb: aws_sdk_dynamodb::Client, table: impl Into<String>, tokens: TokenKeys) -> Self {
         Self {
             store: Store::new(dynamodb, table),
-            tokens,
+            tokens: Some(tokens),
         }
+    }
+
+    /// Assembles dependencies from parts the caller built: the local server gives each function
+    /// its own metered, IAM-checked store, and token keys only where the function declared them.
+    pub fn assemble(store: Store, tokens: Option<TokenKeys>) -> Self {
+        Self { store, tokens }
+    }
+
+    /// The session token keys. Only functions that declared [`Needs::TableAndTokens`] have
+    /// them; any other reaching for them is a bug in its declaration, reported as a 500.
+    pub fn tokens(&self) -> Result<&TokenKeys, ApiError> {
+        self.tokens.as_ref().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "BUG: this function reads tokens but was declared Needs::Table"
+            ))
+        })
     }
 }
 
-fn required_env(name: &str) -> anyhow::Result<String> {
-    std::env::var(name).with_context(|| format!("environment variable {name} is not set"))
+async fn load_token_keys(
+    var: &impl Fn(&str) -> Option<String>,
+    sdk: &SdkConfig,
+) -> anyhow::Result<TokenKeys> {
+    let secret = match var("JWT_SECRET_ARN") {
+        Some(arn) => fetch_secret(sdk, &arn).await?,
+        None => var("JWT_SECRET")
+            .context("set JWT_SECRET_ARN (deployed) or JWT_SECRET (local)")?
+            .into_bytes(),
+    };
+    let ttl = match var("JWT_TTL_SECONDS") {
+        Some(seconds) => Duration::from_secs(
+            seconds
+                .parse()
+                .context("JWT_TTL_SECONDS must be a whole number")?,
+        ),
+        None => DEFAULT_TOKEN_TTL,
+    };
+    TokenKeys::new(&secret, ttl)
 }
 
 /// Reads the signing key at cold start. The value is never logged; only its ARN is in the

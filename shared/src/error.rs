@@ -4,6 +4,8 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use crate::store::StoreError;
+
 /// Field name -> messages, serialised as RealWorld's `{"errors": {"field": ["message"]}}`.
 ///
 /// A `BTreeMap` keeps the output order stable, which makes error bodies easy to assert on.
@@ -83,6 +85,35 @@ pub enum ApiError {
     /// 500: a bug or an infrastructure failure. The cause is logged once, never sent.
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// 503: storage is throttling or unreachable; the client may retry after a moment.
+    #[error("service unavailable")]
+    ServiceUnavailable(#[source] anyhow::Error),
+}
+
+impl From<StoreError> for ApiError {
+    /// How each storage outcome reads to a client. Conflicts name the field, in RealWorld's
+    /// wording; "not yours" is a 403 naming the resource.
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(thing) => ApiError::NotFound(thing),
+            StoreError::NotOwner(thing) => ApiError::Forbidden(thing),
+            StoreError::Taken(fields) => {
+                let mut errors = FieldErrors::default();
+                for field in fields {
+                    errors.push(field, "has already been taken");
+                }
+                ApiError::Conflict(errors)
+            }
+            StoreError::Contended(thing) => ApiError::Conflict(FieldErrors::single(
+                thing,
+                "was changed by another request; try again",
+            )),
+            StoreError::Invalid(field, message) => FieldErrors::single(field, message).into(),
+            StoreError::UnknownCaller => ApiError::token_invalid(),
+            StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause),
+            StoreError::Failed(cause) => ApiError::Internal(cause),
+        }
+    }
 }
 
 impl From<FieldErrors> for ApiError {
@@ -117,6 +148,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::UnprocessableEntity(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -135,20 +167,33 @@ impl ApiError {
                 FieldErrors::single("body", "must be JSON (Content-Type: application/json)")
             }
             ApiError::Internal(_) => FieldErrors::single("server", "internal error"),
+            ApiError::ServiceUnavailable(_) => FieldErrors::single("server", "is busy; try again shortly"),
         }
     }
 
     /// The single place an error becomes a response. A 500 is logged here, once, with its
     /// whole cause chain; the client gets a fixed message.
     pub fn into_response(self) -> Response<Body> {
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(error = format!("{cause:#}"), "request failed");
+        match &self {
+            ApiError::Internal(cause) => tracing::error!(error = format!("{cause:#}"), "request failed"),
+            ApiError::ServiceUnavailable(cause) => {
+                tracing::warn!(error = format!("{cause:#}"), "storage unavailable")
+            }
+            _ => {}
         }
         let mut response = crate::http::json(self.status(), &Errors { errors: self.body() });
-        if matches!(self, ApiError::Unauthorized(_)) {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+            }
+            ApiError::ServiceUnavailable(_) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
         }
         response
     }
@@ -204,6 +249,31 @@ mod tests {
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         let text = String::from_utf8(response.body().to_vec()).unwrap();
         assert!(!text.contains("secret detail"), "{text}");
+    }
+
+    #[test]
+    fn storage_outcomes_read_as_the_matching_status() {
+        let cases = [
+            (StoreError::NotFound("article"), 404),
+            (StoreError::NotOwner("comment"), 403),
+            (StoreError::Taken(vec!["username", "email"]), 409),
+            (StoreError::Contended("user"), 409),
+            (StoreError::Invalid("profile", "cannot follow yourself"), 422),
+            (StoreError::UnknownCaller, 401),
+            (StoreError::Unavailable(anyhow::anyhow!("throttled")), 503),
+            (StoreError::Failed(anyhow::anyhow!("bug")), 500),
+        ];
+        for (error, status) in cases {
+            let label = error.to_string();
+            assert_eq!(ApiError::from(error).status().as_u16(), status, "{label}");
+        }
+        let taken = body_of(ApiError::from(StoreError::Taken(vec!["email"])).into_response());
+        assert_eq!(
+            taken,
+            serde_json::json!({"errors": {"email": ["has already been taken"]}})
+        );
+        let busy = ApiError::from(StoreError::Unavailable(anyhow::anyhow!("x"))).into_response();
+        assert_eq!(busy.headers()[header::RETRY_AFTER], "1");
     }
 
     #[test]

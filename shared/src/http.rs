@@ -128,6 +128,23 @@ pub fn path_param(req: &Request, name: &str) -> Result<String, ApiError> {
         .ok_or(ApiError::NotFound("route"))
 }
 
+/// The `{slug}` of the path. A value no article could have is a 404, like an unknown one,
+/// and never reaches the table.
+pub fn slug_param(req: &Request) -> Result<crate::domain::Slug, ApiError> {
+    crate::domain::Slug::from_path(&path_param(req, "slug")?).ok_or(ApiError::NotFound("article"))
+}
+
+/// The `{username}` of the path; a name no user could have is a 404 `profile`.
+pub fn username_param(req: &Request) -> Result<crate::domain::Username, ApiError> {
+    crate::domain::Username::parse(Some(&path_param(req, "username")?))
+        .map_err(|_| ApiError::NotFound("profile"))
+}
+
+/// The comment `{id}` of the path; anything but a positive integer is a 404 `comment`.
+pub fn comment_id_param(req: &Request) -> Result<crate::domain::CommentId, ApiError> {
+    crate::domain::CommentId::from_path(&path_param(req, "id")?).ok_or(ApiError::NotFound("comment"))
+}
+
 /// A query-string parameter, if present (the first value when repeated).
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt as _;

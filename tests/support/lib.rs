@@ -68,6 +68,7 @@ impl NewUser {
 pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let secret: [u8; 32] = rand::rng().random();
+    let secret: String = secret.iter().map(|b| format!("{b:02x}")).collect();
     Options {
         port: 0,
         template: Options::default_template(),
@@ -79,9 +80,10 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
         backend: Backend::Local,
         table: format!("keel-test-{id}"),
         bucket: format!("keel-test-{}", &id[..20]),
-        jwt_secret: secret.to_vec(),
+        jwt_secret: secret,
         engine_ports: (0, 0),
         meter: Default::default(),
+        access_log: Default::default(),
     }
 }
 

@@ -1,7 +1,6 @@
-//! Lambda entry point. The handler is the one `keel_functions::HANDLERS` registers under this
-//! binary's name; `template.yaml` names the binary in the function's `BuildProperties`.
+//! The `follow-user` Lambda function: its handler, nothing else.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    keel_functions::serve(env!("CARGO_BIN_NAME")).await
+    keel_functions::serve(&keel_functions::profiles::FOLLOW).await
 }

@@ -8,13 +8,9 @@ use super::UserResponse;
 /// GET /api/user — the logged-in user, with the token they presented.
 ///
 /// A valid token for an account that no longer exists is a 401, like any other bad token.
-pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    run(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "get_current_user", skip_all, fields(user_id))]
-async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
     let user = deps
         .store
         .get_user(&session.user_id)

@@ -20,12 +20,8 @@ struct LoginDto {
 /// An unknown email and a wrong password get the same 401 body, and both run one argon2
 /// verification (against a dummy hash when there is no account), so neither the answer nor
 /// its timing says which emails are registered.
-pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    run(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "login", skip_all, fields(user_id))]
-async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let dto: LoginDto = wrapped_body(&req, "user")?;
     let credentials = Credentials::parse(dto.email.as_deref(), dto.password.as_deref())?;
     let record = deps.store.find_login(&credentials.email).await?;
@@ -42,6 +38,6 @@ async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
         )));
     };
     tracing::Span::current().record("user_id", user.id.as_str());
-    let token = deps.tokens.issue(&user.id)?;
+    let token = deps.tokens()?.issue(&user.id)?;
     Ok(json(StatusCode::OK, &UserResponse::new(&user, &token)))
 }

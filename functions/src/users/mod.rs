@@ -12,6 +12,25 @@ pub mod update;
 use keel::domain::User;
 use serde::Serialize;
 
+use crate::endpoint;
+
+endpoint!(
+    /// `register-user`: POST /api/users.
+    REGISTER = "register-user" => register::handle, TableAndTokens
+);
+endpoint!(
+    /// `login`: POST /api/users/login.
+    LOGIN = "login" => login::handle, TableAndTokens
+);
+endpoint!(
+    /// `get-current-user`: GET /api/user.
+    CURRENT = "get-current-user" => current::handle, TableAndTokens
+);
+endpoint!(
+    /// `update-current-user`: PUT /api/user.
+    UPDATE = "update-current-user" => update::handle, TableAndTokens
+);
+
 /// RealWorld's `{"user": {...}}` response, token included.
 #[derive(Serialize)]
 pub struct UserResponse<'a> {

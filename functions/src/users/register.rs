@@ -18,12 +18,8 @@ struct NewUserDto {
 /// POST /api/users — create an account and return it with a token (201).
 ///
 /// 422 for invalid fields (all reported at once), 409 when the username or email is taken.
-pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    run(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "register", skip_all, fields(user_id))]
-async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let dto: NewUserDto = wrapped_body(&req, "user")?;
     let new = NewUser::parse(
         dto.username.as_deref(),
@@ -33,6 +29,6 @@ async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let hash = hash_password(new.password).await?;
     let user = deps.store.create_user(new.username, new.email, hash).await?;
     tracing::Span::current().record("user_id", user.id.as_str());
-    let token = deps.tokens.issue(&user.id)?;
+    let token = deps.tokens()?.issue(&user.id)?;
     Ok(json(StatusCode::CREATED, &UserResponse::new(&user, &token)))
 }

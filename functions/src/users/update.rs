@@ -26,13 +26,9 @@ struct UpdateUserDto {
 /// Only the fields sent change. A blank or `null` bio/image is cleared (shown as `null`); a new
 /// password is re-hashed; a new username or email moves its uniqueness guard in the same
 /// transaction as the user, so a taken name is a 409 and nothing is half-written.
-pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    run(deps, req).await.unwrap_or_else(ApiError::into_response)
-}
-
 #[tracing::instrument(name = "update_current_user", skip_all, fields(user_id))]
-async fn run(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens.require(&req)?;
+pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
     let dto: UpdateUserDto = wrapped_body(&req, "user")?;
     if dto.username.is_none()
         && dto.email.is_none()

@@ -39,9 +39,15 @@ impl Slug {
         Self(format!("{}-{}", self.0, &suffix[..8]))
     }
 
-    /// A slug from a URL path. Anything non-empty is looked up; unknown ones are simply a 404.
+    /// Longest slug a path may name: generated slugs are at most `MAX_BASE` plus a 9-byte
+    /// suffix, so anything longer cannot exist and is never looked up.
+    pub const MAX_PATH_LEN: usize = 200;
+
+    /// A slug from a URL path. Anything non-empty and not too long is looked up; unknown ones
+    /// are simply a 404.
     pub fn from_path(raw: &str) -> Option<Self> {
-        (!raw.is_empty() && raw.len() <= 200).then(|| Self(raw.to_owned()))
+        (!raw.is_empty() && raw.len() <= Self::MAX_PATH_LEN && !raw.chars().any(char::is_control))
+            .then(|| Self(raw.to_owned()))
     }
 
     /// Wraps a slug read from our own table.
@@ -52,6 +58,22 @@ impl Slug {
     /// The slug.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A comment's id in a URL path: RealWorld's comment ids are positive integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentId(u64);
+
+impl CommentId {
+    /// Parses a path segment; anything but a positive integer names no comment.
+    pub fn from_path(raw: &str) -> Option<Self> {
+        raw.parse::<u64>().ok().filter(|id| *id > 0).map(Self)
+    }
+
+    /// The number.
+    pub fn get(self) -> u64 {
+        self.0
     }
 }
 

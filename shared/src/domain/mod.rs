@@ -6,7 +6,7 @@ mod content;
 mod user;
 
 pub use article::{
-    ArticleBody, ArticleChanges, CommentBody, Description, NewArticle, Page, Slug, TagList, Title,
+    ArticleBody, ArticleChanges, CommentBody, CommentId, Description, NewArticle, Page, Slug, TagList, Title,
 };
 
 pub use content::{Article, Comment, Profile};

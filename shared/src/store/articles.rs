@@ -20,52 +20,17 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Items;
+use super::keys::{
+    ALL_COUNT, ALL_LIST, ARTICLE_SK, COUNT_SK, SLUG_SK, TAGS_PK, article_key, article_pk, author_count,
+    author_list, entry_sk, favorited_gsi, favorites_count, favorites_list, feed_count, feed_list, key,
+    slug_key, slug_pk, tag_list, user_pk,
+};
 use super::profiles::{PROFILE_FIELDS, profile_from, profile_keys};
 use super::tx::{Tx, number};
-use super::users::user_pk;
-use super::{Key, Store, TransactFailure, from_item, key, key_pair};
+use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{
-    Article, ArticleChanges, NewArticle, Page, Profile, Slug, TagList, UserId, now_timestamp,
+    Article, ArticleChanges, NewArticle, Page, Profile, Slug, TagList, UserId, Username, now_timestamp,
 };
-use crate::error::{ApiError, FieldErrors};
-
-const ARTICLE_SK: &str = "ARTICLE";
-const SLUG_SK: &str = "SLUG";
-const COUNT_SK: &str = "COUNT";
-const TAGS_PK: &str = "TAGS";
-const ALL_LIST: &str = "LIST#ALL";
-const ALL_COUNT: &str = "COUNT#ALL";
-
-pub(super) fn article_pk(id: &str) -> String {
-    format!("ARTICLE#{id}")
-}
-fn slug_pk(slug: &str) -> String {
-    format!("SLUG#{slug}")
-}
-fn author_list(user: &str) -> String {
-    format!("LIST#AUTHOR#{user}")
-}
-fn author_count(user: &str) -> String {
-    format!("COUNT#AUTHOR#{user}")
-}
-fn tag_list(tag: &str) -> String {
-    format!("LIST#TAG#{tag}")
-}
-pub(super) fn favorites_list(user: &str) -> String {
-    format!("LIST#FAV#{user}")
-}
-pub(super) fn favorites_count(user: &str) -> String {
-    format!("COUNT#FAV#{user}")
-}
-pub(super) fn feed_list(user: &str) -> String {
-    format!("FEED#{user}")
-}
-pub(super) fn feed_count(user: &str) -> String {
-    format!("COUNT#FEED#{user}")
-}
-pub(super) fn entry_sk(created_at: &str, article_id: &str) -> String {
-    format!("{created_at}#{article_id}")
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct ArticleItem {
@@ -141,12 +106,12 @@ struct CountItem {
 pub enum ListFilter {
     /// Every article.
     All,
-    /// Written by this username.
-    Author(String),
+    /// Written by this user.
+    Author(Username),
     /// Carrying this tag.
     Tag(String),
-    /// Favorited by this username.
-    Favorited(String),
+    /// Favorited by this user.
+    Favorited(Username),
     /// By authors this user follows.
     Feed(UserId),
 }
@@ -179,10 +144,7 @@ const SUMMARY_FIELDS: [&str; 13] = [
 
 /// Keys for showing `entries` to `viewer`: articles, authors, follow and favorite items.
 fn page_keys(entries: &[EntryItem], viewer: Option<&UserId>) -> Vec<Key> {
-    let mut keys: Vec<Key> = entries
-        .iter()
-        .map(|e| key(article_pk(&e.article_id), ARTICLE_SK))
-        .collect();
+    let mut keys: Vec<Key> = entries.iter().map(|e| article_key(&e.article_id)).collect();
     let authors: BTreeSet<&str> = entries.iter().map(|e| e.author_id.as_str()).collect();
     keys.extend(profile_keys(authors, viewer));
     if let Some(viewer) = viewer {
@@ -232,16 +194,16 @@ fn view(item: ArticleItem, author: Profile, favorited: bool, with_body: bool) ->
 }
 
 impl Store {
-    pub(super) async fn get_slug(&self, slug: &str) -> anyhow::Result<Option<SlugItem>> {
-        self.get_consistent(key(slug_pk(slug), SLUG_SK)).await
+    pub(super) async fn get_slug(&self, slug: &Slug) -> StoreResult<Option<SlugItem>> {
+        self.get_consistent(slug_key(slug)).await
     }
 
-    async fn get_article_item(&self, id: &str) -> anyhow::Result<Option<ArticleItem>> {
-        self.get_consistent(key(article_pk(id), ARTICLE_SK)).await
+    async fn get_article_item(&self, id: &str) -> StoreResult<Option<ArticleItem>> {
+        self.get_consistent(article_key(id)).await
     }
 
     /// Shows one article (with body) to `viewer`.
-    async fn show(&self, guard: &SlugItem, viewer: Option<&UserId>) -> Result<Article, ApiError> {
+    async fn show(&self, guard: &SlugItem, viewer: Option<&UserId>) -> StoreResult<Article> {
         let entry = EntryItem::new(
             String::new(),
             &guard.article_id,
@@ -255,7 +217,7 @@ impl Store {
             .await?;
         let item = items
             .get(&(article_pk(&guard.article_id), ARTICLE_SK.to_owned()))
-            .ok_or(ApiError::NotFound("article"))?;
+            .ok_or(StoreError::NotFound("article"))?;
         let item: ArticleItem = from_item(item.clone())?;
         let author = profile_from(&items, &item.author_id, viewer)?
             .ok_or_else(|| anyhow::anyhow!("article {} has no author record", item.id))?;
@@ -271,7 +233,7 @@ impl Store {
     /// put the `ALL` and author list entries and one entry per tag, add 1 to the `ALL`, author
     /// and per-tag counts (≤ 26 items) — concurrently with `GetItem` of the author for the
     /// response: 2 requests, 1 round trip. A taken slug is retried with a random suffix.
-    pub async fn create_article(&self, author: &UserId, new: NewArticle) -> Result<Article, ApiError> {
+    pub async fn create_article(&self, author: &UserId, new: NewArticle) -> StoreResult<Article> {
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_timestamp();
         let base = Slug::from_title(&new.title);
@@ -301,7 +263,7 @@ impl Store {
                 let mut tx = Tx::new(&self.table);
                 tx.put_new(&item)?;
                 let slug_index = tx.put_new(&SlugItem {
-                    pk: slug_pk(slug.as_str()),
+                    pk: slug_pk(&slug),
                     sk: SLUG_SK.into(),
                     article_id: id.clone(),
                     author_id: author.to_string(),
@@ -325,20 +287,15 @@ impl Store {
                         continue;
                     }
                     Err(TransactFailure::Cancelled(codes)) => {
-                        return Err(ApiError::from(anyhow::anyhow!(
-                            "article creation cancelled: {codes:?}"
-                        )));
+                        return Err(anyhow::anyhow!("article creation cancelled: {codes:?}").into());
                     }
-                    Err(TransactFailure::Other(error)) => return Err(error.into()),
+                    Err(TransactFailure::Other(error)) => return Err(error),
                 }
             }
-            Err(ApiError::Conflict(FieldErrors::single(
-                "slug",
-                "could not be made unique; try another title",
-            )))
+            Err(StoreError::Taken(vec!["slug"]))
         };
         let (item, author) = tokio::join!(write, self.profile_by_id(author.as_str(), false));
-        let author = author?.ok_or_else(ApiError::token_invalid)?;
+        let author = author?.ok_or(StoreError::UnknownCaller)?;
         Ok(view(item?, author, false, true))
     }
 
@@ -346,13 +303,13 @@ impl Store {
     ///
     /// Access: `GetItem SLUG#<slug>`, then `BatchGetItem` {article, author, viewer's follow and
     /// favorite items} — 2 round trips.
-    pub async fn article(&self, slug: &str, viewer: Option<&UserId>) -> Result<Option<Article>, ApiError> {
+    pub async fn article(&self, slug: &Slug, viewer: Option<&UserId>) -> StoreResult<Option<Article>> {
         let Some(guard) = self.get_slug(slug).await? else {
             return Ok(None);
         };
         match self.show(&guard, viewer).await {
             Ok(article) => Ok(Some(article)),
-            Err(ApiError::NotFound(_)) => Ok(None),
+            Err(StoreError::NotFound(_)) => Ok(None),
             Err(error) => Err(error),
         }
     }
@@ -366,19 +323,22 @@ impl Store {
     /// trips.
     pub async fn update_article(
         &self,
-        slug: &str,
+        slug: &Slug,
         caller: &UserId,
         changes: ArticleChanges,
-    ) -> Result<Article, ApiError> {
-        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+    ) -> StoreResult<Article> {
+        let guard = self
+            .get_slug(slug)
+            .await?
+            .ok_or(StoreError::NotFound("article"))?;
         if guard.author_id != caller.as_str() {
-            return Err(ApiError::Forbidden("article"));
+            return Err(StoreError::NotOwner("article"));
         }
         for _ in 0..4 {
             let current = self
                 .get_article_item(&guard.article_id)
                 .await?
-                .ok_or(ApiError::NotFound("article"))?;
+                .ok_or(StoreError::NotFound("article"))?;
             let base = changes.title.as_ref().map(Slug::from_title);
             // Keep the slug when the new title slugs to the same base (a case change, or an
             // earlier suffix for uniqueness).
@@ -428,7 +388,7 @@ impl Store {
                 let mut slug_index = None;
                 if next.slug != current.slug {
                     tx.delete(
-                        slug_pk(&current.slug),
+                        slug_pk(&Slug::from_trusted(current.slug.clone())),
                         SLUG_SK,
                         Some((
                             "article_id = :id",
@@ -436,7 +396,7 @@ impl Store {
                         )),
                     )?;
                     slug_index = Some(tx.put_new(&SlugItem {
-                        pk: slug_pk(&next.slug),
+                        pk: slug_pk(&Slug::from_trusted(next.slug.clone())),
                         sk: SLUG_SK.into(),
                         article_id: current.id.clone(),
                         author_id: current.author_id.clone(),
@@ -468,7 +428,7 @@ impl Store {
                 match self.transact(tx.items).await {
                     Ok(()) => {
                         let guard = SlugItem {
-                            pk: slug_pk(&next.slug),
+                            pk: slug_pk(&Slug::from_trusted(next.slug.clone())),
                             sk: SLUG_SK.into(),
                             ..guard.clone()
                         };
@@ -484,14 +444,11 @@ impl Store {
                         }
                         return Err(anyhow::anyhow!("article update cancelled: {codes:?}").into());
                     }
-                    Err(TransactFailure::Other(error)) => return Err(error.into()),
+                    Err(TransactFailure::Other(error)) => return Err(error),
                 }
             }
         }
-        Err(ApiError::Conflict(FieldErrors::single(
-            "article",
-            "was changed by another request; try again",
-        )))
+        Err(StoreError::Contended("article"))
     }
 
     /// Deletes the article at `slug`, which `caller` must have written.
@@ -500,15 +457,18 @@ impl Store {
     /// the article, its slug, list and tag entries and decrementing their counts — 3 round
     /// trips. Comments, favorites and feed entries are removed by the stream processor
     /// (`purge_article`); until then reads skip them, because their article is gone.
-    pub async fn delete_article(&self, slug: &str, caller: &UserId) -> Result<(), ApiError> {
-        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+    pub async fn delete_article(&self, slug: &Slug, caller: &UserId) -> StoreResult<()> {
+        let guard = self
+            .get_slug(slug)
+            .await?
+            .ok_or(StoreError::NotFound("article"))?;
         if guard.author_id != caller.as_str() {
-            return Err(ApiError::Forbidden("article"));
+            return Err(StoreError::NotOwner("article"));
         }
         let article = self
             .get_article_item(&guard.article_id)
             .await?
-            .ok_or(ApiError::NotFound("article"))?;
+            .ok_or(StoreError::NotFound("article"))?;
         let sk = entry_sk(&article.created_at, &article.id);
         let mut tx = Tx::new(&self.table);
         tx.delete(
@@ -516,7 +476,7 @@ impl Store {
             ARTICLE_SK,
             Some(("attribute_exists(pk)", vec![])),
         )?;
-        tx.delete(slug_pk(&article.slug), SLUG_SK, None)?;
+        tx.delete(slug_pk(slug), SLUG_SK, None)?;
         for list in [ALL_LIST.to_owned(), author_list(&article.author_id)] {
             tx.delete(list, &sk, None)?;
         }
@@ -530,12 +490,12 @@ impl Store {
         match self.transact(tx.items).await {
             Ok(()) => Ok(()),
             Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => {
-                Err(ApiError::NotFound("article"))
+                Err(StoreError::NotFound("article"))
             }
             Err(TransactFailure::Cancelled(codes)) => {
                 Err(anyhow::anyhow!("delete cancelled: {codes:?}").into())
             }
-            Err(TransactFailure::Other(error)) => Err(error.into()),
+            Err(TransactFailure::Other(error)) => Err(error),
         }
     }
 
@@ -547,17 +507,15 @@ impl Store {
     /// read as for `GET` — 3 round trips. A repeated favorite fails its condition and changes
     /// nothing, so no count is ever bumped twice; concurrent favorites of one article are
     /// serialised by DynamoDB on the article item, so none is lost.
-    pub async fn set_favorite(
-        &self,
-        slug: &str,
-        caller: &UserId,
-        favorite: bool,
-    ) -> Result<Article, ApiError> {
-        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+    pub async fn set_favorite(&self, slug: &Slug, caller: &UserId, favorite: bool) -> StoreResult<Article> {
+        let guard = self
+            .get_slug(slug)
+            .await?
+            .ok_or(StoreError::NotFound("article"))?;
         let mut tx = Tx::new(&self.table);
         let entry = EntryItem {
-            gsi1pk: Some(format!("FAVORITED#{}", guard.article_id)),
-            gsi1sk: Some(user_pk(caller)),
+            gsi1pk: Some(favorited_gsi(&guard.article_id)),
+            gsi1sk: Some(user_pk(caller.as_str())),
             ..EntryItem::new(
                 favorites_list(caller.as_str()),
                 &guard.article_id,
@@ -580,12 +538,12 @@ impl Store {
             // Already in the requested state: nothing to change.
             Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => {}
             Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 1) => {
-                return Err(ApiError::NotFound("article"));
+                return Err(StoreError::NotFound("article"));
             }
             Err(TransactFailure::Cancelled(codes)) => {
                 return Err(anyhow::anyhow!("favorite cancelled: {codes:?}").into());
             }
-            Err(TransactFailure::Other(error)) => return Err(error.into()),
+            Err(TransactFailure::Other(error)) => return Err(error),
         }
         self.show(&guard, Some(caller)).await
     }
@@ -603,7 +561,7 @@ impl Store {
         filter: ListFilter,
         page: Page,
         viewer: Option<&UserId>,
-    ) -> Result<ArticleList, ApiError> {
+    ) -> StoreResult<ArticleList> {
         let (list, count_key) = match &filter {
             ListFilter::All => (ALL_LIST.to_owned(), key(ALL_COUNT, COUNT_SK)),
             ListFilter::Tag(tag) => (tag_list(tag), key(TAGS_PK, tag.as_str())),
@@ -643,7 +601,7 @@ impl Store {
     }
 
     /// The newest `offset + limit` entries of `list`, minus the first `offset`.
-    async fn query_entries(&self, list: &str, page: Page) -> anyhow::Result<Vec<EntryItem>> {
+    async fn query_entries(&self, list: &str, page: Page) -> StoreResult<Vec<EntryItem>> {
         let wanted = page.offset + page.limit;
         let mut entries = Vec::with_capacity(wanted);
         let mut start = None;
@@ -658,7 +616,8 @@ impl Store {
                 .limit(i32::try_from(wanted - entries.len()).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start)
                 .send()
-                .await?;
+                .await
+                .map_err(|e| StoreError::sdk("Query", e))?;
             for item in output.items.unwrap_or_default() {
                 entries.push(from_item::<EntryItem>(item)?);
             }
@@ -673,7 +632,7 @@ impl Store {
     /// Every tag in use, most used first.
     ///
     /// Access: `Query TAGS` — 1 round trip (per 1 MB of tags).
-    pub async fn tags(&self) -> Result<Vec<String>, ApiError> {
+    pub async fn tags(&self) -> StoreResult<Vec<String>> {
         #[derive(Deserialize)]
         struct Tag {
             sk: String,
@@ -697,7 +656,7 @@ impl Store {
     }
 
     /// Reads an article's stored counters straight from the table (tests and diagnostics).
-    pub async fn favorites_count_of(&self, slug: &str) -> Result<Option<u64>, ApiError> {
+    pub async fn favorites_count_of(&self, slug: &Slug) -> StoreResult<Option<u64>> {
         let Some(guard) = self.get_slug(slug).await? else {
             return Ok(None);
         };
@@ -709,12 +668,12 @@ impl Store {
 }
 
 /// Update returning the new value, used by comment ids.
-pub(super) async fn next_sequence(store: &Store, article_id: &str) -> Result<Option<u64>, ApiError> {
+pub(super) async fn next_sequence(store: &Store, article_id: &str) -> StoreResult<Option<u64>> {
     let result = store
         .client
         .update_item()
         .table_name(&store.table)
-        .set_key(Some(key(article_pk(article_id), ARTICLE_SK)))
+        .set_key(Some(article_key(article_id)))
         .update_expression("ADD comment_seq :one")
         .condition_expression("attribute_exists(pk)")
         .expression_attribute_values(":one", number(1))
@@ -737,6 +696,6 @@ pub(super) async fn next_sequence(store: &Store, article_id: &str) -> Result<Opt
         {
             Ok(None)
         }
-        Err(error) => Err(anyhow::Error::new(error).context("UpdateItem comment_seq").into()),
+        Err(error) => Err(StoreError::sdk("UpdateItem comment_seq", error)),
     }
 }

@@ -4,10 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::{Key, Store, key_pair};
+use super::{Key, Store, StoreError, StoreResult, key_pair};
 
 /// A returned item, by `(pk, sk)`.
 pub(super) type Items = HashMap<(String, String), HashMap<String, AttributeValue>>;
@@ -24,7 +23,7 @@ impl Store {
         keys: Vec<Key>,
         projection: &[&str],
         consistent: bool,
-    ) -> anyhow::Result<Items> {
+    ) -> StoreResult<Items> {
         let mut unique: Vec<Key> = Vec::with_capacity(keys.len());
         for key in keys {
             if !unique.contains(&key) {
@@ -46,7 +45,7 @@ impl Store {
         keys: Vec<Key>,
         projection: &[&str],
         consistent: bool,
-    ) -> anyhow::Result<Items> {
+    ) -> StoreResult<Items> {
         let mut request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(consistent);
@@ -59,7 +58,7 @@ impl Store {
                 request = request.expression_attribute_names(placeholder, *name);
             }
         }
-        let mut pending = Some(request.build()?);
+        let mut pending = Some(request.build().map_err(anyhow::Error::from)?);
         let mut items = Items::new();
         for attempt in 0..8u64 {
             let Some(request) = pending.take() else { break };
@@ -69,7 +68,7 @@ impl Store {
                 .request_items(&self.table, request)
                 .send()
                 .await
-                .context("BatchGetItem")?;
+                .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
             for item in output
                 .responses
                 .and_then(|mut r| r.remove(&self.table))
@@ -85,10 +84,12 @@ impl Store {
                 tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
             }
         }
-        anyhow::ensure!(
-            pending.is_none(),
-            "BatchGetItem left keys unprocessed after retries"
-        );
+        if pending.is_some() {
+            // DynamoDB kept refusing the keys: it is throttling this table.
+            return Err(StoreError::Unavailable(anyhow::anyhow!(
+                "BatchGetItem left keys unprocessed after retries"
+            )));
+        }
         Ok(items)
     }
 }

@@ -10,11 +10,11 @@
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
-use super::articles::{article_pk, next_sequence};
+use super::articles::next_sequence;
+use super::keys::{COMMENT_PREFIX, article_pk, comment_sk, key};
 use super::profiles::{PROFILE_FIELDS, profile_from, profile_keys};
-use super::{Store, from_item, key, to_item};
-use crate::domain::{Comment, CommentBody, UserId, now_timestamp};
-use crate::error::ApiError;
+use super::{Store, StoreError, StoreResult, from_item, to_item};
+use crate::domain::{Comment, CommentBody, CommentId, Slug, UserId, now_timestamp};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct CommentItem {
@@ -27,30 +27,24 @@ struct CommentItem {
     updated_at: String,
 }
 
-fn comment_sk(id: u64) -> String {
-    format!("COMMENT#{id:010}")
-}
-
 impl Store {
     /// Adds a comment by `author` to the article at `slug`.
     ///
     /// Access: `BatchGetItem` {slug, author}; `UpdateItem` of the article's `comment_seq`
     /// (condition: article exists; returns the new value); `PutItem` of the comment — 3 round
     /// trips.
-    pub async fn add_comment(
-        &self,
-        slug: &str,
-        author: &UserId,
-        body: CommentBody,
-    ) -> Result<Comment, ApiError> {
-        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+    pub async fn add_comment(&self, slug: &Slug, author: &UserId, body: CommentBody) -> StoreResult<Comment> {
+        let guard = self
+            .get_slug(slug)
+            .await?
+            .ok_or(StoreError::NotFound("article"))?;
         let (id, profiles) = tokio::join!(
             next_sequence(self, &guard.article_id),
             self.batch_get(profile_keys([author.as_str()], None), &PROFILE_FIELDS, true)
         );
-        let id = id?.ok_or(ApiError::NotFound("article"))?;
+        let id = id?.ok_or(StoreError::NotFound("article"))?;
         let author_profile =
-            profile_from(&profiles?, author.as_str(), None)?.ok_or_else(ApiError::token_invalid)?;
+            profile_from(&profiles?, author.as_str(), None)?.ok_or(StoreError::UnknownCaller)?;
         let now = now_timestamp();
         let item = CommentItem {
             pk: article_pk(&guard.article_id),
@@ -68,7 +62,7 @@ impl Store {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await
-            .map_err(|e| anyhow::Error::new(e).context("PutItem comment"))?;
+            .map_err(|e| StoreError::sdk("PutItem comment", e))?;
         Ok(Comment {
             id: item.id,
             created_at: item.created_at,
@@ -82,11 +76,7 @@ impl Store {
     ///
     /// Access: `GetItem SLUG#<slug>`; `Query` of the article partition for `COMMENT#`; one
     /// `BatchGetItem` of the distinct authors and the viewer's follow items — 3 round trips.
-    pub async fn comments(
-        &self,
-        slug: &str,
-        viewer: Option<&UserId>,
-    ) -> Result<Option<Vec<Comment>>, ApiError> {
+    pub async fn comments(&self, slug: &Slug, viewer: Option<&UserId>) -> StoreResult<Option<Vec<Comment>>> {
         let Some(guard) = self.get_slug(slug).await? else {
             return Ok(None);
         };
@@ -95,7 +85,7 @@ impl Store {
             .query()
             .key_condition_expression("pk = :pk AND begins_with(sk, :comments)")
             .expression_attribute_values(":pk", AttributeValue::S(article_pk(&guard.article_id)))
-            .expression_attribute_values(":comments", AttributeValue::S("COMMENT#".into()))
+            .expression_attribute_values(":comments", AttributeValue::S(COMMENT_PREFIX.into()))
             .scan_index_forward(false);
         let items = self
             .query_all(query)
@@ -131,13 +121,16 @@ impl Store {
     /// Access: `GetItem SLUG#<slug>`; `DeleteItem` conditioned on `author_id = caller`, which
     /// on failure returns the item, telling "not yours" (403) from "no such comment" (404) —
     /// 2 round trips.
-    pub async fn delete_comment(&self, slug: &str, id: u64, caller: &UserId) -> Result<(), ApiError> {
-        let guard = self.get_slug(slug).await?.ok_or(ApiError::NotFound("article"))?;
+    pub async fn delete_comment(&self, slug: &Slug, id: CommentId, caller: &UserId) -> StoreResult<()> {
+        let guard = self
+            .get_slug(slug)
+            .await?
+            .ok_or(StoreError::NotFound("article"))?;
         let result = self
             .client
             .delete_item()
             .table_name(&self.table)
-            .set_key(Some(key(article_pk(&guard.article_id), comment_sk(id))))
+            .set_key(Some(key(article_pk(&guard.article_id), comment_sk(id.get()))))
             .condition_expression("author_id = :me")
             .expression_attribute_values(":me", AttributeValue::S(caller.to_string()))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -150,12 +143,12 @@ impl Store {
                     failed,
                 )) => {
                     if failed.item().is_some_and(|item| !item.is_empty()) {
-                        Err(ApiError::Forbidden("comment"))
+                        Err(StoreError::NotOwner("comment"))
                     } else {
-                        Err(ApiError::NotFound("comment"))
+                        Err(StoreError::NotFound("comment"))
                     }
                 }
-                _ => Err(anyhow::Error::new(error).context("DeleteItem comment").into()),
+                _ => Err(StoreError::sdk("DeleteItem comment", error)),
             },
         }
     }

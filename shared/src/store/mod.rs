@@ -12,6 +12,9 @@
 mod articles;
 mod batch;
 mod comments;
+mod error;
+/// Every key format of the table.
+pub mod keys;
 mod profiles;
 /// The change stream: feed fan-out and post-delete clean-up.
 pub mod stream;
@@ -26,20 +29,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
 pub use articles::{ArticleList, ListFilter};
+pub use error::{StoreError, StoreResult};
 pub use users::{LoginRecord, UserUpdate};
 
 /// An item's primary key as the SDK takes it.
-type Key = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+pub type Key = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
 
-/// The key `pk`/`sk`.
-fn key(pk: impl Into<String>, sk: impl Into<String>) -> Key {
-    use aws_sdk_dynamodb::types::AttributeValue;
-    [
-        ("pk".to_owned(), AttributeValue::S(pk.into())),
-        ("sk".to_owned(), AttributeValue::S(sk.into())),
-    ]
-    .into()
-}
+use keys::key;
 
 /// Handle to the table. Cheap to clone: the SDK client is an `Arc` inside.
 #[derive(Clone, Debug)]
@@ -89,9 +85,10 @@ impl Store {
             let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
                 error.as_service_error()
             else {
-                return Err(TransactFailure::Other(
-                    anyhow::Error::new(error).context("TransactWriteItems"),
-                ));
+                return Err(TransactFailure::Other(StoreError::sdk(
+                    "TransactWriteItems",
+                    error,
+                )));
             };
             let codes: Vec<Option<String>> = cancelled
                 .cancellation_reasons()
@@ -110,9 +107,9 @@ impl Store {
             }
             return Err(TransactFailure::Cancelled(codes));
         }
-        Err(TransactFailure::Other(anyhow::anyhow!(
-            "BUG: transaction retry loop fell through"
-        )))
+        Err(TransactFailure::Other(
+            anyhow::anyhow!("BUG: transaction retry loop fell through").into(),
+        ))
     }
 }
 
@@ -122,7 +119,7 @@ enum TransactFailure {
     /// Cancelled; one reason code per item, in request order (`None` = that item was fine).
     Cancelled(Vec<Option<String>>),
     /// Anything else: throttling after the SDK's retries, network, a malformed request.
-    Other(anyhow::Error),
+    Other(StoreError),
 }
 
 impl TransactFailure {
@@ -145,7 +142,7 @@ fn key_pair(item: &Key) -> (String, String) {
 
 impl Store {
     /// Reads one item, strongly consistent, into a private item struct.
-    async fn get_consistent<T: serde::de::DeserializeOwned>(&self, key: Key) -> anyhow::Result<Option<T>> {
+    async fn get_consistent<T: serde::de::DeserializeOwned>(&self, key: Key) -> StoreResult<Option<T>> {
         let output = self
             .client
             .get_item()
@@ -153,22 +150,24 @@ impl Store {
             .set_key(Some(key))
             .consistent_read(true)
             .send()
-            .await?;
-        output.item.map(from_item).transpose()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem", e))?;
+        Ok(output.item.map(from_item).transpose()?)
     }
 
     /// Every item a query matches, following `LastEvaluatedKey` through all pages.
     async fn query_all(
         &self,
         query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    ) -> anyhow::Result<Vec<Key>> {
-        Ok(query
+    ) -> StoreResult<Vec<Key>> {
+        query
             .table_name(&self.table)
             .into_paginator()
             .items()
             .send()
             .try_collect()
-            .await?)
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))
     }
 }
 

@@ -11,10 +11,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::batch::Items;
-use super::users::{USER_SK, USERNAME_SK, user_pk, username_pk};
-use super::{Key, Store, from_item, key, key_pair, to_item};
+use super::keys::{USERNAME_SK, follow_key, followers_gsi, key, user_key, user_pk, username_pk};
+use super::{Key, Store, StoreError, StoreResult, from_item, key_pair, to_item};
 use crate::domain::{Profile, UserId, Username};
-use crate::error::{ApiError, FieldErrors};
 
 /// The user attributes a profile shows (never the email or the password hash).
 pub(super) const PROFILE_FIELDS: [&str; 3] = ["username", "bio", "image"];
@@ -36,16 +35,6 @@ struct FollowItem {
     gsi1sk: String,
     follower_id: String,
     followee_id: String,
-}
-
-/// The key of "`follower` follows `followee`".
-pub(super) fn follow_key(follower: &UserId, followee: &str) -> Key {
-    key(user_pk(follower), format!("FOLLOWS#{followee}"))
-}
-
-/// The key of a user's record.
-pub(super) fn user_key(id: &str) -> Key {
-    key(format!("USER#{id}"), USER_SK)
 }
 
 /// Keys to read so [`profile_from`] can show `authors` to `viewer`.
@@ -83,12 +72,9 @@ pub(super) fn profile_from(
 }
 
 impl Store {
-    /// Resolves a username from a URL to a user id; an unparseable name is simply unknown.
-    pub(super) async fn user_id_for(&self, raw_username: &str) -> anyhow::Result<Option<UserId>> {
-        let Ok(username) = Username::parse(Some(raw_username)) else {
-            return Ok(None);
-        };
-        self.get_guard(username_pk(&username), USERNAME_SK).await
+    /// Resolves a username to a user id.
+    pub(super) async fn user_id_for(&self, username: &Username) -> StoreResult<Option<UserId>> {
+        self.get_guard(username_pk(username), USERNAME_SK).await
     }
 
     /// A profile by username, as `viewer` sees it.
@@ -97,9 +83,9 @@ impl Store {
     /// 2 round trips.
     pub async fn profile(
         &self,
-        username: &str,
+        username: &Username,
         viewer: Option<&UserId>,
-    ) -> Result<Option<Profile>, ApiError> {
+    ) -> StoreResult<Option<Profile>> {
         let Some(id) = self.user_id_for(username).await? else {
             return Ok(None);
         };
@@ -117,15 +103,15 @@ impl Store {
     pub async fn set_following(
         &self,
         follower: &UserId,
-        username: &str,
+        username: &Username,
         follow: bool,
-    ) -> Result<Profile, ApiError> {
+    ) -> StoreResult<Profile> {
         let followee = self
             .user_id_for(username)
             .await?
-            .ok_or(ApiError::NotFound("profile"))?;
+            .ok_or(StoreError::NotFound("profile"))?;
         if &followee == follower {
-            return Err(FieldErrors::single("profile", "cannot follow yourself").into());
+            return Err(StoreError::Invalid("profile", "cannot follow yourself"));
         }
         let (pk, sk) = key_pair(&follow_key(follower, followee.as_str()));
         let write = async {
@@ -133,8 +119,8 @@ impl Store {
                 let item = FollowItem {
                     pk,
                     sk,
-                    gsi1pk: format!("FOLLOWERS#{followee}"),
-                    gsi1sk: user_pk(follower),
+                    gsi1pk: followers_gsi(followee.as_str()),
+                    gsi1sk: user_pk(follower.as_str()),
                     follower_id: follower.to_string(),
                     followee_id: followee.to_string(),
                 };
@@ -143,26 +129,28 @@ impl Store {
                     .table_name(&self.table)
                     .set_item(Some(to_item(&item)?))
                     .send()
-                    .await?;
+                    .await
+                    .map_err(|e| StoreError::sdk("PutItem follow", e))?;
             } else {
                 self.client
                     .delete_item()
                     .table_name(&self.table)
                     .set_key(Some(key(pk, sk)))
                     .send()
-                    .await?;
+                    .await
+                    .map_err(|e| StoreError::sdk("DeleteItem follow", e))?;
             }
-            anyhow::Ok(())
+            StoreResult::Ok(())
         };
         let (written, profile) = tokio::join!(write, self.profile_by_id(followee.as_str(), follow));
         written?;
-        profile?.ok_or(ApiError::NotFound("profile"))
+        profile?.ok_or(StoreError::NotFound("profile"))
     }
 
     /// A user's profile by id, with `following` as the caller already knows it.
     ///
     /// Access: `GetItem USER#<id>` (profile fields only) — 1 round trip.
-    pub(super) async fn profile_by_id(&self, id: &str, following: bool) -> anyhow::Result<Option<Profile>> {
+    pub(super) async fn profile_by_id(&self, id: &str, following: bool) -> StoreResult<Option<Profile>> {
         let output = self
             .client
             .get_item()
@@ -170,7 +158,8 @@ impl Store {
             .set_key(Some(user_key(id)))
             .projection_expression("username, bio, image")
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::sdk("GetItem profile", e))?;
         Ok(output
             .item
             .map(from_item::<ProfileFields>)
@@ -187,7 +176,7 @@ impl Store {
     ///
     /// Access: `Query gsi1` on `FOLLOWERS#<author>`, follower ids only — 1 round trip per 1 MB
     /// (~20,000 followers).
-    pub async fn followers(&self, author: &str) -> anyhow::Result<Vec<UserId>> {
+    pub async fn followers(&self, author: &str) -> StoreResult<Vec<UserId>> {
         #[derive(Deserialize)]
         struct Follower {
             follower_id: String,
@@ -197,12 +186,13 @@ impl Store {
             .query()
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("FOLLOWERS#{author}")))
+            .expression_attribute_values(":pk", AttributeValue::S(followers_gsi(author)))
             .projection_expression("follower_id");
-        self.query_all(query)
+        Ok(self
+            .query_all(query)
             .await?
             .into_iter()
             .map(|item| from_item::<Follower>(item).map(|f| UserId::from_trusted(f.follower_id)))
-            .collect()
+            .collect::<anyhow::Result<_>>()?)
     }
 }

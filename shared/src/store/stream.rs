@@ -20,9 +20,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use futures::StreamExt as _;
 use serde::Deserialize;
 
-use super::articles::{EntryItem, article_pk, favorites_count, feed_count, feed_list};
+use super::articles::EntryItem;
+use super::keys::{
+    ARTICLE_SK, COUNT_SK, FOLLOWS_PREFIX, article_pk, author_list, favorited_gsi, favorites_count,
+    favorites_owner, feed_count, feed_list,
+};
 use super::tx::Tx;
-use super::{Store, TransactFailure, from_item};
+use super::{Store, StoreError, StoreResult, TransactFailure, from_item};
 
 /// A stored item image.
 pub type Image = HashMap<String, AttributeValue>;
@@ -75,7 +79,7 @@ fn sk_of(image: &Image) -> &str {
 impl Store {
     /// Applies the consequences of `changes`; other records are ignored. Safe to call twice
     /// with the same records.
-    pub async fn process_changes(&self, changes: &[Change]) -> anyhow::Result<()> {
+    pub async fn process_changes(&self, changes: &[Change]) -> StoreResult<()> {
         for change in changes {
             let image = match change.kind {
                 ChangeKind::Insert => change.new.as_ref(),
@@ -84,14 +88,14 @@ impl Store {
             };
             let Some(image) = image else { continue };
             let sk = sk_of(image);
-            if sk == "ARTICLE" {
+            if sk == ARTICLE_SK {
                 let article: ArticleImage = from_item(image.clone())?;
                 let insert = change.kind == ChangeKind::Insert;
                 self.fan_out(&article, insert).await?;
                 if !insert {
                     self.purge_article(&article).await?;
                 }
-            } else if sk.starts_with("FOLLOWS#") {
+            } else if sk.starts_with(FOLLOWS_PREFIX) {
                 let follow: FollowImage = from_item(image.clone())?;
                 self.sync_feed_with_author(
                     &follow.follower_id,
@@ -105,7 +109,7 @@ impl Store {
     }
 
     /// Adds (or removes) `article` in the feed of every follower of its author.
-    async fn fan_out(&self, article: &ArticleImage, add: bool) -> anyhow::Result<()> {
+    async fn fan_out(&self, article: &ArticleImage, add: bool) -> StoreResult<()> {
         let entries = self
             .followers(&article.author_id)
             .await?
@@ -124,12 +128,12 @@ impl Store {
     }
 
     /// Puts every article of `author` into `follower`'s feed, or takes them out.
-    async fn sync_feed_with_author(&self, follower: &str, author: &str, add: bool) -> anyhow::Result<()> {
+    async fn sync_feed_with_author(&self, follower: &str, author: &str, add: bool) -> StoreResult<()> {
         let query = self
             .client
             .query()
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("LIST#AUTHOR#{author}")));
+            .expression_attribute_values(":pk", AttributeValue::S(author_list(author)));
         let entries = self
             .query_all(query)
             .await?
@@ -150,21 +154,21 @@ impl Store {
 
     /// Puts (or deletes) each entry with its count change, one small transaction per entry,
     /// a few at a time. An entry already in the wanted state is skipped, count untouched.
-    async fn write_entries(&self, entries: Vec<(EntryItem, String)>, add: bool) -> anyhow::Result<()> {
+    async fn write_entries(&self, entries: Vec<(EntryItem, String)>, add: bool) -> StoreResult<()> {
         let writes = entries.into_iter().map(|(entry, count)| async move {
             let mut tx = Tx::new(&self.table);
             tx.set_member(&entry, &entry.pk, &entry.sk, add)?;
-            tx.add_count(count, "COUNT", if add { 1 } else { -1 })?;
+            tx.add_count(count, COUNT_SK, if add { 1 } else { -1 })?;
             match self.transact(tx.items).await {
                 Ok(()) => Ok(()),
                 Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => Ok(()),
                 Err(TransactFailure::Cancelled(codes)) => {
-                    Err(anyhow::anyhow!("entry write cancelled: {codes:?}"))
+                    Err(anyhow::anyhow!("entry write cancelled: {codes:?}").into())
                 }
                 Err(TransactFailure::Other(error)) => Err(error),
             }
         });
-        let results: Vec<anyhow::Result<()>> = futures::stream::iter(writes)
+        let results: Vec<StoreResult<()>> = futures::stream::iter(writes)
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
@@ -173,21 +177,23 @@ impl Store {
 
     /// Removes what hangs off a deleted article: comments, favorites (and their counts).
     /// Feed entries are removed by `fan_out`.
-    async fn purge_article(&self, article: &ArticleImage) -> anyhow::Result<()> {
+    async fn purge_article(&self, article: &ArticleImage) -> StoreResult<()> {
         // Favorites, found through gsi1 (`FAVORITED#<article>`); each favoriter's count drops.
         let favorites = self
             .client
             .query()
             .index_name("gsi1")
             .key_condition_expression("gsi1pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("FAVORITED#{}", article.id)));
+            .expression_attribute_values(":pk", AttributeValue::S(favorited_gsi(&article.id)));
         let favorites = self
             .query_all(favorites)
             .await?
             .into_iter()
             .map(|item| {
                 let entry: EntryItem = from_item(item)?;
-                let count = favorites_count(entry.pk.trim_start_matches("LIST#FAV#"));
+                let owner = favorites_owner(&entry.pk)
+                    .ok_or_else(|| anyhow::anyhow!("favorite {} is not in a favorites list", entry.pk))?;
+                let count = favorites_count(owner);
                 Ok((entry, count))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;
@@ -205,7 +211,7 @@ impl Store {
                 .iter()
                 .map(|k| {
                     let delete = DeleteRequest::builder().set_key(Some(k.clone())).build()?;
-                    Ok(WriteRequest::builder().delete_request(delete).build())
+                    anyhow::Ok(WriteRequest::builder().delete_request(delete).build())
                 })
                 .collect::<anyhow::Result<_>>()?;
             for attempt in 0..8u64 {
@@ -214,7 +220,8 @@ impl Store {
                     .batch_write_item()
                     .request_items(&self.table, requests)
                     .send()
-                    .await?;
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
                 requests = output
                     .unprocessed_items
                     .and_then(|mut u| u.remove(&self.table))
@@ -224,10 +231,11 @@ impl Store {
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
             }
-            anyhow::ensure!(
-                requests.is_empty(),
-                "BatchWriteItem left comment deletes unprocessed"
-            );
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "BatchWriteItem left comment deletes unprocessed"
+                )));
+            }
         }
         Ok(())
     }

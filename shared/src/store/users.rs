@@ -13,11 +13,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+use super::keys::{EMAIL_SK, USER_SK, USERNAME_SK, email_pk, key, user_key, user_pk, username_pk};
 use super::tx::{Tx, number};
-use super::{Store, TransactFailure, from_item, key};
+use super::{Store, StoreError, StoreResult, TransactFailure, from_item};
 use crate::auth::PasswordHashString;
 use crate::domain::{Email, User, UserId, Username, now_timestamp};
-use crate::error::{ApiError, FieldErrors};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct UserItem {
@@ -56,12 +56,9 @@ struct GuardItem {
     user_id: String,
 }
 
-pub(super) const USER_SK: &str = "USER";
 /// An id no user can have (generated ids are UUIDs), read in place of a real user when login
 /// finds no account, to keep the timing equal.
 const NO_SUCH_USER: &str = "none";
-pub(super) const USERNAME_SK: &str = "USERNAME";
-const EMAIL_SK: &str = "EMAIL";
 
 fn guard(pk: String, sk: &str, user: &UserId) -> GuardItem {
     GuardItem {
@@ -81,18 +78,6 @@ fn delete_guard(tx: &mut Tx<'_>, pk: String, sk: &str, user: &UserId) -> anyhow:
             vec![(":me", AttributeValue::S(user.to_string()))],
         )),
     )
-}
-
-pub(super) fn user_pk(id: &UserId) -> String {
-    format!("USER#{id}")
-}
-
-pub(super) fn username_pk(username: &Username) -> String {
-    format!("USERNAME#{}", username.key())
-}
-
-fn email_pk(email: &Email) -> String {
-    format!("EMAIL#{}", email.as_str())
 }
 
 /// What login needs: the user, and the hash to check the password against.
@@ -130,11 +115,11 @@ impl Store {
         username: Username,
         email: Email,
         password_hash: PasswordHashString,
-    ) -> Result<User, ApiError> {
+    ) -> StoreResult<User> {
         let id = UserId::generate();
         let now = now_timestamp();
         let item = UserItem {
-            pk: user_pk(&id),
+            pk: user_pk(id.as_str()),
             sk: USER_SK.into(),
             id: id.to_string(),
             username: username.as_str().to_owned(),
@@ -153,34 +138,32 @@ impl Store {
         match self.transact(tx.items).await {
             Ok(()) => Ok(item.into_user()),
             Err(TransactFailure::Cancelled(codes)) => {
-                let mut errors = FieldErrors::default();
-                if TransactFailure::failed_at(&codes, username_index) {
-                    errors.push("username", "has already been taken");
-                }
-                if TransactFailure::failed_at(&codes, email_index) {
-                    errors.push("email", "has already been taken");
-                }
-                if errors.is_empty() {
+                let taken: Vec<&'static str> = [(username_index, "username"), (email_index, "email")]
+                    .into_iter()
+                    .filter(|(index, _)| TransactFailure::failed_at(&codes, *index))
+                    .map(|(_, field)| field)
+                    .collect();
+                if taken.is_empty() {
                     return Err(anyhow::anyhow!("registration cancelled: {codes:?}").into());
                 }
-                Err(ApiError::Conflict(errors))
+                Err(StoreError::Taken(taken))
             }
-            Err(TransactFailure::Other(error)) => Err(error.into()),
+            Err(TransactFailure::Other(error)) => Err(error),
         }
     }
 
     /// Reads a user by id.
     ///
     /// Access: `GetItem USER#<id>/USER`, strongly consistent — 1 round trip.
-    pub async fn get_user(&self, id: &UserId) -> Result<Option<User>, ApiError> {
+    pub async fn get_user(&self, id: &UserId) -> StoreResult<Option<User>> {
         Ok(self.get_user_item(id).await?.map(UserItem::into_user))
     }
 
-    async fn get_user_item(&self, id: &UserId) -> anyhow::Result<Option<UserItem>> {
-        self.get_consistent(key(user_pk(id), USER_SK)).await
+    async fn get_user_item(&self, id: &UserId) -> StoreResult<Option<UserItem>> {
+        self.get_consistent(user_key(id.as_str())).await
     }
 
-    pub(super) async fn get_guard(&self, pk: String, sk: &str) -> anyhow::Result<Option<UserId>> {
+    pub(super) async fn get_guard(&self, pk: String, sk: &str) -> StoreResult<Option<UserId>> {
         let output = self
             .client
             .get_item()
@@ -189,7 +172,8 @@ impl Store {
             .consistent_read(true)
             .projection_expression("user_id")
             .send()
-            .await?;
+            .await
+            .map_err(|e| StoreError::sdk("GetItem", e))?;
         Ok(output
             .item
             .map(from_item::<UserIdOnly>)
@@ -203,7 +187,7 @@ impl Store {
     /// consistent — 2 round trips (the second depends on the first). An unknown email still
     /// makes the second read, of a key that never exists, so the two cases take the same time
     /// (the `login_timing` example measures it).
-    pub async fn find_login(&self, email: &Email) -> Result<Option<LoginRecord>, ApiError> {
+    pub async fn find_login(&self, email: &Email) -> StoreResult<Option<LoginRecord>> {
         let Some(id) = self.get_guard(email_pk(email), EMAIL_SK).await? else {
             self.get_user_item(&UserId::from_trusted(NO_SUCH_USER.to_owned()))
                 .await?;
@@ -221,8 +205,8 @@ impl Store {
     /// Finds the user id behind a username (case-insensitive).
     ///
     /// Access: `GetItem USERNAME#<lowercase>/USERNAME`, strongly consistent — 1 round trip.
-    pub async fn find_user_id_by_username(&self, username: &Username) -> Result<Option<UserId>, ApiError> {
-        Ok(self.get_guard(username_pk(username), USERNAME_SK).await?)
+    pub async fn find_user_id_by_username(&self, username: &Username) -> StoreResult<Option<UserId>> {
+        self.get_guard(username_pk(username), USERNAME_SK).await
     }
 
     /// Applies a partial update to the current user.
@@ -233,7 +217,7 @@ impl Store {
     /// `version` it read), deletes each old guard (conditioned on still being ours) and puts
     /// each new one (`attribute_not_exists`) — 2 round trips. A lost race on `version` is
     /// retried from the read; a taken name is a 409.
-    pub async fn update_user(&self, id: &UserId, update: UserUpdate) -> Result<Option<User>, ApiError> {
+    pub async fn update_user(&self, id: &UserId, update: UserUpdate) -> StoreResult<Option<User>> {
         if update.username.is_none() && update.email.is_none() {
             return self.update_in_place(id, update).await;
         }
@@ -269,34 +253,30 @@ impl Store {
             match self.transact(tx.items).await {
                 Ok(()) => return Ok(Some(next.into_user())),
                 Err(TransactFailure::Cancelled(codes)) => {
-                    let mut errors = FieldErrors::default();
-                    for (index, field) in guards {
-                        if TransactFailure::failed_at(&codes, index) {
-                            errors.push(field, "has already been taken");
-                        }
-                    }
-                    if !errors.is_empty() {
-                        return Err(ApiError::Conflict(errors));
+                    let taken: Vec<&'static str> = guards
+                        .into_iter()
+                        .filter(|(index, _)| TransactFailure::failed_at(&codes, *index))
+                        .map(|(_, field)| field)
+                        .collect();
+                    if !taken.is_empty() {
+                        return Err(StoreError::Taken(taken));
                     }
                     // Otherwise the user changed since we read it: read again.
                 }
-                Err(TransactFailure::Other(error)) => return Err(error.into()),
+                Err(TransactFailure::Other(error)) => return Err(error),
             }
         }
-        Err(ApiError::Conflict(FieldErrors::single(
-            "user",
-            "was changed by another request; try again",
-        )))
+        Err(StoreError::Contended("user"))
     }
 
-    async fn update_in_place(&self, id: &UserId, update: UserUpdate) -> Result<Option<User>, ApiError> {
+    async fn update_in_place(&self, id: &UserId, update: UserUpdate) -> StoreResult<Option<User>> {
         let mut set = vec!["updated_at = :now", "version = version + :one"];
         let mut remove = Vec::new();
         let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(id), USER_SK)))
+            .set_key(Some(user_key(id.as_str())))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", AttributeValue::S(now_timestamp()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -339,7 +319,7 @@ impl Store {
             {
                 Ok(None)
             }
-            Err(error) => Err(anyhow::Error::new(error).context("UpdateItem user").into()),
+            Err(error) => Err(StoreError::sdk("UpdateItem user", error)),
         }
     }
 }

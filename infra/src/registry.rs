@@ -1,0 +1,58 @@
+//! Dispatch by name: the local server (and the tests) look an endpoint up by the binary name
+//! `template.yaml` gives its function. Lambda binaries never see this table: each names its
+//! own endpoint.
+
+use keel::config::Needs;
+use keel_functions::{Endpoint, articles, comments, profiles, streams, users};
+
+macro_rules! registry {
+    ($($module:ident :: $name:ident),* $(,)?) => {
+        /// Every HTTP endpoint, with the path a binary names it by (`articles::GET`).
+        pub const ENDPOINTS: &[(&str, &Endpoint)] = &[
+            $((concat!(stringify!($module), "::", stringify!($name)), &$module::$name)),*
+        ];
+    };
+}
+
+registry![
+    users::REGISTER,
+    users::LOGIN,
+    users::CURRENT,
+    users::UPDATE,
+    profiles::GET,
+    profiles::FOLLOW,
+    profiles::UNFOLLOW,
+    articles::LIST,
+    articles::FEED,
+    articles::GET,
+    articles::CREATE,
+    articles::UPDATE,
+    articles::DELETE,
+    articles::FAVORITE,
+    articles::UNFAVORITE,
+    articles::TAGS,
+    comments::LIST,
+    comments::ADD,
+    comments::DELETE,
+];
+
+/// Binaries that are not HTTP endpoints, with what their cold start loads.
+pub const STREAM_FUNCTIONS: &[(&str, Needs)] = &[(streams::FEED_FANOUT, streams::FEED_FANOUT_NEEDS)];
+
+/// The endpoint behind `binary`.
+pub fn endpoint(binary: &str) -> Option<&'static Endpoint> {
+    ENDPOINTS
+        .iter()
+        .find(|(_, endpoint)| endpoint.binary == binary)
+        .map(|(_, endpoint)| *endpoint)
+}
+
+/// What `binary`'s cold start loads, for HTTP and stream functions alike.
+pub fn needs(binary: &str) -> Option<Needs> {
+    endpoint(binary).map(|e| e.needs).or_else(|| {
+        STREAM_FUNCTIONS
+            .iter()
+            .find(|(name, _)| *name == binary)
+            .map(|(_, needs)| *needs)
+    })
+}

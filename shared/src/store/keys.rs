@@ -1,0 +1,169 @@
+//! Every key format of the table, in one place: nothing else spells `USER#…` or `LIST#…`.
+//! The store modules, the stream processor and the tests build keys only through these.
+//!
+//! Values reach these functions already parsed (a `Username`, a `Slug`, an id read back from the
+//! table), so no unbounded or unchecked string becomes a key.
+
+use super::Key;
+use crate::domain::{Email, Slug, UserId, Username};
+
+/// Sort key of a user record.
+pub const USER_SK: &str = "USER";
+/// Sort key of a username guard.
+pub const USERNAME_SK: &str = "USERNAME";
+/// Sort key of an email guard.
+pub const EMAIL_SK: &str = "EMAIL";
+/// Sort key of an article record.
+pub const ARTICLE_SK: &str = "ARTICLE";
+/// Sort key of a slug guard.
+pub const SLUG_SK: &str = "SLUG";
+/// Sort key of a maintained count.
+pub const COUNT_SK: &str = "COUNT";
+/// Partition of tag counts (sort key: the tag).
+pub const TAGS_PK: &str = "TAGS";
+/// The list of every article.
+pub const ALL_LIST: &str = "LIST#ALL";
+/// The count of every article.
+pub const ALL_COUNT: &str = "COUNT#ALL";
+/// Prefix of a follow item's sort key (`FOLLOWS#<followee>`).
+pub const FOLLOWS_PREFIX: &str = "FOLLOWS#";
+/// Prefix of a comment's sort key inside its article's partition.
+pub const COMMENT_PREFIX: &str = "COMMENT#";
+/// Prefix of a user's favorites list.
+const FAVORITES_PREFIX: &str = "LIST#FAV#";
+
+/// The key `pk`/`sk`.
+pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Key {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    [
+        ("pk".to_owned(), AttributeValue::S(pk.into())),
+        ("sk".to_owned(), AttributeValue::S(sk.into())),
+    ]
+    .into()
+}
+
+/// `USER#<id>`: a user's partition (record, follows).
+pub fn user_pk(id: &str) -> String {
+    format!("USER#{id}")
+}
+
+/// The key of a user's record.
+pub fn user_key(id: &str) -> Key {
+    key(user_pk(id), USER_SK)
+}
+
+/// `USERNAME#<lowercase>`: the guard that keeps a username unique.
+pub fn username_pk(username: &Username) -> String {
+    format!("USERNAME#{}", username.key())
+}
+
+/// `EMAIL#<lowercase>`: the guard that keeps an email unique.
+pub fn email_pk(email: &Email) -> String {
+    format!("EMAIL#{}", email.as_str())
+}
+
+/// The key of "`follower` follows `followee`".
+pub fn follow_key(follower: &UserId, followee: &str) -> Key {
+    key(user_pk(follower.as_str()), format!("{FOLLOWS_PREFIX}{followee}"))
+}
+
+/// `FOLLOWERS#<user>`: gsi1 partition of a user's followers.
+pub fn followers_gsi(user: &str) -> String {
+    format!("FOLLOWERS#{user}")
+}
+
+/// `ARTICLE#<id>`: an article's partition (record, comments).
+pub fn article_pk(id: &str) -> String {
+    format!("ARTICLE#{id}")
+}
+
+/// The key of an article's record.
+pub fn article_key(id: &str) -> Key {
+    key(article_pk(id), ARTICLE_SK)
+}
+
+/// `SLUG#<slug>`: the guard that maps a slug to its article.
+pub fn slug_pk(slug: &Slug) -> String {
+    format!("SLUG#{}", slug.as_str())
+}
+
+/// The key of a slug guard.
+pub fn slug_key(slug: &Slug) -> Key {
+    key(slug_pk(slug), SLUG_SK)
+}
+
+/// `LIST#AUTHOR#<user>`: the articles a user wrote.
+pub fn author_list(user: &str) -> String {
+    format!("LIST#AUTHOR#{user}")
+}
+
+/// `COUNT#AUTHOR#<user>`.
+pub fn author_count(user: &str) -> String {
+    format!("COUNT#AUTHOR#{user}")
+}
+
+/// `LIST#TAG#<tag>`: the articles carrying a tag.
+pub fn tag_list(tag: &str) -> String {
+    format!("LIST#TAG#{tag}")
+}
+
+/// `LIST#FAV#<user>`: a user's favorites (each entry is the favorite itself).
+pub fn favorites_list(user: &str) -> String {
+    format!("{FAVORITES_PREFIX}{user}")
+}
+
+/// The user whose favorites list `pk` is.
+pub fn favorites_owner(pk: &str) -> Option<&str> {
+    pk.strip_prefix(FAVORITES_PREFIX)
+}
+
+/// `COUNT#FAV#<user>`.
+pub fn favorites_count(user: &str) -> String {
+    format!("COUNT#FAV#{user}")
+}
+
+/// `FAVORITED#<article>`: gsi1 partition of who favorited an article.
+pub fn favorited_gsi(article_id: &str) -> String {
+    format!("FAVORITED#{article_id}")
+}
+
+/// `FEED#<user>`: the articles of the authors a user follows.
+pub fn feed_list(user: &str) -> String {
+    format!("FEED#{user}")
+}
+
+/// `COUNT#FEED#<user>`.
+pub fn feed_count(user: &str) -> String {
+    format!("COUNT#FEED#{user}")
+}
+
+/// A list entry's sort key: newest first when read backwards.
+pub fn entry_sk(created_at: &str, article_id: &str) -> String {
+    format!("{created_at}#{article_id}")
+}
+
+/// A comment's sort key, zero-padded so ids sort numerically.
+pub fn comment_sk(id: u64) -> String {
+    format!("{COMMENT_PREFIX}{id:010}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames_and_emails_are_keyed_case_insensitively() {
+        let a = Username::parse(Some("Jake")).unwrap();
+        let b = Username::parse(Some("jake")).unwrap();
+        assert_eq!(username_pk(&a), username_pk(&b));
+        let email = Email::parse(Some("Jake@Example.com")).unwrap();
+        assert_eq!(email_pk(&email), "EMAIL#jake@example.com");
+    }
+
+    #[test]
+    fn comment_keys_sort_in_id_order_and_favorites_name_their_owner() {
+        assert!(comment_sk(9) < comment_sk(10));
+        assert_eq!(favorites_owner(&favorites_list("u1")), Some("u1"));
+        assert_eq!(favorites_owner("LIST#ALL"), None);
+    }
+}
