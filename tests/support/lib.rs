@@ -7,6 +7,8 @@
 
 /// Request budgets per endpoint and the scenario that measures them.
 pub mod budgets;
+/// Secrets Manager on loopback, for cold-start tests.
+pub mod moto;
 
 use keel_local::engines::Storage;
 use keel_local::{App, Backend, Options};

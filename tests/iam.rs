@@ -1,0 +1,374 @@
+//! Least privilege, proven. Every AWS request a function sends — at cold start and in its
+//! handler — is described as IAM actions on logical resources by the local IAM guard
+//! (`keel_local::iam`) and checked against the policy `template.yaml` gives that function.
+//!
+//! - Cold starts run the real `Deps::cold_start` with each function's template environment,
+//!   against Secrets Manager (moto's server) for the signing key.
+//! - Handlers run through the local server for every endpoint and the stream function.
+//!
+//! The suite fails when a function sends something its policy does not allow, and when a
+//! policy grants something no function was seen to send.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use keel::Deps;
+use keel_local::engines::local_sdk_config;
+use keel_local::iam::{Access, AccessLog, IamGuard, Policy, Resources};
+use keel_local::registry;
+use keel_local::template::{Expr, Function, Template};
+use keel_tests::TestApp;
+use serde_json::json;
+
+fn template_path() -> std::path::PathBuf {
+    keel_local::Options::default_template()
+}
+
+/// A Secrets Manager holding a JWT signing key, as the template's `JwtSecret` does.
+struct SecretsManager {
+    endpoint: String,
+    arn: String,
+    _server: Option<keel_tests::moto::Moto>,
+}
+
+async fn secrets_manager() -> SecretsManager {
+    let (endpoint, server) = match std::env::var("AWS_ENDPOINT_URL_SECRETSMANAGER") {
+        Ok(endpoint) => (endpoint, None),
+        Err(_) => {
+            let moto = keel_tests::moto::Moto::start().await;
+            (moto.endpoint.clone(), Some(moto))
+        }
+    };
+    let sdk = local_sdk_config().into_builder().endpoint_url(&endpoint).build();
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    let created = client
+        .create_secret()
+        .name(format!("keel-jwt-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string("0123456789abcdef0123456789abcdef0123456789abcdef")
+        .send()
+        .await
+        .expect("the secret is created");
+    SecretsManager {
+        endpoint,
+        arn: created.arn.expect("an ARN"),
+        _server: server,
+    }
+}
+
+/// A function's environment with `!Ref`s resolved to this run's resources.
+fn environment(function: &Function, table: &str, secret_arn: &str) -> BTreeMap<String, String> {
+    function
+        .environment
+        .iter()
+        .map(|(name, value)| {
+            let value = match value {
+                Expr::Ref(r) if r == "Table" => table.to_owned(),
+                Expr::Ref(r) if r == "JwtSecret" => secret_arn.to_owned(),
+                Expr::Text(text) => text.clone(),
+                other => panic!("{}: cannot resolve {other:?} locally", function.logical_id),
+            };
+            (name.clone(), value)
+        })
+        .collect()
+}
+
+/// Runs the real cold start of every function in `template`, with its template environment
+/// and its policy enforced. Answers the functions whose cold start failed, with why.
+async fn cold_starts(
+    template: &Template,
+    secrets: &SecretsManager,
+    log: &AccessLog,
+) -> Vec<(String, String)> {
+    let table = "keel-cold-start";
+    let resources = Resources {
+        names: [
+            (table.to_owned(), "Table".to_owned()),
+            (secrets.arn.clone(), "JwtSecret".to_owned()),
+        ]
+        .into(),
+    };
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https();
+    let mut failed = Vec::new();
+    for function in &template.functions {
+        let binary = function.binary.as_deref().expect("every function names a binary");
+        let needs = registry::needs(binary).expect("every binary is registered");
+        let sdk = local_sdk_config()
+            .into_builder()
+            .endpoint_url(&secrets.endpoint)
+            .http_client(IamGuard::new(
+                http.clone(),
+                &function.logical_id,
+                function.policy.clone(),
+                resources.clone(),
+                log.clone(),
+            ))
+            .build();
+        let env = environment(function, table, &secrets.arn);
+        if let Err(error) = Deps::cold_start(needs, |name| env.get(name).cloned(), &sdk).await {
+            failed.push((function.logical_id.clone(), format!("{error:#}")));
+        }
+    }
+    failed
+}
+
+/// Every endpoint in the states that make it send each kind of request it can, and the
+/// stream function on article and follow inserts and removes.
+async fn exercise(app: &TestApp) {
+    keel_tests::budgets::measure(app).await;
+    let (author, a) = app.registered_user().await;
+    let (reader, r) = app.registered_user().await;
+    // Registration and profile changes that collide: the conditional writes that fail.
+    assert_eq!(app.register(&reader).await.status, 409);
+    let taken = app.update_user(&r, json!({"email": author.email})).await;
+    assert_eq!(taken.status, 409);
+    app.update_user(&r, json!({"password": "a new password"})).await;
+    // A follow before the author writes (fan-out on insert), articles with comments and
+    // favorites, then deletion (the stream's clean-up), then an unfollow (feed sync).
+    let profile = format!("/profiles/{}/follow", author.username);
+    assert_eq!(app.send("POST", &profile, None, Some(&r)).await.status, 200);
+    let slug = app.article_by(&a, "Least privilege", &["iam"]).await;
+    let article = format!("/articles/{slug}");
+    app.send(
+        "POST",
+        &format!("{article}/comments"),
+        Some(json!({"comment": {"body": "hi"}})),
+        Some(&r),
+    )
+    .await;
+    app.send("POST", &format!("{article}/favorite"), None, Some(&r))
+        .await;
+    app.send(
+        "PUT",
+        &article,
+        Some(json!({"article": {"title": "Least privilege, renamed"}})),
+        Some(&a),
+    )
+    .await;
+    let renamed = app.list(&format!("?author={}", author.username), None).await;
+    let renamed = TestApp::slugs(&renamed)[0].clone();
+    assert_eq!(
+        app.send("DELETE", &format!("/articles/{renamed}"), None, Some(&a))
+            .await
+            .status,
+        204
+    );
+    app.article_by(&a, "Still followed", &[]).await;
+    assert_eq!(app.send("DELETE", &profile, None, Some(&r)).await.status, 200);
+    assert_eq!(app.send("POST", &profile, None, Some(&r)).await.status, 200);
+}
+
+/// What one run saw.
+struct Run {
+    template: Template,
+    log: AccessLog,
+    /// Functions whose cold start failed, with why.
+    failed: Vec<(String, String)>,
+    /// Whether every step of the scenario got the answer it expects.
+    scenario_passed: bool,
+}
+
+/// Runs the cold starts and the scenario against `template_file`.
+async fn run(template_file: &std::path::Path) -> Run {
+    let template = Template::load(template_file).expect("template parses");
+    let log = AccessLog::default();
+    let secrets = secrets_manager().await;
+    let failed = cold_starts(&template, &secrets, &log).await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = keel_tests::test_options(dir.path(), false);
+    options.template = template_file.to_owned();
+    options.access_log = log.clone();
+    let app = keel_local::spawn(options).await.expect("local API starts");
+    let app = TestApp::new(app, dir);
+    // A refused request fails a step of the scenario; the run goes on being recorded.
+    let scenario_passed = tokio::spawn(async move { exercise(&app).await }).await.is_ok();
+    Run {
+        template,
+        log,
+        failed,
+        scenario_passed,
+    }
+}
+
+/// Local resource names differ per run; a policy names logical ones, and so does the log.
+fn unused_grants(policy: &Policy, used: &BTreeSet<Access>) -> Vec<Access> {
+    policy
+        .grants()
+        .into_iter()
+        .filter(|grant| !used.iter().any(|access| Policy::grant_covers(grant, access)))
+        .collect()
+}
+
+#[tokio::test]
+async fn every_function_is_allowed_exactly_what_it_uses() {
+    let Run {
+        template,
+        log,
+        failed,
+        scenario_passed,
+    } = run(&template_path()).await;
+    assert!(failed.is_empty(), "cold starts failed: {failed:#?}");
+    assert!(scenario_passed, "the scenario failed");
+    assert!(
+        !log.is_empty(),
+        "no request was recorded: the guard is not attached"
+    );
+    assert_eq!(log.denied(), vec![], "requests outside the functions' policies");
+
+    let mut unused = Vec::new();
+    for function in &template.functions {
+        let used = log.accesses(&function.logical_id);
+        assert!(!used.is_empty(), "{} sent nothing", function.logical_id);
+        for grant in unused_grants(&function.policy, &used) {
+            unused.push(format!("{}: {grant}", function.logical_id));
+        }
+    }
+    assert!(
+        unused.is_empty(),
+        "grants no test made the function use:\n{}",
+        unused.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn removing_any_grant_makes_its_function_fail() {
+    // One grant per kind of request: cold start (the secret), a transaction item, a batch read,
+    // and the stream function's query and batch delete.
+    let original = std::fs::read_to_string(template_path()).unwrap();
+    let cases = [
+        ("LoginFunction", "secretsmanager:GetSecretValue", "JwtSecret"),
+        ("RegisterUserFunction", "dynamodb:PutItem", "Table"),
+        ("GetArticleFunction", "dynamodb:BatchGetItem", "Table"),
+        ("FeedFanoutFunction", "dynamodb:Query", "Table"),
+        ("FeedFanoutFunction", "dynamodb:BatchWriteItem", "Table"),
+    ];
+    for (function, action, resource) in cases {
+        let edited = remove_grant(&original, function, action, resource);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("template.yaml");
+        std::fs::write(&file, edited).unwrap();
+        let Run { log, failed, .. } = run(&file).await;
+        let refused = log
+            .denied()
+            .into_iter()
+            .any(|(f, access)| f == function && access.action == action && access.resource == resource);
+        assert!(
+            refused,
+            "{function} without {action} on {resource} was never refused"
+        );
+        if action.starts_with("secretsmanager") {
+            assert!(
+                failed
+                    .iter()
+                    .any(|(f, why)| f == function && why.contains("Secrets Manager")),
+                "{function}'s cold start should fail without the secret: {failed:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_function_that_loads_token_keys_is_refused_the_secret_at_cold_start() {
+    // The bug this suite exists for: FeedFanoutFunction once received JWT_SECRET_ARN from
+    // Globals and fetched it at cold start, which its policy does not allow, so in AWS its init
+    // failed and no feed ever filled. Replay that cold start against today's policy.
+    let template = Template::load(&template_path()).unwrap();
+    let fanout = template
+        .function("FeedFanoutFunction")
+        .expect("the stream function");
+    let secrets = secrets_manager().await;
+    let log = AccessLog::default();
+    let sdk = local_sdk_config()
+        .into_builder()
+        .endpoint_url(&secrets.endpoint)
+        .http_client(IamGuard::new(
+            aws_smithy_http_client::Builder::new()
+                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
+                ))
+                .build_https(),
+            &fanout.logical_id,
+            fanout.policy.clone(),
+            Resources {
+                names: [(secrets.arn.clone(), "JwtSecret".to_owned())].into(),
+            },
+            log.clone(),
+        ))
+        .build();
+    let mut env = environment(fanout, "keel", &secrets.arn);
+    env.insert("JWT_SECRET_ARN".into(), secrets.arn.clone());
+    let cold_start =
+        Deps::cold_start(keel::config::Needs::TableAndTokens, |n| env.get(n).cloned(), &sdk).await;
+    assert!(cold_start.is_err(), "the cold start must fail as it did in AWS");
+    assert_eq!(
+        log.denied(),
+        [(
+            "FeedFanoutFunction".to_owned(),
+            Access {
+                action: "secretsmanager:GetSecretValue".into(),
+                resource: "JwtSecret".into()
+            }
+        )]
+    );
+    // And as declared today, it never asks.
+    let today = Deps::cold_start(
+        registry::needs("feed-fanout").unwrap(),
+        |n| env.get(n).cloned(),
+        &sdk,
+    )
+    .await;
+    assert!(today.is_ok());
+    assert_eq!(log.len(), 1, "the stream function's cold start sends nothing");
+}
+
+/// `original` with `action` taken out of every statement of `function` that names `resource`.
+/// Statements list actions inline (`Action: [a, b]`) above their `Resource`.
+fn remove_grant(original: &str, function: &str, action: &str, resource: &str) -> String {
+    let logical = |line: &str| {
+        if line.contains("/index/gsi1") {
+            "Table/index/gsi1"
+        } else if line.contains("Table.Arn") {
+            "Table"
+        } else if line.contains("JwtSecret") {
+            "JwtSecret"
+        } else {
+            "?"
+        }
+    };
+    let mut lines: Vec<String> = original.lines().map(str::to_owned).collect();
+    let start = lines
+        .iter()
+        .position(|l| *l == format!("  {function}:"))
+        .unwrap_or_else(|| panic!("{function} in template"));
+    let end = (start + 1..lines.len())
+        .find(|&i| lines[i].starts_with("  ") && !lines[i].starts_with("   "))
+        .unwrap_or(lines.len());
+    let mut removed = false;
+    for i in start..end {
+        let line = lines[i].clone();
+        let Some((head, rest)) = line.split_once("Action: [") else {
+            continue;
+        };
+        let resources: Vec<&str> = lines[i + 1..end]
+            .iter()
+            .take_while(|l| !l.trim_start().starts_with("- Effect") && !l.trim_start().starts_with("Action"))
+            .map(|l| logical(l))
+            .collect();
+        let actions: Vec<&str> = rest.trim_end_matches(']').split(',').map(str::trim).collect();
+        if resources.contains(&resource) && actions.contains(&action) {
+            let kept: Vec<&str> = actions.into_iter().filter(|a| *a != action).collect();
+            let kept = if kept.is_empty() {
+                "none:None".to_owned()
+            } else {
+                kept.join(", ")
+            };
+            lines[i] = format!("{head}Action: [{kept}]");
+            removed = true;
+        }
+    }
+    assert!(removed, "{function}: no {action} on {resource} to remove");
+    lines.join("\n")
+}
