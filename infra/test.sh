@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Keel's whole test suite, from a fresh machine:
-#   1. installs what the tests need (cargo-nextest, clippy/rustfmt, cfn-lint, a JDK, DynamoDB Local)
-#      into infra/.tools or from the distribution, skipping whatever is already there;
+#   1. installs what the tests need (cargo-nextest, clippy/rustfmt, cfn-lint, moto's Secrets
+#      Manager server for the cold-start tests, a JDK, DynamoDB Local) into infra/.tools or from
+#      the distribution, skipping whatever is already there;
 #   2. static checks: rustfmt, clippy (-D warnings), cfn-lint on template.yaml;
 #   3. the suite on the embedded engines (dynoxide + s3s-fs);
 #   4. the storage and API tests again on AWS's DynamoDB Local, which it starts and stops;
@@ -15,6 +16,7 @@ tools=$root/infra/.tools
 mkdir -p "$tools"
 
 CFN_LINT_VERSION=1.51.0
+MOTO_VERSION=5.2.5
 DYNAMODB_LOCAL_NPM=amplify-dynamodb-simulator@2.9.30
 NEWMAN_NPM=newman@6.2.2
 realworld=${KEEL_REALWORLD_DIR:-$root/../shared/realworld}
@@ -31,9 +33,10 @@ step "Installing test tools (skipped when present)"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from rustup first" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
-if [ ! -x "$tools/venv/bin/cfn-lint" ]; then
+if [ ! -x "$tools/venv/bin/cfn-lint" ] || [ ! -x "$tools/venv/bin/moto_server" ]; then
   python3 -m venv "$tools/venv"
-  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
+    "cfn-lint==$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION"
 fi
 # DynamoDB Local is started from Java source (see infra/dynamodb-local/), which needs a JDK.
 if ! command -v javac >/dev/null; then apt_install default-jdk-headless; fi

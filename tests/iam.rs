@@ -31,7 +31,7 @@ struct SecretsManager {
 }
 
 async fn secrets_manager() -> SecretsManager {
-    let (endpoint, server) = match std::env::var("AWS_ENDPOINT_URL_SECRETSMANAGER") {
+    let (endpoint, server) = match std::env::var("AWS_ENDPOINT_URL_SECRETS_MANAGER") {
         Ok(endpoint) => (endpoint, None),
         Err(_) => {
             let moto = keel_tests::moto::Moto::start().await;
