@@ -74,8 +74,14 @@ impl Fixture {
             let upstream: SocketAddr = moto.endpoint.trim_start_matches("http://").parse()?;
             (Some(moto), upstream, created.arn.unwrap_or_default())
         } else {
-            eprintln!("moto_server not installed (run ./infra/test.sh once): secret reads will fail, but are still counted");
-            (None, SocketAddr::from(([127, 0, 0, 1], 9)), "arn:aws:secretsmanager:us-east-1:000000000000:secret:keel-jwt".into())
+            eprintln!(
+                "moto_server not installed (run ./infra/test.sh once): secret reads will fail, but are still counted"
+            );
+            (
+                None,
+                SocketAddr::from(([127, 0, 0, 1], 9)),
+                "arn:aws:secretsmanager:us-east-1:000000000000:secret:keel-jwt".into(),
+            )
         };
         let proxies = vec![
             CountingProxy::start("dynamodb", dynamodb).await?,
@@ -84,16 +90,27 @@ impl Fixture {
 
         let (author, author_token) = app.registered_user().await;
         let (_, reader_token) = app.registered_user().await;
-        app.send("POST", &format!("/profiles/{}/follow", author.username), None, Some(&reader_token))
-            .await;
+        app.send(
+            "POST",
+            &format!("/profiles/{}/follow", author.username),
+            None,
+            Some(&reader_token),
+        )
+        .await;
         for i in 0..5 {
-            app.article_by(&author_token, &format!("Warm article {i}"), &["bench", "rust"]).await;
+            app.article_by(&author_token, &format!("Warm article {i}"), &["bench", "rust"])
+                .await;
         }
-        let slug = app.article_by(&author_token, "The bench article", &["bench"]).await;
+        let slug = app
+            .article_by(&author_token, "The bench article", &["bench"])
+            .await;
         let mut throwaway_slugs = Vec::new();
         let mut throwaway_comments = Vec::new();
         for i in 0..THROWAWAY {
-            throwaway_slugs.push(app.article_by(&author_token, &format!("Throwaway {i}"), &[]).await);
+            throwaway_slugs.push(
+                app.article_by(&author_token, &format!("Throwaway {i}"), &[])
+                    .await,
+            );
             let reply = app
                 .send(
                     "POST",
@@ -124,7 +141,11 @@ impl Fixture {
 
     /// Every function's binary, in template order.
     pub fn binaries(&self) -> Vec<String> {
-        self.template.functions.iter().filter_map(|f| f.binary.clone()).collect()
+        self.template
+            .functions
+            .iter()
+            .filter_map(|f| f.binary.clone())
+            .collect()
     }
 
     /// Whether `binary` reads or issues tokens.
@@ -175,7 +196,10 @@ impl Fixture {
     /// (a stream record for `feed-fanout`; any route for hello-world).
     pub fn event(&self, binary: &str, round: usize) -> anyhow::Result<Value> {
         if binary == keel_functions_stream() {
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/dynamodb-stream-article-insert.json");
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tests/fixtures/dynamodb-stream-article-insert.json"
+            );
             return Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?);
         }
         let route_binary = if binary == "hello" { "list-tags" } else { binary };
@@ -192,17 +216,39 @@ impl Fixture {
             .replace("{username}", &self.author.username)
             .replace(
                 "{slug}",
-                if route_binary == "delete-article" { &self.throwaway_slugs[throwaway] } else { &self.slug },
+                if route_binary == "delete-article" {
+                    &self.throwaway_slugs[throwaway]
+                } else {
+                    &self.slug
+                },
             )
             .replace("{id}", &self.throwaway_comments[throwaway].to_string());
         let (token, body) = match route_binary {
-            "register-user" => (None, json!({"user": {"username": format!("b{}", &unique[..12]), "email": format!("{}@bench.example", &unique[..16]), "password": "benchmark-password"}})),
-            "login" => (None, json!({"user": {"email": self.author.email, "password": self.author.password}})),
-            "update-current-user" => (Some(&self.reader_token), json!({"user": {"bio": format!("bio {round}")}})),
-            "create-article" => (Some(&self.author_token), json!({"article": {"title": format!("Bench {unique}"), "description": "d", "body": "b", "tagList": ["bench"]}})),
-            "update-article" => (Some(&self.author_token), json!({"article": {"body": format!("body {round}")}})),
+            "register-user" => (
+                None,
+                json!({"user": {"username": format!("b{}", &unique[..12]), "email": format!("{}@bench.example", &unique[..16]), "password": "benchmark-password"}}),
+            ),
+            "login" => (
+                None,
+                json!({"user": {"email": self.author.email, "password": self.author.password}}),
+            ),
+            "update-current-user" => (
+                Some(&self.reader_token),
+                json!({"user": {"bio": format!("bio {round}")}}),
+            ),
+            "create-article" => (
+                Some(&self.author_token),
+                json!({"article": {"title": format!("Bench {unique}"), "description": "d", "body": "b", "tagList": ["bench"]}}),
+            ),
+            "update-article" => (
+                Some(&self.author_token),
+                json!({"article": {"body": format!("body {round}")}}),
+            ),
             "delete-article" => (Some(&self.author_token), Value::Null),
-            "add-comment" => (Some(&self.reader_token), json!({"comment": {"body": "a comment"}})),
+            "add-comment" => (
+                Some(&self.reader_token),
+                json!({"comment": {"body": "a comment"}}),
+            ),
             "list-tags" => (None, Value::Null),
             _ => (Some(&self.reader_token), Value::Null),
         };

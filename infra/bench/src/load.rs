@@ -42,11 +42,23 @@ pub async fn warm(fixture: &Fixture, seconds: u64, connections: usize) -> anyhow
             format!("/api/articles/{slug}/comments"),
             r#"{"comment":{"body":"load"}}"#.to_owned(),
         ),
-        ("PUT".to_owned(), "/api/user".to_owned(), r#"{"user":{"bio":"load"}}"#.to_owned()),
+        (
+            "PUT".to_owned(),
+            "/api/user".to_owned(),
+            r#"{"user":{"bio":"load"}}"#.to_owned(),
+        ),
     ];
     let scenarios = [
-        ("hello-world HTTP server (ceiling)", hello.clone(), vec![("GET".into(), "/".into(), String::new())]),
-        ("read mix: list, article, feed, comments, profile", api.clone(), reads),
+        (
+            "hello-world HTTP server (ceiling)",
+            hello.clone(),
+            vec![("GET".into(), "/".into(), String::new())],
+        ),
+        (
+            "read mix: list, article, feed, comments, profile",
+            api.clone(),
+            reads,
+        ),
         ("write mix: add comment, update user", api, writes),
     ];
     let mut out = format!(
@@ -98,7 +110,11 @@ async fn wrk(
 ) -> anyhow::Result<Measured> {
     let mut script = String::from("local requests = {\n");
     for (method, path, body) in requests {
-        let body = if body.is_empty() { "nil".to_owned() } else { format!("{body:?}") };
+        let body = if body.is_empty() {
+            "nil".to_owned()
+        } else {
+            format!("{body:?}")
+        };
         script.push_str(&format!("  {{ {method:?}, {path:?}, {body} }},\n"));
     }
     script.push_str(&format!(
@@ -112,7 +128,13 @@ async fn wrk(
     let file = tempfile::Builder::new().suffix(".lua").tempfile()?;
     std::fs::write(file.path(), script)?;
     let output = tokio::process::Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{seconds}s"), "--latency", "-s"])
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
         .arg(file.path())
         .arg(base)
         .output()

@@ -63,7 +63,9 @@ impl RuntimeApi {
         let served = state.clone();
         let server = tokio::spawn(async move {
             loop {
-                let Ok((socket, _)) = listener.accept().await else { continue };
+                let Ok((socket, _)) = listener.accept().await else {
+                    continue;
+                };
                 let _ = socket.set_nodelay(true);
                 let state = served.clone();
                 let next_tx = next_tx.clone();
@@ -111,7 +113,12 @@ async fn handle(
     let now = Instant::now();
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
-    let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
     if method == hyper::Method::GET && path.ends_with("/runtime/invocation/next") {
         let event = {
             let mut state = state.lock().expect("state");
@@ -134,7 +141,10 @@ async fn handle(
                 "lambda-runtime-invoked-function-arn",
                 "arn:aws:lambda:us-east-1:000000000000:function:keel-bench",
             )
-            .header("lambda-runtime-trace-id", "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1")
+            .header(
+                "lambda-runtime-trace-id",
+                "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=1",
+            )
             .header("content-type", "application/json")
             .body(Full::new(event))
             .expect("BUG: static response");
