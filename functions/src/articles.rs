@@ -199,19 +199,23 @@ pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 
 /// POST /api/articles/{slug}/favorite — favorite (idempotent: a repeat never counts twice).
 pub async fn favorite(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    set_favorite(deps, req, true).await
+    set_favorite::<true>(deps, req).await
 }
 
 /// DELETE /api/articles/{slug}/favorite — unfavorite (idempotent).
 pub async fn unfavorite(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    set_favorite(deps, req, false).await
+    set_favorite::<false>(deps, req).await
 }
 
-#[tracing::instrument(name = "set_favorite", skip(deps, req), fields(user_id))]
-async fn set_favorite(deps: &Deps, req: Request, favorite: bool) -> Result<Response<Body>, ApiError> {
+#[tracing::instrument(name = "set_favorite", skip_all, fields(user_id, favorite = FAVORITE))]
+async fn set_favorite<const FAVORITE: bool>(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens()?.require(&req)?;
     let slug = slug_param(&req)?;
-    let article = deps.store.set_favorite(&slug, &session.user_id, favorite).await?;
+    let article = if FAVORITE {
+        deps.store.favorite(&slug, &session.user_id).await?
+    } else {
+        deps.store.unfavorite(&slug, &session.user_id).await?
+    };
     Ok(json(StatusCode::OK, &ArticleResponse::new(&article)))
 }
 

@@ -37,21 +37,22 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 
 /// POST /api/profiles/{username}/follow — follow a user (idempotent).
 pub async fn follow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    set_following(deps, req, true).await
+    set_following::<true>(deps, req).await
 }
 
 /// DELETE /api/profiles/{username}/follow — stop following a user (idempotent).
 pub async fn unfollow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    set_following(deps, req, false).await
+    set_following::<false>(deps, req).await
 }
 
-#[tracing::instrument(name = "set_following", skip(deps, req), fields(user_id))]
-async fn set_following(deps: &Deps, req: Request, follow: bool) -> Result<Response<Body>, ApiError> {
+#[tracing::instrument(name = "set_following", skip_all, fields(user_id, follow = FOLLOW))]
+async fn set_following<const FOLLOW: bool>(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens()?.require(&req)?;
     let username = username_param(&req)?;
-    let profile = deps
-        .store
-        .set_following(&session.user_id, &username, follow)
-        .await?;
+    let profile = if FOLLOW {
+        deps.store.follow(&session.user_id, &username).await?
+    } else {
+        deps.store.unfollow(&session.user_id, &username).await?
+    };
     Ok(json(StatusCode::OK, &ProfileResponse::new(&profile)))
 }

@@ -55,6 +55,12 @@ struct RunArgs {
     /// Folder of the binaries to measure (default: the release folder of the target directory).
     #[arg(long)]
     binaries: Option<PathBuf>,
+    /// Measure only these binaries (comma-separated), e.g. when comparing build profiles.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Skip the warm-throughput and request-budget sections.
+    #[arg(long)]
+    cold_only: bool,
     /// Where to write the Markdown report as well as printing it.
     #[arg(long, default_value = "target/bench/BENCHMARKS.md")]
     report: PathBuf,
@@ -236,7 +242,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| target_dir().join("release"));
     let mut programs: Vec<(String, PathBuf)> = vec![("hello".into(), release.join("hello"))];
     for binary in fixture.binaries() {
-        programs.push((binary.clone(), release.join(&binary)));
+        if args.only.is_empty() || args.only.contains(&binary) {
+            programs.push((binary.clone(), release.join(&binary)));
+        }
     }
 
     // Cold starts: every binary once per round, rounds interleaved so drift hits all alike.
@@ -330,15 +338,18 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .iter()
         .filter_map(|(_, p)| std::fs::metadata(p).ok().map(|m| m.len()))
         .collect();
-    if sizes.len() != programs.len() {
+    if sizes.len() != programs.len() && args.only.is_empty() {
         broken.push("two binaries have the same size: a binary carries more than its handler".into());
     }
 
-    eprintln!("warm throughput…");
-    report.push_str(&load::warm(&fixture, args.duration, args.connections).await?);
+    report.push_str(&init_ladder(&fixture, &release, args.runs).await?);
 
-    eprintln!("request budgets…");
-    report.push_str(&request_budgets().await);
+    if !args.cold_only {
+        eprintln!("warm throughput…");
+        report.push_str(&load::warm(&fixture, args.duration, args.connections).await?);
+        eprintln!("request budgets…");
+        report.push_str(&request_budgets().await);
+    }
 
     println!("{report}");
     if let Some(dir) = args.report.parent() {
@@ -350,6 +361,43 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         bail!("budgets broken:\n  {}", broken.join("\n  "));
     }
     Ok(())
+}
+
+/// Steps of a cold start, as `init-ladder` performs them (see its source).
+const LADDER: &[&str] = &[
+    "runtime only (hello-world)",
+    "+ JSON logging (init_default_subscriber)",
+    "+ aws_config::load_defaults",
+    "+ DynamoDB client",
+    "+ token keys from JWT_SECRET",
+];
+
+/// Where init time goes: the `init-ladder` binary stopped after each step, interleaved.
+async fn init_ladder(fixture: &Fixture, release: &Path, runs: usize) -> anyhow::Result<String> {
+    let program = release.join("init-ladder");
+    let mut samples: Vec<Vec<f64>> = vec![Vec::new(); LADDER.len()];
+    for round in 0..runs {
+        for (step, values) in samples.iter_mut().enumerate() {
+            let mut env = fixture.env("list-tags", false);
+            env.push(("KEEL_LADDER_STEP".into(), step.to_string()));
+            env.push(("JWT_SECRET".into(), "0123456789abcdef0123456789abcdef".into()));
+            let sample = cold_start(&program, None, &env, fixture.event("hello", round)?, &[]).await?;
+            values.push(ms(sample.init));
+        }
+    }
+    let mut out = format!(
+        "\n## Where init goes ({runs} runs per step, interleaved; medians)\n\n\
+         One binary (`init-ladder`) stopped after each step of a cold start.\n\n\
+         | step | init (ms) | this step (ms) |\n|---|---:|---:|\n"
+    );
+    let mut previous = None;
+    for (name, values) in LADDER.iter().zip(samples) {
+        let init = median(values);
+        let step = previous.map_or(init, |p| init - p);
+        out.push_str(&format!("| {name} | {init:.2} | {step:+.2} |\n"));
+        previous = Some(init);
+    }
+    Ok(out)
 }
 
 async fn request_budgets() -> String {

@@ -499,7 +499,13 @@ impl Store {
         }
     }
 
-    /// Favorites (or unfavorites) the article at `slug` for `caller`; answers the article after.
+    /// Favorites the article at `slug` for `caller`; answers the article after. See
+    /// [`Store::unfavorite`].
+    pub async fn favorite(&self, slug: &Slug, caller: &UserId) -> StoreResult<Article> {
+        self.set_favorite::<true>(slug, caller).await
+    }
+
+    /// Unfavorites the article at `slug` for `caller`; answers the article after.
     ///
     /// Access: `GetItem SLUG#<slug>`; one `TransactWriteItems` — put (or delete) the favorite
     /// item on condition it is absent (or present), add ±1 to the article's `favorites_count`
@@ -507,7 +513,12 @@ impl Store {
     /// read as for `GET` — 3 round trips. A repeated favorite fails its condition and changes
     /// nothing, so no count is ever bumped twice; concurrent favorites of one article are
     /// serialised by DynamoDB on the article item, so none is lost.
-    pub async fn set_favorite(&self, slug: &Slug, caller: &UserId, favorite: bool) -> StoreResult<Article> {
+    pub async fn unfavorite(&self, slug: &Slug, caller: &UserId) -> StoreResult<Article> {
+        self.set_favorite::<false>(slug, caller).await
+    }
+
+    /// Both directions, one function per direction, so each binary links only its own.
+    async fn set_favorite<const FAVORITE: bool>(&self, slug: &Slug, caller: &UserId) -> StoreResult<Article> {
         let guard = self
             .get_slug(slug)
             .await?
@@ -523,8 +534,8 @@ impl Store {
                 &guard.created_at,
             )
         };
-        let delta: i64 = if favorite { 1 } else { -1 };
-        tx.set_member(&entry, &entry.pk, &entry.sk, favorite)?;
+        let delta: i64 = if FAVORITE { 1 } else { -1 };
+        tx.set_member(&entry, &entry.pk, &entry.sk, FAVORITE)?;
         tx.update(
             article_pk(&guard.article_id),
             ARTICLE_SK,

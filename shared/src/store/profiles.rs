@@ -95,16 +95,26 @@ impl Store {
         Ok(profile_from(&items, id.as_str(), viewer)?)
     }
 
-    /// Makes `follower` follow (or stop following) `username`; answers the profile after.
+    /// Makes `follower` follow `username`; answers the profile after. See [`Store::unfollow`].
+    pub async fn follow(&self, follower: &UserId, username: &Username) -> StoreResult<Profile> {
+        self.set_following::<true>(follower, username).await
+    }
+
+    /// Makes `follower` stop following `username`; answers the profile after.
     ///
     /// Access: `GetItem USERNAME#<name>`, then concurrently `PutItem`/`DeleteItem` of the follow
     /// item and `GetItem` of the followee — 3 requests, 2 round trips. Idempotent: following
     /// twice leaves one follow item.
-    pub async fn set_following(
+    pub async fn unfollow(&self, follower: &UserId, username: &Username) -> StoreResult<Profile> {
+        self.set_following::<false>(follower, username).await
+    }
+
+    /// Both directions, as one function per direction: each Lambda binary links only the
+    /// write it sends.
+    async fn set_following<const FOLLOW: bool>(
         &self,
         follower: &UserId,
         username: &Username,
-        follow: bool,
     ) -> StoreResult<Profile> {
         let followee = self
             .user_id_for(username)
@@ -115,7 +125,7 @@ impl Store {
         }
         let (pk, sk) = key_pair(&follow_key(follower, followee.as_str()));
         let write = async {
-            if follow {
+            if FOLLOW {
                 let item = FollowItem {
                     pk,
                     sk,
@@ -142,7 +152,7 @@ impl Store {
             }
             StoreResult::Ok(())
         };
-        let (written, profile) = tokio::join!(write, self.profile_by_id(followee.as_str(), follow));
+        let (written, profile) = tokio::join!(write, self.profile_by_id(followee.as_str(), FOLLOW));
         written?;
         profile?.ok_or(StoreError::NotFound("profile"))
     }

@@ -1,0 +1,41 @@
+//! Where a function's init time goes: a `lambda_http` echo function that performs the first
+//! `KEEL_LADDER_STEP` steps of Keel's cold start before asking for work. The benchmark starts it
+//! at every step; the difference between consecutive steps is what that step costs. One binary
+//! for all steps, so size and page-cache effects are the same for each.
+
+use lambda_http::{Body, Error, Request, Response, service_fn};
+
+/// The last step: 0 runtime only, 1 JSON logging, 2 `aws_config::load_defaults`, 3 a DynamoDB
+/// client, 4 token keys (keel-bench names them in its report).
+const LAST_STEP: usize = 4;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let step: usize = std::env::var("KEEL_LADDER_STEP")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+        .min(LAST_STEP);
+    let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+    if step >= 1 {
+        keel::telemetry::init_lambda();
+    }
+    if step >= 2 {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        if step >= 3 {
+            keep.push(Box::new(aws_sdk_dynamodb::Client::new(&sdk)));
+        }
+        keep.push(Box::new(sdk));
+    }
+    if step >= 4 {
+        let secret = std::env::var("JWT_SECRET").unwrap_or_else(|_| "x".repeat(32));
+        keep.push(Box::new(keel::auth::TokenKeys::new(
+            secret.as_bytes(),
+            keel::auth::DEFAULT_TOKEN_TTL,
+        )?));
+    }
+    lambda_http::run(service_fn(move |req: Request| async move {
+        Ok::<_, Error>(Response::new(Body::Text(req.uri().path().to_owned())))
+    }))
+    .await
+}
