@@ -18,4 +18,4 @@ if [ ! -x "$tools/venv/bin/moto_server" ]; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.5"
 fi
-exec cargo run --release --locked -p keel-bench -- "$@"
+exec cargo run --profile bench-tool --locked -p keel-bench -- "$@"

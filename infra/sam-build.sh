@@ -65,5 +65,5 @@ for fn in "${functions[@]}"; do
 done
 
 step "Booting every bootstrap under qemu-aarch64 against the Runtime API stand-in"
-cargo run --release --locked -p keel-bench -- boot --emulator qemu-aarch64-static --artifacts .aws-sam/build
+cargo run --profile bench-tool --locked -p keel-bench -- boot --emulator qemu-aarch64-static --artifacts .aws-sam/build
 step "sam build verified: ${#functions[@]} functions"

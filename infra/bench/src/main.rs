@@ -225,11 +225,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
                 "--locked",
                 "-p",
                 "keel-functions",
-                "--bins",
                 "-p",
-                "keel-bench",
-                "--bin",
-                "hello",
+                "keel-baseline",
+                "--bins",
             ])
             .status()?;
         anyhow::ensure!(status.success(), "release build failed");
