@@ -20,12 +20,7 @@ async fn fifty_users_favoriting_one_article_at_once_count_fifty() {
     let article = app.send("GET", &format!("/articles/{slug}"), None, None).await;
     assert_eq!(article.body["article"]["favoritesCount"], 50);
     assert_eq!(
-        app.app
-            .deps
-            .store
-            .favorites_count_of(&keel::domain::Slug::from_trusted(slug.clone()))
-            .await
-            .unwrap(),
+        app.stored_favorites_count(&slug).await,
         Some(50),
         "stored counter"
     );
@@ -45,29 +40,13 @@ async fn one_user_favoriting_in_parallel_counts_once() {
         replies.iter().map(|r| r.status).collect::<Vec<_>>()
     );
 
-    assert_eq!(
-        app.app
-            .deps
-            .store
-            .favorites_count_of(&keel::domain::Slug::from_trusted(slug.clone()))
-            .await
-            .unwrap(),
-        Some(1)
-    );
+    assert_eq!(app.stored_favorites_count(&slug).await, Some(1));
     let favorited = app.list(&format!("?favorited={}", fan_user.username), None).await;
     assert_eq!(favorited.body["articlesCount"], 1);
 
     let undo = futures::future::join_all((0..20).map(|_| app.send("DELETE", &path, None, Some(&fan)))).await;
     assert!(undo.iter().all(|r| r.status == 200));
-    assert_eq!(
-        app.app
-            .deps
-            .store
-            .favorites_count_of(&keel::domain::Slug::from_trusted(slug.clone()))
-            .await
-            .unwrap(),
-        Some(0)
-    );
+    assert_eq!(app.stored_favorites_count(&slug).await, Some(0));
     assert_eq!(
         app.list(&format!("?favorited={}", fan_user.username), None)
             .await

@@ -71,6 +71,27 @@ fn environment(function: &Function, table: &str, secret_arn: &str) -> BTreeMap<S
         .collect()
 }
 
+/// SDK configuration for `function`'s cold start: requests go to `endpoint` through the IAM
+/// guard, checked against the function's policy and recorded in `log`.
+fn guarded_sdk(
+    function: &Function,
+    resources: &Resources,
+    log: &AccessLog,
+    endpoint: &str,
+) -> aws_config::SdkConfig {
+    local_sdk_config()
+        .into_builder()
+        .endpoint_url(endpoint)
+        .http_client(IamGuard::new(
+            keel_local::iam::base_http_client(),
+            &function.logical_id,
+            function.policy.clone(),
+            resources.clone(),
+            log.clone(),
+        ))
+        .build()
+}
+
 /// Runs the real cold start of every function in `template`, with its template environment
 /// and its policy enforced. Answers the functions whose cold start failed, with why.
 async fn cold_starts(
@@ -86,26 +107,11 @@ async fn cold_starts(
         ]
         .into(),
     };
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .build_https();
     let mut failed = Vec::new();
     for function in &template.functions {
         let binary = function.binary.as_deref().expect("every function names a binary");
         let needs = registry::needs(binary).expect("every binary is registered");
-        let sdk = local_sdk_config()
-            .into_builder()
-            .endpoint_url(&secrets.endpoint)
-            .http_client(IamGuard::new(
-                http.clone(),
-                &function.logical_id,
-                function.policy.clone(),
-                resources.clone(),
-                log.clone(),
-            ))
-            .build();
+        let sdk = guarded_sdk(function, &resources, log, &secrets.endpoint);
         let env = environment(function, table, &secrets.arn);
         if let Err(error) = Deps::cold_start(needs, |name| env.get(name).cloned(), &sdk).await {
             failed.push((function.logical_id.clone(), format!("{error:#}")));
@@ -281,23 +287,10 @@ async fn a_stream_function_that_loads_token_keys_is_refused_the_secret_at_cold_s
         .expect("the stream function");
     let secrets = secrets_manager().await;
     let log = AccessLog::default();
-    let sdk = local_sdk_config()
-        .into_builder()
-        .endpoint_url(&secrets.endpoint)
-        .http_client(IamGuard::new(
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                    aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-                ))
-                .build_https(),
-            &fanout.logical_id,
-            fanout.policy.clone(),
-            Resources {
-                names: [(secrets.arn.clone(), "JwtSecret".to_owned())].into(),
-            },
-            log.clone(),
-        ))
-        .build();
+    let resources = Resources {
+        names: [(secrets.arn.clone(), "JwtSecret".to_owned())].into(),
+    };
+    let sdk = guarded_sdk(fanout, &resources, &log, &secrets.endpoint);
     let mut env = environment(fanout, "keel", &secrets.arn);
     env.insert("JWT_SECRET_ARN".into(), secrets.arn.clone());
     let cold_start =

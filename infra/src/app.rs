@@ -187,11 +187,7 @@ impl FunctionDeps {
             ]
             .into(),
         };
-        let base_http = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .build_https();
+        let base_http = crate::iam::base_http_client();
         let mut by_logical_id = std::collections::BTreeMap::new();
         for function in &template.functions {
             let binary = function.binary.as_deref().unwrap_or_default();

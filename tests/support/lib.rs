@@ -223,6 +223,17 @@ impl TestApp {
             .collect()
     }
 
+    /// The favorites counter stored on the article at `slug`, read straight from the table.
+    pub async fn stored_favorites_count(&self, slug: &str) -> Option<u64> {
+        let slug = keel::domain::Slug::from_trusted(slug.to_owned());
+        self.app
+            .deps
+            .store
+            .favorites_count_of(&slug)
+            .await
+            .expect("counter read")
+    }
+
     /// Runs `call` and answers its reply with the DynamoDB requests it caused.
     pub async fn metered<F: std::future::Future<Output = Reply>>(
         &self,
