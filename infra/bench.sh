@@ -18,4 +18,6 @@ if [ ! -x "$tools/venv/bin/moto_server" ]; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.5"
 fi
-exec cargo run --profile bench-tool --locked -p keel-bench -- "$@"
+# The tool runs in the dev profile, like `cargo run -p keel-local`: its warm-throughput figures are
+# the local server as users run it. The functions it cold-starts are built in release.
+exec cargo run --locked -p keel-bench -- "$@"

@@ -4,7 +4,8 @@
 #      aarch64 Rust standard library from Debian (rustup cannot fetch it here): Debian's
 #      rustc-web with libstd-rust-web-dev:arm64, and qemu-user-static to run the results;
 #   2. `sam build` from an empty .aws-sam/ (every function: cargo lambda build --release --arm64);
-#   3. checks every function's bootstrap: present, an aarch64 ELF, and a size of its own;
+#   3. checks every function's bootstrap: present, an aarch64 ELF, and its own (no two are
+#      byte-identical, as they were when every binary carried every handler); prints sizes;
 #   4. boots each bootstrap once under qemu-aarch64 against keel-bench's Lambda Runtime API
 #      stand-in and the embedded engines: it must start and answer one event for its route.
 # Usage: ./infra/sam-build.sh [--install-only | --skip-build]
@@ -53,17 +54,17 @@ fi
 
 step "Checking every function's bootstrap"
 mapfile -t functions < <(awk '/^  [A-Za-z]+Function:$/ {gsub(/[ :]/, ""); print}' template.yaml)
-declare -A sizes=()
+declare -A digests=()
 for fn in "${functions[@]}"; do
   bootstrap=.aws-sam/build/$fn/bootstrap
   [ -f "$bootstrap" ] || { echo "$fn: no bootstrap at $bootstrap" >&2; exit 1; }
   file -b "$bootstrap" | grep -q 'ELF 64-bit LSB.*ARM aarch64' || { echo "$fn: not an aarch64 ELF: $(file -b "$bootstrap")" >&2; exit 1; }
-  size=$(stat -c %s "$bootstrap")
-  if [ -n "${sizes[$size]:-}" ]; then echo "$fn has the same size as ${sizes[$size]} ($size bytes)" >&2; exit 1; fi
-  sizes[$size]=$fn
-  printf '  %-28s %9d bytes  aarch64 ELF\n' "$fn" "$size"
+  digest=$(sha256sum "$bootstrap" | cut -c1-16)
+  if [ -n "${digests[$digest]:-}" ]; then echo "$fn is byte-identical to ${digests[$digest]}" >&2; exit 1; fi
+  digests[$digest]=$fn
+  printf '  %-28s %9d bytes  aarch64 ELF  sha256 %s\n' "$fn" "$(stat -c %s "$bootstrap")" "$digest"
 done
 
 step "Booting every bootstrap under qemu-aarch64 against the Runtime API stand-in"
-cargo run --profile bench-tool --locked -p keel-bench -- boot --emulator qemu-aarch64-static --artifacts .aws-sam/build
+cargo run --locked -p keel-bench -- boot --emulator qemu-aarch64-static --artifacts .aws-sam/build
 step "sam build verified: ${#functions[@]} functions"

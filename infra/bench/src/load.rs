@@ -63,6 +63,9 @@ pub async fn warm(fixture: &Fixture, seconds: u64, connections: usize) -> anyhow
     ];
     let mut out = format!(
         "\n## Warm throughput (wrk, {connections} connections, 2 threads, {seconds} s each, same machine)\n\n\
+         The local server as `cargo run -p keel-local` runs it (dev profile, embedded engines, \
+         stream processed before each write answers), and a hello-world HTTP server built the same \
+         way as the ceiling.\n\n\
          | scenario | requests/s | / ceiling | p50 (ms) | p99 (ms) | non-2xx |\n|---|---:|---:|---:|---:|---:|\n"
     );
     let mut ceiling = None;
