@@ -105,7 +105,8 @@ impl Deps {
 pub async fn sdk_config() -> SdkConfig {
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-        loader = loader.credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
+        loader = loader
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
     }
     if let Ok(region) = std::env::var("AWS_REGION") {
         loader = loader.region(aws_config::Region::new(region));

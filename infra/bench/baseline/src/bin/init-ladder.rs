@@ -22,7 +22,9 @@ async fn main() -> Result<(), Error> {
         keel::telemetry::init_lambda();
     }
     if step == 5 {
-        keep.push(Box::new(aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await));
+        keep.push(Box::new(
+            aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await,
+        ));
     } else if step >= 2 {
         let sdk = keel::config::sdk_config().await;
         if step >= 3 {
