@@ -37,7 +37,7 @@ impl Deps {
     /// Builds what `needs` asks for from the process environment and the default AWS
     /// configuration, as a Lambda cold start does. See [`Deps::cold_start`].
     pub async fn from_env(needs: Needs) -> anyhow::Result<Self> {
-        let sdk = sdk_config().await;
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
         Self::cold_start(needs, |name| std::env::var(name).ok(), &sdk).await
     }
 
@@ -91,27 +91,6 @@ impl Deps {
             ))
         })
     }
-}
-
-/// The AWS SDK configuration of a cold start, built once and shared by every client.
-///
-/// Lambda always puts the function's credentials and region in the environment
-/// (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_REGION`), and so does
-/// `cargo lambda watch` with Keel's env file. Taking them from there directly skips building the
-/// default provider chains (profile files, SSO, web identity, ECS, IMDS) that a Lambda never
-/// uses, which was the largest part of init (see docs/BENCHMARKS.md). Anywhere else — no
-/// credentials in the environment — the default chains apply as usual. Endpoint overrides
-/// (`AWS_ENDPOINT_URL_*`) work either way.
-pub async fn sdk_config() -> SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
-        loader = loader
-            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new());
-    }
-    if let Ok(region) = std::env::var("AWS_REGION") {
-        loader = loader.region(aws_config::Region::new(region));
-    }
-    loader.load().await
 }
 
 async fn load_token_keys(
