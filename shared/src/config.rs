@@ -37,7 +37,10 @@ impl Deps {
     /// Builds what `needs` asks for from the process environment and the default AWS
     /// configuration, as a Lambda cold start does. See [`Deps::cold_start`].
     pub async fn from_env(needs: Needs) -> anyhow::Result<Self> {
-        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(aws_https_client()?)
+            .load()
+            .await;
         Self::cold_start(needs, |name| std::env::var(name).ok(), &sdk).await
     }
 
@@ -93,6 +96,31 @@ impl Deps {
     }
 }
 
+/// The root certificates AWS service endpoints chain to (Amazon Root CA 1–4 and Starfield Services
+/// Root CA G2, from Debian's ca-certificates), compiled in.
+const AWS_ROOTS: &[u8] = include_bytes!("../certs/aws-roots.pem");
+
+/// The SDK's HTTPS client, trusting only the roots AWS endpoints use.
+///
+/// The default client reads and parses the system's ~140 root certificates at every cold start:
+/// that was two thirds of a function's init (docs/BENCHMARKS.md). A Lambda function talks only to
+/// AWS endpoints, whose certificates chain to these five roots (the set AWS documents for its
+/// Amazon Trust Services certificates). Plain-HTTP endpoints (local engines) are unaffected.
+pub fn aws_https_client() -> anyhow::Result<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+    use aws_smithy_http_client::tls;
+    let trust = tls::TrustStore::empty()
+        .with_native_roots(false)
+        .with_pem_certificate(AWS_ROOTS);
+    let context = tls::TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .context("building the TLS context")?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https())
+}
+
 async fn load_token_keys(
     var: &impl Fn(&str) -> Option<String>,
     sdk: &SdkConfig,
@@ -128,4 +156,16 @@ async fn fetch_secret(sdk: &SdkConfig, arn: &str) -> anyhow::Result<Vec<u8>> {
         .secret_string
         .map(String::into_bytes)
         .context("the JWT secret has no string value")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_trust_store_holds_the_five_aws_roots_and_builds() {
+        let text = std::str::from_utf8(AWS_ROOTS).unwrap();
+        assert_eq!(text.matches("-----BEGIN CERTIFICATE-----").count(), 5);
+        assert!(aws_https_client().is_ok());
+    }
 }

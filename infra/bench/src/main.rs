@@ -59,6 +59,9 @@ struct RunArgs {
     /// `init-ladder` adds the init breakdown.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Extra `NAME=VALUE` for every measured process, for experiments (e.g. `SSL_CERT_FILE=…`).
+    #[arg(long = "child-env")]
+    child_env: Vec<String>,
     /// Skip the warm-throughput and request-budget sections.
     #[arg(long)]
     cold_only: bool,
@@ -252,7 +255,8 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("cold starts, round {}/{}", round + 1, args.runs);
         for (name, program) in &programs {
             let event = fixture.event(name, round)?;
-            let env = fixture.env(name, false);
+            let mut env = fixture.env(name, false);
+            env.extend(extra_env(&args.child_env));
             let sample = cold_start(program, None, &env, event, &fixture.proxies).await?;
             samples.entry(name.clone()).or_default().push(sample);
         }
@@ -342,7 +346,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     if args.only.is_empty() || args.only.iter().any(|o| o == "init-ladder") {
-        report.push_str(&init_ladder(&fixture, &release, args.runs).await?);
+        report.push_str(&init_ladder(&fixture, &release, args.runs, &extra_env(&args.child_env)).await?);
     }
 
     if !args.cold_only {
@@ -368,17 +372,31 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 const LADDER: &[&str] = &[
     "runtime only (hello-world)",
     "+ JSON logging (init_default_subscriber)",
-    "+ `aws_config::load_defaults` (creates the HTTPS client)",
+    "+ SDK configuration as `Deps::from_env` loads it (Keel's HTTPS client)",
     "+ DynamoDB client",
     "+ token keys from JWT_SECRET",
 ];
 
-/// The ladder's comparison step: configuration from environment credentials and region (no
-/// provider chains) plus a DynamoDB client, i.e. steps 2 and 3 done the other way.
+/// The ladder's comparison step: steps 2–3 with the SDK's default HTTPS client
+/// (`aws_config::load_defaults`), which reads the system's root certificates.
 const LADDER_LOAD_DEFAULTS: usize = 5;
 
 /// Where init time goes: the `init-ladder` binary stopped after each step, interleaved.
-async fn init_ladder(fixture: &Fixture, release: &Path, runs: usize) -> anyhow::Result<String> {
+/// `NAME=VALUE` pairs from the command line.
+fn extra_env(pairs: &[String]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+async fn init_ladder(
+    fixture: &Fixture,
+    release: &Path,
+    runs: usize,
+    extra: &[(String, String)],
+) -> anyhow::Result<String> {
     let program = release.join("init-ladder");
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); LADDER.len() + 1];
     for round in 0..runs {
@@ -386,6 +404,7 @@ async fn init_ladder(fixture: &Fixture, release: &Path, runs: usize) -> anyhow::
             let mut env = fixture.env("list-tags", false);
             env.push(("KEEL_LADDER_STEP".into(), step.to_string()));
             env.push(("JWT_SECRET".into(), "0123456789abcdef0123456789abcdef".into()));
+            env.extend(extra.iter().cloned());
             let sample = cold_start(&program, None, &env, fixture.event("hello", round)?, &[]).await?;
             values.push(ms(sample.init));
         }
@@ -404,7 +423,7 @@ async fn init_ladder(fixture: &Fixture, release: &Path, runs: usize) -> anyhow::
     }
     let env_only = medians[LADDER_LOAD_DEFAULTS];
     out.push_str(&format!(
-        "| *instead of steps 2–3: env credentials and region, no provider chains, + DynamoDB client* | {env_only:.2} | {:+.2} |\n",
+        "| *instead of steps 2–3: `aws_config::load_defaults` (system roots) + DynamoDB client* | {env_only:.2} | {:+.2} |\n",
         env_only - medians[1]
     ));
     Ok(out)
