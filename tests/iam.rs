@@ -15,7 +15,7 @@ use keel::Deps;
 use keel_local::engines::local_sdk_config;
 use keel_local::iam::{Access, AccessLog, IamGuard, Policy, Resources};
 use keel_local::registry;
-use keel_local::template::{Expr, Function, Template};
+use keel_local::template::{Function, Template};
 use keel_tests::TestApp;
 use serde_json::json;
 
@@ -57,18 +57,8 @@ async fn secrets_manager() -> SecretsManager {
 /// A function's environment with `!Ref`s resolved to this run's resources.
 fn environment(function: &Function, table: &str, secret_arn: &str) -> BTreeMap<String, String> {
     function
-        .environment
-        .iter()
-        .map(|(name, value)| {
-            let value = match value {
-                Expr::Ref(r) if r == "Table" => table.to_owned(),
-                Expr::Ref(r) if r == "JwtSecret" => secret_arn.to_owned(),
-                Expr::Text(text) => text.clone(),
-                other => panic!("{}: cannot resolve {other:?} locally", function.logical_id),
-            };
-            (name.clone(), value)
-        })
-        .collect()
+        .resolved_environment(&[("Table", table), ("JwtSecret", secret_arn)])
+        .expect("the template's environment resolves")
 }
 
 /// SDK configuration for `function`'s cold start: requests go to `endpoint` through the IAM
@@ -83,7 +73,7 @@ fn guarded_sdk(
         .into_builder()
         .endpoint_url(endpoint)
         .http_client(IamGuard::new(
-            keel_local::iam::base_http_client(),
+            keel::config::aws_https_client().expect("the HTTPS client builds"),
             &function.logical_id,
             function.policy.clone(),
             resources.clone(),

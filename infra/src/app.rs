@@ -187,7 +187,8 @@ impl FunctionDeps {
             ]
             .into(),
         };
-        let base_http = crate::iam::base_http_client();
+        // The client the deployed functions use (`Deps::from_env`), under the guard.
+        let base_http = keel::config::aws_https_client()?;
         let mut by_logical_id = std::collections::BTreeMap::new();
         for function in &template.functions {
             let binary = function.binary.as_deref().unwrap_or_default();
@@ -229,6 +230,15 @@ impl FunctionDeps {
     pub fn of(&self, logical_id: &str) -> Option<&'static Deps> {
         self.by_logical_id.get(logical_id).copied()
     }
+
+    /// The store the stream function processes records with.
+    pub fn feed_fanout(&self, template: &Template) -> anyhow::Result<keel::store::Store> {
+        template
+            .function_for_binary(keel_functions::streams::FEED_FANOUT)
+            .and_then(|f| self.of(&f.logical_id))
+            .map(|deps| deps.store.clone())
+            .context("template.yaml declares no feed-fanout function")
+    }
 }
 
 /// Starts the local API: engines, table and bucket, each function's dependencies (built once,
@@ -245,13 +255,8 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
     let functions = FunctionDeps::build(&template, &options, &storage.sdk, &tokens)?;
     let mut gateway = Gateway::new(&template, &functions)?;
     if let Some(endpoint) = &storage.dynamodb_endpoint {
-        let fanout = template
-            .function_for_binary(keel_functions::streams::FEED_FANOUT)
-            .and_then(|f| functions.of(&f.logical_id))
-            .context("template.yaml declares no feed-fanout function")?;
-        gateway = gateway.with_stream(Arc::new(
-            attach_stream(endpoint, &options.table, fanout.store.clone()).await?,
-        ));
+        let fanout = functions.feed_fanout(&template)?;
+        gateway = gateway.with_stream(Arc::new(attach_stream(endpoint, &options.table, fanout).await?));
     }
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))

@@ -98,17 +98,13 @@ impl Gateway {
         self
     }
 
-    /// The event API Gateway would send for this request, and the binary of the function it
-    /// would go to; `None` when no route matches. Benchmarks and boot checks feed it to
-    /// compiled Lambda binaries.
-    pub fn event(&self, request: http::Request<Bytes>) -> Option<(String, Value)> {
+    /// The event API Gateway would send for this request; `None` when no route matches.
+    /// Benchmarks and boot checks feed it to compiled Lambda binaries.
+    pub fn event(&self, request: http::Request<Bytes>) -> Option<Value> {
         let (matched, params) = self.find(request.method(), request.uri().path()).ok()?;
         let (parts, body) = request.into_parts();
         let peer = SocketAddr::from(([127, 0, 0, 1], 0));
-        Some((
-            matched.route.binary.clone(),
-            api_gateway_event(&matched.route, &parts, &params, &body, peer),
-        ))
+        Some(api_gateway_event(&matched.route, &parts, &params, &body, peer))
     }
 
     /// The route table, for the start-up banner.

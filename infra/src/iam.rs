@@ -268,15 +268,6 @@ impl AccessLog {
     }
 }
 
-/// The HTTP client an [`IamGuard`] forwards to: the SDK's own (hyper, rustls on aws-lc).
-pub fn base_http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-        ))
-        .build_https()
-}
-
 /// An SDK HTTP client that acts as IAM for one function: it describes, records and checks
 /// every request, and forwards only the allowed ones to `inner`.
 #[derive(Debug, Clone)]

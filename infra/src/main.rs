@@ -99,12 +99,8 @@ async fn main() -> anyhow::Result<()> {
             let tokens =
                 keel::auth::TokenKeys::new(options.jwt_secret.as_bytes(), keel::auth::DEFAULT_TOKEN_TTL)?;
             let functions = keel_local::app::FunctionDeps::build(&template, &options, &storage.sdk, &tokens)?;
-            let fanout = template
-                .function_for_binary(keel_functions::streams::FEED_FANOUT)
-                .and_then(|f| functions.of(&f.logical_id))
-                .context("template.yaml declares no feed-fanout function")?;
-            let driver =
-                keel_local::app::attach_stream(endpoint, &options.table, fanout.store.clone()).await?;
+            let fanout = functions.feed_fanout(&template)?;
+            let driver = keel_local::app::attach_stream(endpoint, &options.table, fanout).await?;
             tokio::spawn(async move {
                 loop {
                     if let Err(error) = driver.drain().await {

@@ -380,6 +380,36 @@ fn keys(schema: Vec<KeyDoc>) -> Vec<(String, String)> {
         .collect()
 }
 
+impl Function {
+    /// Its environment with every `!Ref` replaced by the physical name `refs` gives it (e.g.
+    /// `("Table", "keel")`), as Lambda would set it. A reference `refs` does not name is an error.
+    pub fn resolved_environment(&self, refs: &[(&str, &str)]) -> anyhow::Result<BTreeMap<String, String>> {
+        self.environment
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    Expr::Text(text) => text.clone(),
+                    Expr::Ref(r) => refs
+                        .iter()
+                        .find(|(logical, _)| logical == r)
+                        .map(|(_, physical)| (*physical).to_owned())
+                        .with_context(|| {
+                            format!(
+                                "{}: {name} refers to {r}, which has no value here",
+                                self.logical_id
+                            )
+                        })?,
+                    other => bail!(
+                        "{}: {name} = {other:?} cannot be resolved locally",
+                        self.logical_id
+                    ),
+                };
+                Ok((name.clone(), value))
+            })
+            .collect()
+    }
+}
+
 impl Template {
     /// Reads and interprets the template at `path`.
     pub fn load(path: &Path) -> anyhow::Result<Self> {
@@ -631,6 +661,16 @@ Resources:
         assert_eq!(function.environment["SHARED"], Expr::Ref("Table".into()));
         assert_eq!(function.environment["OWN"], Expr::Text("literal".into()));
         assert_eq!(function.event_sources, ["SQS"]);
+    }
+
+    #[test]
+    fn an_environment_resolves_its_refs_and_refuses_an_unknown_one() {
+        let template = Template::parse(SAMPLE).unwrap();
+        let function = template.function("Fn").unwrap();
+        let env = function.resolved_environment(&[("Table", "keel-test")]).unwrap();
+        assert_eq!(env["SHARED"], "keel-test");
+        assert_eq!(env["OWN"], "literal");
+        assert!(function.resolved_environment(&[("Other", "x")]).is_err());
     }
 
     #[test]
