@@ -17,10 +17,16 @@ use keel::config::Needs;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response, service_fn};
 
+/// Who may use the admin routes.
+pub mod access;
 /// Articles, the feed, favorites and tags.
 pub mod articles;
 /// Comments on articles.
 pub mod comments;
+/// Orders: placing (idempotently), history, cancel and fulfil.
+pub mod orders;
+/// The product catalog and each product's stock ledger.
+pub mod products;
 /// Profiles and follows.
 pub mod profiles;
 /// The table's change stream: feed fan-out and clean-up (`feed-fanout`).

@@ -27,11 +27,16 @@ pub struct Engines {
     /// `http://127.0.0.1:<port>` of the S3 engine.
     pub s3_endpoint: String,
     stop: watch::Sender<bool>,
+    /// The data folder's note of where its engine runs, removed when the engines stop.
+    endpoint_file: Option<PathBuf>,
 }
 
 impl Drop for Engines {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        if let Some(file) = &self.endpoint_file {
+            let _ = std::fs::remove_file(file);
+        }
     }
 }
 
@@ -79,10 +84,22 @@ impl Engines {
         let s3_endpoint = format!("http://{}", s3.local_addr()?);
         tokio::spawn(serve_s3(s3, s3_root, stopped));
 
+        // Other processes on the same data folder (`keel-local admin`) use this engine rather
+        // than opening the database a second time.
+        let endpoint_file = match storage {
+            Storage::Dir(dir) => {
+                let file = dir.join(crate::admin::ENGINE_FILE);
+                std::fs::write(&file, &dynamodb_endpoint)
+                    .with_context(|| format!("writing {}", file.display()))?;
+                Some(file)
+            }
+            Storage::Ephemeral(_) => None,
+        };
         Ok(Self {
             dynamodb_endpoint,
             s3_endpoint,
             stop,
+            endpoint_file,
         })
     }
 }

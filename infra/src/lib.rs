@@ -4,6 +4,8 @@
 
 #![warn(missing_docs)]
 
+/// `keel-local admin`: grant and revoke the admin role.
+pub mod admin;
 /// Putting it together: [`app::spawn`] is what both the binary and the tests run.
 pub mod app;
 /// The embedded DynamoDB and S3 engines.

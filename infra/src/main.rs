@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Parser;
+use keel::domain::Role;
+use keel_local::admin::Target;
 use keel_local::engines::{LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY, Storage};
 use keel_local::template::Template;
 use keel_local::{Backend, Options};
@@ -40,6 +42,40 @@ struct Cli {
     /// Port of the embedded S3 engine (0 = any free port; fixed by --engines-only).
     #[arg(long, default_value_t = 0)]
     s3_port: u16,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Grant or revoke the admin role (works while the server runs on the same data folder).
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum AdminAction {
+    /// Make a user an admin.
+    Grant(AdminArgs),
+    /// Make an admin an ordinary user again; their next admin request is refused.
+    Revoke(AdminArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    /// The user.
+    username: String,
+    /// Local data folder.
+    #[arg(long, default_value = ".keel")]
+    data_dir: PathBuf,
+    /// Table name (with --aws: the deployed table, the stack's TableName output).
+    #[arg(long, default_value = "keel")]
+    table: String,
+    /// Change the deployed table, through the default AWS credential chain.
+    #[arg(long)]
+    aws: bool,
 }
 
 #[tokio::main]
@@ -55,6 +91,20 @@ async fn main() -> anyhow::Result<()> {
         .compact()
         .init();
     let cli = Cli::parse();
+    if let Some(Command::Admin { action }) = &cli.command {
+        let (args, role, verb) = match action {
+            AdminAction::Grant(args) => (args, Role::Admin, "is now an admin"),
+            AdminAction::Revoke(args) => (args, Role::User, "is no longer an admin"),
+        };
+        let target = if args.aws {
+            Target::Aws
+        } else {
+            Target::DataDir(args.data_dir.clone())
+        };
+        keel_local::admin::set_role(&target, &args.table, &args.username, role).await?;
+        println!("{} {verb}", args.username);
+        return Ok(());
+    }
     let jwt_secret = jwt_secret(&cli.data_dir)?;
     let mut options = Options {
         port: cli.port,

@@ -3,8 +3,9 @@
 
 use anyhow::Context as _;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+    AttributeDefinition, BillingMode, CreateGlobalSecondaryIndexAction, GlobalSecondaryIndex,
+    GlobalSecondaryIndexUpdate, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
 };
 
 use crate::template::TableSpec;
@@ -31,6 +32,45 @@ pub async fn ensure_table(
                     .await
                     .context("UpdateTable: enabling the stream")?;
             }
+            // Indexes the template gained since the table was made (one per UpdateTable, as
+            // DynamoDB requires).
+            let existing: Vec<String> = existing
+                .table()
+                .map(|t| t.global_secondary_indexes())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| i.index_name().map(str::to_owned))
+                .collect();
+            for index in spec.global_indexes.iter().filter(|i| !existing.contains(&i.name)) {
+                let mut request = client.update_table().table_name(table);
+                for (name, kind) in spec
+                    .attributes
+                    .iter()
+                    .filter(|(name, _)| index.key_schema.iter().any(|(k, _)| k == *name))
+                {
+                    request = request.attribute_definitions(
+                        AttributeDefinition::builder()
+                            .attribute_name(name)
+                            .attribute_type(ScalarAttributeType::from(kind.as_str()))
+                            .build()?,
+                    );
+                }
+                request
+                    .global_secondary_index_updates(
+                        GlobalSecondaryIndexUpdate::builder()
+                            .create(
+                                CreateGlobalSecondaryIndexAction::builder()
+                                    .index_name(&index.name)
+                                    .set_key_schema(Some(keys(&index.key_schema)?))
+                                    .projection(projection(index))
+                                    .build()?,
+                            )
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .with_context(|| format!("UpdateTable: adding index {}", index.name))?;
+            }
             return Ok(());
         }
         Err(error)
@@ -39,17 +79,6 @@ pub async fn ensure_table(
                 .is_some_and(|e| e.is_resource_not_found_exception()) => {}
         Err(error) => return Err(anyhow::Error::new(error).context("DescribeTable")),
     }
-    let keys = |schema: &[(String, String)]| -> anyhow::Result<Vec<KeySchemaElement>> {
-        schema
-            .iter()
-            .map(|(name, kind)| {
-                Ok(KeySchemaElement::builder()
-                    .attribute_name(name)
-                    .key_type(KeyType::from(kind.as_str()))
-                    .build()?)
-            })
-            .collect()
-    };
     let mut request = client
         .create_table()
         .table_name(table)
@@ -67,16 +96,11 @@ pub async fn ensure_table(
         request = request.stream_specification(stream(view)?);
     }
     for index in &spec.global_indexes {
-        let mut projection =
-            Projection::builder().projection_type(ProjectionType::from(index.projection.as_str()));
-        for attribute in &index.non_key_attributes {
-            projection = projection.non_key_attributes(attribute);
-        }
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(&index.name)
                 .set_key_schema(Some(keys(&index.key_schema)?))
-                .projection(projection.build())
+                .projection(projection(index))
                 .build()?,
         );
     }
@@ -92,6 +116,27 @@ pub async fn ensure_table(
         }
         Err(error) => Err(anyhow::Error::new(error).context(format!("CreateTable {table}"))),
     }
+}
+
+fn keys(schema: &[(String, String)]) -> anyhow::Result<Vec<KeySchemaElement>> {
+    schema
+        .iter()
+        .map(|(name, kind)| {
+            Ok(KeySchemaElement::builder()
+                .attribute_name(name)
+                .key_type(KeyType::from(kind.as_str()))
+                .build()?)
+        })
+        .collect()
+}
+
+fn projection(index: &crate::template::IndexSpec) -> Projection {
+    let mut projection =
+        Projection::builder().projection_type(ProjectionType::from(index.projection.as_str()));
+    for attribute in &index.non_key_attributes {
+        projection = projection.non_key_attributes(attribute);
+    }
+    projection.build()
 }
 
 fn stream(view: &str) -> anyhow::Result<StreamSpecification> {

@@ -3,7 +3,7 @@
 //! own endpoint.
 
 use keel::config::Needs;
-use keel_functions::{Endpoint, articles, comments, profiles, streams, users};
+use keel_functions::{Endpoint, articles, comments, orders, products, profiles, streams, users};
 
 macro_rules! registry {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -34,6 +34,19 @@ registry![
     comments::LIST,
     comments::ADD,
     comments::DELETE,
+    products::CREATE,
+    products::LIST,
+    products::GET,
+    products::UPDATE,
+    products::ARCHIVE,
+    products::ADJUST_STOCK,
+    products::STOCK_HISTORY,
+    orders::PLACE,
+    orders::LIST,
+    orders::GET,
+    orders::CANCEL,
+    orders::FULFIL,
+    orders::ADMIN_LIST,
 ];
 
 /// Binaries that are not HTTP endpoints, with what their cold start loads.

@@ -109,11 +109,22 @@ impl From<StoreError> for ApiError {
                 "was changed by another request; try again",
             )),
             StoreError::Invalid(field, message) => FieldErrors::single(field, message).into(),
+            StoreError::Conflict(pairs) => ApiError::Conflict(field_errors(pairs)),
+            StoreError::Rejected(pairs) => ApiError::UnprocessableEntity(field_errors(pairs)),
+            StoreError::BadCursor => ApiError::bad_cursor(),
             StoreError::UnknownCaller => ApiError::token_invalid(),
             StoreError::Unavailable(cause) => ApiError::ServiceUnavailable(cause),
             StoreError::Failed(cause) => ApiError::Internal(cause),
         }
     }
+}
+
+fn field_errors(pairs: Vec<(String, String)>) -> FieldErrors {
+    let mut errors = FieldErrors::default();
+    for (field, message) in pairs {
+        errors.push(field, message);
+    }
+    errors
 }
 
 impl From<FieldErrors> for ApiError {
@@ -133,6 +144,19 @@ impl ApiError {
     /// probe learns nothing about which check failed.
     pub fn token_invalid() -> Self {
         ApiError::Unauthorized(FieldErrors::single("token", "is invalid"))
+    }
+
+    /// A 400 for a page cursor the list did not hand out (edited, or from another list).
+    pub fn bad_cursor() -> Self {
+        ApiError::BadRequest(FieldErrors::single(
+            "cursor",
+            "is not a cursor this list handed out",
+        ))
+    }
+
+    /// A 403 for a route only admins may use.
+    pub fn admin_only() -> Self {
+        ApiError::Forbidden("admin")
     }
 
     /// The status this error produces.

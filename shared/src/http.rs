@@ -145,6 +145,23 @@ pub fn comment_id_param(req: &Request) -> Result<crate::domain::CommentId, ApiEr
     crate::domain::CommentId::from_path(&path_param(req, "id")?).ok_or(ApiError::NotFound("comment"))
 }
 
+/// The product `{id}` of the path; anything but a UUID is a 404 `product`.
+pub fn product_id_param(req: &Request) -> Result<crate::domain::ProductId, ApiError> {
+    crate::domain::ProductId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("product"))
+}
+
+/// The order `{id}` of the path; anything but a UUID is a 404 `order`.
+pub fn order_id_param(req: &Request) -> Result<crate::domain::OrderId, ApiError> {
+    crate::domain::OrderId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("order"))
+}
+
+/// The `cursor` query parameter: absent, or one this API handed out (else 400).
+pub fn cursor_param(req: &Request) -> Result<Option<crate::domain::Cursor>, ApiError> {
+    query_param(req, "cursor")
+        .map(|raw| crate::domain::Cursor::parse(&raw).map_err(|_| ApiError::bad_cursor()))
+        .transpose()
+}
+
 /// A query-string parameter, if present (the first value when repeated).
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     use lambda_http::RequestExt as _;

@@ -29,6 +29,20 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("DELETE /api/articles/{slug}/comments/{id}", 2),
     ("GET /api/tags", 1),
     ("DELETE /api/articles/{slug}", 3),
+    ("POST /api/products", 2),
+    ("GET /api/products", 2),
+    ("GET /api/products/{id}", 1),
+    ("PUT /api/products/{id}", 3),
+    ("POST /api/products/{id}/stock", 3),
+    ("GET /api/products/{id}/stock-history", 2),
+    ("POST /api/orders", 3),
+    ("POST /api/orders (replay)", 1),
+    ("GET /api/orders", 1),
+    ("GET /api/orders/{id}", 1),
+    ("POST /api/orders/{id}/fulfil", 2),
+    ("GET /api/admin/orders", 2),
+    ("POST /api/orders/{id}/cancel", 3),
+    ("DELETE /api/products/{id}", 3),
 ];
 
 /// Runs every endpoint once in a realistic state and answers (endpoint, calls).
@@ -140,5 +154,95 @@ pub async fn measure(app: &TestApp) -> Vec<(&'static str, Vec<keel_local::meter:
     measured.push(("DELETE /api/profiles/{username}/follow", calls));
     let (_, calls) = app.metered(app.send("DELETE", &article, None, Some(&a))).await;
     measured.push(("DELETE /api/articles/{slug}", calls));
+    measure_shop(app, &r, &mut measured).await;
     measured
+}
+
+/// The catalog and orders, by an admin and a shopper (`shopper`'s token).
+async fn measure_shop(
+    app: &TestApp,
+    shopper: &str,
+    measured: &mut Vec<(&'static str, Vec<keel_local::meter::Call>)>,
+) {
+    let (_, admin) = app.admin().await;
+    let other = app.product(&admin, "Teapot", "kitchen", 2500, 10).await;
+    let (reply, calls) = app
+        .metered(app.send(
+            "POST",
+            "/products",
+            Some(json!({"product": {"name": "Mug", "category": "kitchen",
+                "price": {"amount": 1200, "currency": "EUR"}, "stock": 20}})),
+            Some(&admin),
+        ))
+        .await;
+    measured.push(("POST /api/products", calls));
+    let id = reply.body["product"]["id"].as_str().unwrap().to_owned();
+    let product = format!("/products/{id}");
+    let (_, calls) = app
+        .metered(app.send("GET", "/products?category=kitchen&limit=5", None, None))
+        .await;
+    measured.push(("GET /api/products", calls));
+    let (_, calls) = app.metered(app.send("GET", &product, None, None)).await;
+    measured.push(("GET /api/products/{id}", calls));
+    let (_, calls) = app
+        .metered(app.send(
+            "PUT",
+            &product,
+            Some(json!({"product": {"price": {"amount": 1300, "currency": "EUR"}, "category": "cups"}})),
+            Some(&admin),
+        ))
+        .await;
+    measured.push(("PUT /api/products/{id}", calls));
+    let (_, calls) = app
+        .metered(app.send(
+            "POST",
+            &format!("{product}/stock"),
+            Some(json!({"stock": {"delta": 5, "reason": "delivery"}})),
+            Some(&admin),
+        ))
+        .await;
+    measured.push(("POST /api/products/{id}/stock", calls));
+    let (_, calls) = app
+        .metered(app.send("GET", &format!("{product}/stock-history"), None, Some(&admin)))
+        .await;
+    measured.push(("GET /api/products/{id}/stock-history", calls));
+    let key = uuid::Uuid::new_v4().to_string();
+    let (reply, calls) = app
+        .metered(app.order(shopper, &key, &[(&id, 2), (&other, 1)]))
+        .await;
+    measured.push(("POST /api/orders", calls));
+    let order = reply.body["order"]["id"].as_str().unwrap().to_owned();
+    let (_, calls) = app
+        .metered(app.order(shopper, &key, &[(&id, 2), (&other, 1)]))
+        .await;
+    measured.push(("POST /api/orders (replay)", calls));
+    // A refused order records its answer for the key.
+    app.order(shopper, &uuid::Uuid::new_v4().to_string(), &[(&id, 100)])
+        .await;
+    let (_, calls) = app.metered(app.send("GET", "/orders", None, Some(shopper))).await;
+    measured.push(("GET /api/orders", calls));
+    let (_, calls) = app
+        .metered(app.send("GET", &format!("/orders/{order}"), None, Some(shopper)))
+        .await;
+    measured.push(("GET /api/orders/{id}", calls));
+    let (_, calls) = app
+        .metered(app.send("POST", &format!("/orders/{order}/fulfil"), None, Some(&admin)))
+        .await;
+    measured.push(("POST /api/orders/{id}/fulfil", calls));
+    let (_, calls) = app
+        .metered(app.send("GET", "/admin/orders?status=fulfilled", None, Some(&admin)))
+        .await;
+    measured.push(("GET /api/admin/orders", calls));
+    let second = app
+        .order(shopper, &uuid::Uuid::new_v4().to_string(), &[(&id, 1)])
+        .await;
+    let second = second.body["order"]["id"].as_str().unwrap().to_owned();
+    let (_, calls) = app
+        .metered(app.send("POST", &format!("/orders/{second}/cancel"), None, Some(shopper)))
+        .await;
+    measured.push(("POST /api/orders/{id}/cancel", calls));
+    let (_, calls) = app
+        .metered(app.send("DELETE", &product, None, Some(&admin)))
+        .await;
+    measured.push(("DELETE /api/products/{id}", calls));
 }

@@ -223,6 +223,106 @@ impl TestApp {
             .collect()
     }
 
+    /// Sends a request with extra headers (`Idempotency-Key`, …).
+    pub async fn send_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.request(method, path);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Token {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send_raw(request).await
+    }
+
+    /// Gives `username` the admin role, as `keel-local admin grant` does.
+    pub async fn set_role(&self, username: &str, role: keel::domain::Role) {
+        let username = keel::domain::Username::parse(Some(username)).expect("a username");
+        self.app
+            .deps
+            .store
+            .set_role(&username, role)
+            .await
+            .expect("role set");
+    }
+
+    /// Registers a user and makes them an admin.
+    pub async fn admin(&self) -> (NewUser, String) {
+        let (user, token) = self.registered_user().await;
+        self.set_role(&user.username, keel::domain::Role::Admin).await;
+        (user, token)
+    }
+
+    /// Creates a product as `admin` and answers its id.
+    pub async fn product(&self, admin: &str, name: &str, category: &str, amount: i64, stock: i64) -> String {
+        let reply = self
+            .send(
+                "POST",
+                "/products",
+                Some(json!({"product": {
+                    "name": name, "description": "a thing", "category": category,
+                    "price": {"amount": amount, "currency": "EUR"}, "stock": stock,
+                }})),
+                Some(admin),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "product creation failed: {:?}", reply.body);
+        reply.body["product"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// `POST /api/orders` with `Idempotency-Key: key` for `lines` (`[(product id, quantity)]`).
+    pub async fn order(&self, token: &str, key: &str, lines: &[(&str, i64)]) -> Reply {
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(id, quantity)| json!({"productId": id, "quantity": quantity}))
+            .collect();
+        self.send_with(
+            "POST",
+            "/orders",
+            Some(json!({"order": {"lines": lines}})),
+            Some(token),
+            &[("idempotency-key", key)],
+        )
+        .await
+    }
+
+    /// Every entry of a product's stock ledger (newest first), following the cursor.
+    pub async fn ledger(&self, admin: &str, product: &str) -> Vec<Value> {
+        let mut entries = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let query = match &cursor {
+                Some(c) => format!("?limit=100&cursor={c}"),
+                None => "?limit=100".to_owned(),
+            };
+            let reply = self
+                .send(
+                    "GET",
+                    &format!("/products/{product}/stock-history{query}"),
+                    None,
+                    Some(admin),
+                )
+                .await;
+            assert_eq!(reply.status, 200, "ledger read failed: {:?}", reply.body);
+            entries.extend(reply.body["entries"].as_array().expect("entries").iter().cloned());
+            match reply.body["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return entries,
+            }
+        }
+    }
+
     /// The favorites counter stored on the article at `slug`, read straight from the table.
     pub async fn stored_favorites_count(&self, slug: &str) -> Option<u64> {
         let slug = keel::domain::Slug::from_trusted(slug.to_owned());

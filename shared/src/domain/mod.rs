@@ -2,14 +2,22 @@
 //! proves it was validated: handlers never re-check.
 
 mod article;
+mod catalog;
 mod content;
+mod cursor;
 mod user;
 
 pub use article::{
     ArticleBody, ArticleChanges, CommentBody, CommentId, Description, NewArticle, Page, Slug, TagList, Title,
 };
 
+pub use catalog::{
+    Category, Currency, IdempotencyKey, LedgerEntry, MAX_STOCK, Money, NewProduct, Order, OrderId, OrderLine,
+    OrderLines, OrderStatus, PlacedLine, Product, ProductChanges, ProductFields, ProductId, ProductQuery,
+    ProductSort, Role, StockChange, parse_limit,
+};
 pub use content::{Article, Comment, Profile};
+pub use cursor::{BadCursor, Cursor};
 pub use user::{Bio, Credentials, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
 
 use crate::error::FieldErrors;

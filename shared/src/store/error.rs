@@ -22,6 +22,17 @@ pub enum StoreError {
     /// A rule of the data was broken, e.g. following oneself: (field, message).
     #[error("{0}: {1}")]
     Invalid(&'static str, &'static str),
+    /// The write conflicts with the data as it is now (not enough stock, an order no longer
+    /// placed): (field, message) pairs, every one that applies.
+    #[error("conflict: {0:?}")]
+    Conflict(Vec<(String, String)>),
+    /// The request refers to data that cannot serve it (an unknown product, mixed
+    /// currencies): (field, message) pairs.
+    #[error("rejected: {0:?}")]
+    Rejected(Vec<(String, String)>),
+    /// A page cursor that this list did not hand out.
+    #[error("foreign or tampered cursor")]
+    BadCursor,
     /// The caller's own user record is gone (a valid token for a deleted account).
     #[error("the calling user does not exist")]
     UnknownCaller,

@@ -5,7 +5,9 @@
 //! table), so no unbounded or unchecked string becomes a key.
 
 use super::Key;
-use crate::domain::{Email, Slug, UserId, Username};
+use crate::domain::{
+    Category, Email, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, UserId, Username,
+};
 
 /// Sort key of a user record.
 pub const USER_SK: &str = "USER";
@@ -145,6 +147,76 @@ pub fn entry_sk(created_at: &str, article_id: &str) -> String {
 /// A comment's sort key, zero-padded so ids sort numerically.
 pub fn comment_sk(id: u64) -> String {
     format!("{COMMENT_PREFIX}{id:010}")
+}
+
+/// Sort key of a product record.
+pub const PRODUCT_SK: &str = "PRODUCT";
+/// Prefix of a stock ledger entry's sort key, inside its product's partition.
+pub const LEDGER_PREFIX: &str = "LEDGER#";
+/// Sort key of an order record.
+pub const ORDER_SK: &str = "ORDER";
+/// Sort key of an idempotency record.
+pub const IDEMPOTENCY_SK: &str = "IDEMPOTENCY";
+
+/// `PRODUCT#<id>`: a product's partition (record, stock ledger).
+pub fn product_pk(id: &ProductId) -> String {
+    format!("PRODUCT#{id}")
+}
+
+/// The key of a product record.
+pub fn product_key(id: &ProductId) -> Key {
+    key(product_pk(id), PRODUCT_SK)
+}
+
+/// A ledger entry's sort key: the product's stock sequence number after the change,
+/// zero-padded so entries sort in the order they happened.
+pub fn ledger_sk(seq: u64) -> String {
+    format!("{LEDGER_PREFIX}{seq:020}")
+}
+
+/// The catalog list a product appears in, newest first: `CATALOG#NEW` or `CATALOG#NEW#<cat>`.
+pub fn catalog_newest(category: Option<&Category>) -> String {
+    match category {
+        Some(category) => format!("CATALOG#NEW#{}", category.as_str()),
+        None => "CATALOG#NEW".to_owned(),
+    }
+}
+
+/// The catalog list by price: `CATALOG#PRICE` or `CATALOG#PRICE#<cat>`.
+pub fn catalog_by_price(category: Option<&Category>) -> String {
+    match category {
+        Some(category) => format!("CATALOG#PRICE#{}", category.as_str()),
+        None => "CATALOG#PRICE".to_owned(),
+    }
+}
+
+/// A price list entry's sort key: the amount zero-padded to 13 digits (the largest price has
+/// 13), then the id, so entries sort by price and ranges are key conditions.
+pub fn price_sk(amount: i64, id: &str) -> String {
+    format!("{amount:013}#{id}")
+}
+
+/// `ORDER#<id>`: an order's partition.
+pub fn order_key(id: &OrderId) -> Key {
+    key(format!("ORDER#{id}"), ORDER_SK)
+}
+
+/// gsi1 partition of a user's orders.
+pub fn orders_of(user: &UserId) -> String {
+    format!("ORDERS#USER#{user}")
+}
+
+/// gsi2 partition of the orders in one status.
+pub fn orders_in(status: OrderStatus) -> String {
+    format!("ORDERS#STATUS#{}", status.as_str())
+}
+
+/// The idempotency record of `user`'s `key`: keys are scoped to the caller, as Stripe's are.
+pub fn idempotency_key(user: &UserId, idempotency_key: &IdempotencyKey) -> Key {
+    key(
+        format!("IDEMPOTENCY#{user}#{}", idempotency_key.as_str()),
+        IDEMPOTENCY_SK,
+    )
 }
 
 #[cfg(test)]

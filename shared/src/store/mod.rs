@@ -11,10 +11,12 @@
 
 mod articles;
 mod batch;
+mod catalog;
 mod comments;
 mod error;
 /// Every key format of the table.
 pub mod keys;
+mod orders;
 mod profiles;
 /// The change stream: feed fan-out and post-delete clean-up.
 pub mod stream;
@@ -30,6 +32,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 
 pub use articles::{ArticleList, ListFilter};
 pub use error::{StoreError, StoreResult};
+pub use orders::{Claim, ClaimTicket};
 pub use users::{LoginRecord, UserUpdate};
 
 /// An item's primary key as the SDK takes it.
@@ -70,6 +73,19 @@ impl Store {
     /// A cancellation for any other reason returns the per-item reason codes, in request
     /// order, for the caller to turn into a domain error.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
+        self.transact_detailed(items)
+            .await
+            .map_err(|failure| match failure {
+                Detailed::Cancelled(reasons) => {
+                    TransactFailure::Cancelled(reasons.into_iter().map(|r| r.code).collect())
+                }
+                Detailed::Other(error) => TransactFailure::Other(error),
+            })
+    }
+
+    /// [`Store::transact`], answering the full cancellation reasons: with each failed item's
+    /// current image where the request asked for it (`ReturnValuesOnConditionCheckFailure`).
+    async fn transact_detailed(&self, items: Vec<TransactWriteItem>) -> Result<(), Detailed> {
         const ATTEMPTS: u32 = 6;
         for attempt in 1..=ATTEMPTS {
             let result = self
@@ -85,32 +101,31 @@ impl Store {
             let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
                 error.as_service_error()
             else {
-                return Err(TransactFailure::Other(StoreError::sdk(
-                    "TransactWriteItems",
-                    error,
-                )));
+                return Err(Detailed::Other(StoreError::sdk("TransactWriteItems", error)));
             };
-            let codes: Vec<Option<String>> = cancelled
-                .cancellation_reasons()
-                .iter()
-                .map(|r| r.code().map(str::to_owned))
-                .collect();
-            let conflicted = codes.iter().any(|c| c.as_deref() == Some("TransactionConflict"));
-            let failed_condition = codes
-                .iter()
-                .any(|c| c.as_deref() == Some("ConditionalCheckFailed"));
-            if conflicted && !failed_condition && attempt < ATTEMPTS {
+            let reasons = cancelled.cancellation_reasons().to_vec();
+            let code = |wanted: &str| reasons.iter().any(|r| r.code() == Some(wanted));
+            if code("TransactionConflict") && !code("ConditionalCheckFailed") && attempt < ATTEMPTS {
                 // Jittered linear back-off: contention is between a handful of writers.
                 let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 15 + jitter)).await;
                 continue;
             }
-            return Err(TransactFailure::Cancelled(codes));
+            return Err(Detailed::Cancelled(reasons));
         }
-        Err(TransactFailure::Other(
+        Err(Detailed::Other(
             anyhow::anyhow!("BUG: transaction retry loop fell through").into(),
         ))
     }
+}
+
+/// Why a transaction did not commit, in full.
+#[derive(Debug)]
+enum Detailed {
+    /// Cancelled; one reason per item, in request order.
+    Cancelled(Vec<aws_sdk_dynamodb::types::CancellationReason>),
+    /// Anything else.
+    Other(StoreError),
 }
 
 /// Why a transaction did not commit.

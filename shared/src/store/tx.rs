@@ -101,10 +101,27 @@ impl<'a> Tx<'a> {
         values: Vec<(&str, AttributeValue)>,
         condition: Option<&str>,
     ) -> anyhow::Result<usize> {
+        self.update_named(pk, sk, expression, &[], values, condition)
+    }
+
+    /// An update whose expressions name attributes through `#placeholders` (for reserved words
+    /// such as `status`).
+    pub(super) fn update_named(
+        &mut self,
+        pk: String,
+        sk: &str,
+        expression: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+        condition: Option<&str>,
+    ) -> anyhow::Result<usize> {
         let mut update = Update::builder()
             .table_name(self.table)
             .set_key(Some(key(pk, sk)))
             .update_expression(expression);
+        for (placeholder, name) in names {
+            update = update.expression_attribute_names(*placeholder, *name);
+        }
         for (name, value) in values {
             update = update.expression_attribute_values(name, value);
         }

@@ -17,7 +17,7 @@ use super::keys::{EMAIL_SK, USER_SK, USERNAME_SK, email_pk, key, user_key, user_
 use super::tx::{Tx, number};
 use super::{Store, StoreError, StoreResult, TransactFailure, from_item};
 use crate::auth::PasswordHashString;
-use crate::domain::{Email, User, UserId, Username, now_timestamp};
+use crate::domain::{Email, Role, User, UserId, Username, now_timestamp};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct UserItem {
@@ -35,6 +35,9 @@ struct UserItem {
     updated_at: String,
     /// Bumped by every write, so a read-modify-write can condition on what it read.
     version: u64,
+    /// Set only by an operator ([`Store::set_role`]); absent on records made before roles.
+    #[serde(default)]
+    role: Role,
 }
 
 impl UserItem {
@@ -130,6 +133,7 @@ impl Store {
             created_at: now.clone(),
             updated_at: now,
             version: 1,
+            role: Role::User,
         };
         let mut tx = Tx::new(&self.table);
         tx.put_new(&item)?;
@@ -321,6 +325,66 @@ impl Store {
             }
             Err(error) => Err(StoreError::sdk("UpdateItem user", error)),
         }
+    }
+}
+
+#[derive(Deserialize)]
+struct RoleOnly {
+    #[serde(default)]
+    role: Role,
+}
+
+impl Store {
+    /// The role on `user`'s record, read on every admin request so that a revoked admin loses
+    /// access at once. `None` when the user no longer exists.
+    ///
+    /// Access: `GetItem USER#<id>/USER` projecting `role`, strongly consistent — 1 round trip.
+    pub async fn role(&self, user: &UserId) -> StoreResult<Option<Role>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(user.as_str())))
+            .consistent_read(true)
+            .projection_expression("pk, #role")
+            .expression_attribute_names("#role", "role")
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem role", e))?;
+        Ok(output
+            .item
+            .map(from_item::<RoleOnly>)
+            .transpose()?
+            .map(|r| r.role))
+    }
+
+    /// Gives `username` the role `role`: the operator's command (`keel-local admin`), never an
+    /// API route.
+    ///
+    /// Access: `GetItem` of the username guard, then `UpdateItem` of the user conditioned on
+    /// it existing — 2 round trips.
+    pub async fn set_role(&self, username: &Username, role: Role) -> StoreResult<()> {
+        let id = self
+            .find_user_id_by_username(username)
+            .await?
+            .ok_or(StoreError::NotFound("user"))?;
+        let value = match role {
+            Role::User => "user",
+            Role::Admin => "admin",
+        };
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id.as_str())))
+            .update_expression("SET #role = :role, version = version + :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#role", "role")
+            .expression_attribute_values(":role", AttributeValue::S(value.into()))
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("UpdateItem role", e))?;
+        Ok(())
     }
 }
 

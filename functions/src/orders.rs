@@ -1,0 +1,282 @@
+//! `/api/orders` (a shopper's own) and `/api/admin/orders` (everyone's, for admins).
+
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode, header};
+use keel::domain::{Cursor, IdempotencyKey, Order, OrderLines, OrderStatus, parse_limit};
+use keel::error::FieldErrors;
+use keel::http::{JSON_CONTENT_TYPE, cursor_param, json, order_id_param, query_param, wrapped_body};
+use keel::store::{Claim, StoreError};
+use keel::{ApiError, Deps};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::access::require_admin;
+use crate::endpoint;
+use crate::products::MoneyBody;
+
+endpoint!(
+    /// `place-order`: POST /api/orders.
+    PLACE = "place-order" => place, TableAndTokens
+);
+endpoint!(
+    /// `list-orders`: GET /api/orders (the caller's).
+    LIST = "list-orders" => list, TableAndTokens
+);
+endpoint!(
+    /// `get-order`: GET /api/orders/{id} (owner or admin).
+    GET = "get-order" => get, TableAndTokens
+);
+endpoint!(
+    /// `cancel-order`: POST /api/orders/{id}/cancel (owner).
+    CANCEL = "cancel-order" => cancel, TableAndTokens
+);
+endpoint!(
+    /// `fulfil-order`: POST /api/orders/{id}/fulfil (admin).
+    FULFIL = "fulfil-order" => fulfil, TableAndTokens
+);
+endpoint!(
+    /// `list-all-orders`: GET /api/admin/orders (admin).
+    ADMIN_LIST = "list-all-orders" => admin_list, TableAndTokens
+);
+
+/// The header a client sends so that a retried order is placed once.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set on a response that repeats the first response to the same key.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// How long a request waits for an earlier request with its key to finish before answering
+/// 409: long enough that a client's parallel retries all get the first answer.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(3);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct LineBody<'a> {
+    product_id: &'a str,
+    name: &'a str,
+    quantity: i64,
+    unit_price: MoneyBody<'a>,
+    line_total: MoneyBody<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrderBody<'a> {
+    id: &'a str,
+    user_id: &'a str,
+    status: &'static str,
+    lines: Vec<LineBody<'a>>,
+    total: MoneyBody<'a>,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
+impl<'a> From<&'a Order> for OrderBody<'a> {
+    fn from(o: &'a Order) -> Self {
+        Self {
+            id: o.id.as_str(),
+            user_id: &o.user_id,
+            status: o.status.as_str(),
+            lines: o
+                .lines
+                .iter()
+                .map(|l| LineBody {
+                    product_id: &l.product_id,
+                    name: &l.name,
+                    quantity: l.quantity,
+                    unit_price: MoneyBody::new(l.unit_amount, &o.currency),
+                    line_total: MoneyBody::new(l.line_amount, &o.currency),
+                })
+                .collect(),
+            total: MoneyBody::new(o.total_amount, &o.currency),
+            created_at: &o.created_at,
+            updated_at: &o.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct OrderResponse<'a> {
+    order: OrderBody<'a>,
+}
+
+fn order_response(status: StatusCode, order: &Order) -> Response<Body> {
+    json(status, &OrderResponse { order: order.into() })
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OrdersResponse<'a> {
+    orders: Vec<OrderBody<'a>>,
+    next_cursor: Option<String>,
+}
+
+fn orders_response(orders: &[Order], next: Option<&Cursor>) -> Response<Body> {
+    json(
+        StatusCode::OK,
+        &OrdersResponse {
+            orders: orders.iter().map(OrderBody::from).collect(),
+            next_cursor: next.map(Cursor::encode),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+struct NewOrderDto {
+    lines: Option<serde_json::Value>,
+}
+
+fn idempotency_key(req: &Request) -> Result<IdempotencyKey, ApiError> {
+    let raw = req.headers().get(IDEMPOTENCY_KEY).ok_or_else(|| {
+        ApiError::BadRequest(FieldErrors::single(
+            "Idempotency-Key",
+            "header is required: a unique value per order, reused when retrying it",
+        ))
+    })?;
+    IdempotencyKey::parse(raw.as_bytes()).map_err(ApiError::BadRequest)
+}
+
+/// A stored response, sent again.
+fn replay(status: u16, body: String) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+/// POST /api/orders — place an order (201), safely retried with the same `Idempotency-Key`.
+///
+/// The key's first request decides: a retry with the same lines gets the same status and
+/// body (`Idempotent-Replayed: true`), whether that was the order or a refusal (409 out of
+/// stock, 422 unknown product); the same key with other lines is a 422; a retry while the
+/// first is still running waits for its answer, and gets a 409 if it takes too long.
+#[tracing::instrument(name = "place_order", skip_all, fields(user_id))]
+pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let key = idempotency_key(&req)?;
+    let dto: NewOrderDto = wrapped_body(&req, "order")?;
+    let lines = OrderLines::parse(dto.lines.as_ref())?;
+    let fingerprint = lines.fingerprint();
+    let waiting_since = tokio::time::Instant::now();
+    let ticket = loop {
+        match deps
+            .store
+            .claim_idempotency(&session.user_id, &key, &fingerprint)
+            .await?
+        {
+            Claim::Acquired(ticket) => break ticket,
+            Claim::Replay { status, body } => return Ok(replay(status, body)),
+            Claim::Mismatch => {
+                return Err(FieldErrors::single(
+                    "Idempotency-Key",
+                    "was already used for a different order; use a new key",
+                )
+                .into());
+            }
+            Claim::InFlight if waiting_since.elapsed() < IN_FLIGHT_WAIT => {
+                tokio::time::sleep(Duration::from_millis(40)).await;
+            }
+            Claim::InFlight => {
+                return Err(ApiError::Conflict(FieldErrors::single(
+                    "Idempotency-Key",
+                    "an order with this key is still being placed; retry shortly",
+                )));
+            }
+        }
+    };
+    let render =
+        |order: &Order| serde_json::to_string(&OrderResponse { order: order.into() }).unwrap_or_default();
+    match deps
+        .store
+        .place_order(&session.user_id, &lines, &ticket, &render)
+        .await
+    {
+        Ok((_, body)) => {
+            let mut response = replay(201, body);
+            response.headers_mut().remove(IDEMPOTENT_REPLAYED);
+            Ok(response)
+        }
+        // A refusal is the key's answer too: recorded, so a retry gets it again.
+        Err(error @ (StoreError::Conflict(_) | StoreError::Rejected(_))) => {
+            let response = ApiError::from(error).into_response();
+            let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+            deps.store
+                .finish_idempotency(&ticket, response.status().as_u16(), &body)
+                .await?;
+            Ok(response)
+        }
+        // Anything else may succeed on retry: the claim lapses and the key stays usable.
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// GET /api/orders — the caller's orders, newest first, in cursor pages.
+#[tracing::instrument(name = "list_orders", skip_all, fields(user_id))]
+pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let limit = parse_limit(query_param(&req, "limit").as_deref())?;
+    let cursor = cursor_param(&req)?;
+    let (orders, next) = deps
+        .store
+        .orders_of(&session.user_id, limit, cursor.as_ref())
+        .await?;
+    Ok(orders_response(&orders, next.as_ref()))
+}
+
+/// GET /api/orders/{id} — for its owner and admins; anyone else gets the same 404 as for an
+/// order that does not exist.
+#[tracing::instrument(name = "get_order", skip_all, fields(user_id))]
+pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let id = order_id_param(&req)?;
+    let order = deps
+        .store
+        .get_order(&id)
+        .await?
+        .ok_or(ApiError::NotFound("order"))?;
+    if order.user_id != session.user_id.as_str()
+        && !deps
+            .store
+            .role(&session.user_id)
+            .await?
+            .is_some_and(|r| r.is_admin())
+    {
+        return Err(ApiError::NotFound("order"));
+    }
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+/// POST /api/orders/{id}/cancel — the owner cancels a placed order; its stock returns.
+#[tracing::instrument(name = "cancel_order", skip_all, fields(user_id))]
+pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let id = order_id_param(&req)?;
+    let order = deps.store.cancel_order(&id, &session.user_id).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+/// POST /api/orders/{id}/fulfil — an admin marks a placed order shipped.
+#[tracing::instrument(name = "fulfil_order", skip_all, fields(user_id))]
+pub async fn fulfil(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    require_admin(deps, &req).await?;
+    let id = order_id_param(&req)?;
+    let order = deps.store.fulfil_order(&id).await?;
+    Ok(order_response(StatusCode::OK, &order))
+}
+
+/// GET /api/admin/orders?status=placed — every order in one status (default `placed`: the
+/// orders waiting to be fulfilled), newest first, in cursor pages.
+#[tracing::instrument(name = "list_all_orders", skip_all, fields(user_id))]
+pub async fn admin_list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    require_admin(deps, &req).await?;
+    let status = match query_param(&req, "status") {
+        Some(raw) => OrderStatus::parse(&raw)?,
+        None => OrderStatus::Placed,
+    };
+    let limit = parse_limit(query_param(&req, "limit").as_deref())?;
+    let cursor = cursor_param(&req)?;
+    let (orders, next) = deps.store.orders_in(status, limit, cursor.as_ref()).await?;
+    Ok(orders_response(&orders, next.as_ref()))
+}

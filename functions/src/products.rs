@@ -1,0 +1,261 @@
+//! `/api/products`: the catalog (public reads, admin writes) and each product's stock ledger.
+
+use http::StatusCode;
+use keel::domain::{
+    Cursor, LedgerEntry, NewProduct, Product, ProductChanges, ProductFields, ProductQuery, StockChange,
+    parse_limit,
+};
+use keel::http::{cursor_param, empty, json, product_id_param, query_param, wrapped_body};
+use keel::{ApiError, Deps};
+use lambda_http::{Body, Request, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::access::require_admin;
+use crate::endpoint;
+
+endpoint!(
+    /// `create-product`: POST /api/products (admin).
+    CREATE = "create-product" => create, TableAndTokens
+);
+endpoint!(
+    /// `list-products`: GET /api/products (public).
+    LIST = "list-products" => list, Table
+);
+endpoint!(
+    /// `get-product`: GET /api/products/{id} (public; archived ones for admins only).
+    GET = "get-product" => get, TableAndTokens
+);
+endpoint!(
+    /// `update-product`: PUT /api/products/{id} (admin).
+    UPDATE = "update-product" => update, TableAndTokens
+);
+endpoint!(
+    /// `archive-product`: DELETE /api/products/{id} (admin).
+    ARCHIVE = "archive-product" => archive, TableAndTokens
+);
+endpoint!(
+    /// `adjust-stock`: POST /api/products/{id}/stock (admin).
+    ADJUST_STOCK = "adjust-stock" => adjust_stock, TableAndTokens
+);
+endpoint!(
+    /// `stock-history`: GET /api/products/{id}/stock-history (admin).
+    STOCK_HISTORY = "stock-history" => stock_history, TableAndTokens
+);
+
+/// A price as the API shows it: integer minor units and an ISO 4217 code.
+#[derive(Serialize)]
+pub struct MoneyBody<'a> {
+    amount: i64,
+    currency: &'a str,
+}
+
+impl<'a> MoneyBody<'a> {
+    /// `amount` of `currency`.
+    pub fn new(amount: i64, currency: &'a str) -> Self {
+        Self { amount, currency }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProductBody<'a> {
+    id: &'a str,
+    name: &'a str,
+    description: &'a str,
+    category: &'a str,
+    price: MoneyBody<'a>,
+    stock: i64,
+    status: &'static str,
+    image: Option<&'a str>,
+    created_at: &'a str,
+    updated_at: &'a str,
+}
+
+impl<'a> From<&'a Product> for ProductBody<'a> {
+    fn from(p: &'a Product) -> Self {
+        Self {
+            id: p.id.as_str(),
+            name: &p.name,
+            description: &p.description,
+            category: p.category.as_str(),
+            price: MoneyBody::new(p.price.amount, p.price.currency.as_str()),
+            stock: p.stock,
+            status: if p.archived { "archived" } else { "active" },
+            image: p.image.as_deref(),
+            created_at: &p.created_at,
+            updated_at: &p.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ProductResponse<'a> {
+    product: ProductBody<'a>,
+}
+
+fn product_response(status: StatusCode, product: &Product) -> Response<Body> {
+    json(
+        status,
+        &ProductResponse {
+            product: product.into(),
+        },
+    )
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProductsResponse<'a> {
+    products: Vec<ProductBody<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// POST /api/products — a new product (201). Admins only.
+#[tracing::instrument(name = "create_product", skip_all, fields(user_id))]
+pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let admin = require_admin(deps, &req).await?;
+    let fields: ProductFields = wrapped_body(&req, "product")?;
+    let new = NewProduct::parse(&fields)?;
+    let product = deps.store.create_product(new, &admin.user_id).await?;
+    Ok(product_response(StatusCode::CREATED, &product))
+}
+
+/// GET /api/products — the public catalog: active products, newest first or by price,
+/// optionally in one category and a price range, in cursor pages.
+#[tracing::instrument(name = "list_products", skip_all)]
+pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let query = ProductQuery::parse(
+        query_param(&req, "category").as_deref(),
+        query_param(&req, "minPrice").as_deref(),
+        query_param(&req, "maxPrice").as_deref(),
+        query_param(&req, "sort").as_deref(),
+        query_param(&req, "limit").as_deref(),
+    )?;
+    let cursor = cursor_param(&req)?;
+    let (products, next) = deps.store.list_products(&query, cursor.as_ref()).await?;
+    Ok(json(
+        StatusCode::OK,
+        &ProductsResponse {
+            products: products.iter().map(ProductBody::from).collect(),
+            next_cursor: next.as_ref().map(Cursor::encode),
+        },
+    ))
+}
+
+/// GET /api/products/{id} — one product. An archived one is shown to admins and is a 404 for
+/// everyone else, as if it never existed.
+#[tracing::instrument(name = "get_product", skip_all)]
+pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens()?.optional(&req)?;
+    let id = product_id_param(&req)?;
+    let product = deps
+        .store
+        .get_product(&id)
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    if product.archived {
+        let admin = match &viewer {
+            Some(session) => deps
+                .store
+                .role(&session.user_id)
+                .await?
+                .is_some_and(|r| r.is_admin()),
+            None => false,
+        };
+        if !admin {
+            return Err(ApiError::NotFound("product"));
+        }
+    }
+    Ok(product_response(StatusCode::OK, &product))
+}
+
+/// PUT /api/products/{id} — change name, description, category, price or image. Stock and
+/// status are not fields here: stock moves through orders and `/stock`, status through DELETE.
+#[tracing::instrument(name = "update_product", skip_all, fields(user_id))]
+pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    require_admin(deps, &req).await?;
+    let id = product_id_param(&req)?;
+    let fields: ProductFields = wrapped_body(&req, "product")?;
+    let changes = ProductChanges::parse(&fields)?;
+    let product = deps.store.update_product(&id, &changes).await?;
+    Ok(product_response(StatusCode::OK, &product))
+}
+
+/// DELETE /api/products/{id} — archive: out of the catalog, still in old orders (204).
+#[tracing::instrument(name = "archive_product", skip_all, fields(user_id))]
+pub async fn archive(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    require_admin(deps, &req).await?;
+    let id = product_id_param(&req)?;
+    deps.store.archive_product(&id).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+#[derive(Deserialize)]
+struct StockDto {
+    delta: Option<serde_json::Value>,
+    reason: Option<String>,
+}
+
+/// POST /api/products/{id}/stock — `{"stock": {"delta": 10, "reason": "delivery"}}`: an
+/// admin's restock or write-off, recorded in the ledger; never below zero (409).
+#[tracing::instrument(name = "adjust_stock", skip_all, fields(user_id))]
+pub async fn adjust_stock(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let admin = require_admin(deps, &req).await?;
+    let id = product_id_param(&req)?;
+    let dto: StockDto = wrapped_body(&req, "stock")?;
+    let change = StockChange::parse(dto.delta.as_ref(), dto.reason.as_deref())?;
+    let product = deps.store.adjust_stock(&id, &change, &admin.user_id).await?;
+    Ok(product_response(StatusCode::OK, &product))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntryBody<'a> {
+    delta: i64,
+    stock: i64,
+    reason: &'a str,
+    order_id: Option<&'a str>,
+    admin_id: Option<&'a str>,
+    created_at: &'a str,
+}
+
+impl<'a> From<&'a LedgerEntry> for EntryBody<'a> {
+    fn from(e: &'a LedgerEntry) -> Self {
+        Self {
+            delta: e.delta,
+            stock: e.stock_after,
+            reason: &e.reason,
+            order_id: e.order_id.as_deref(),
+            admin_id: e.admin_id.as_deref(),
+            created_at: &e.at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct EntriesResponse<'a> {
+    entries: Vec<EntryBody<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// GET /api/products/{id}/stock-history — every stock change, newest first, each with the
+/// stock right after it. Admins only.
+#[tracing::instrument(name = "stock_history", skip_all, fields(user_id))]
+pub async fn stock_history(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    require_admin(deps, &req).await?;
+    let id = product_id_param(&req)?;
+    let limit = parse_limit(query_param(&req, "limit").as_deref())?;
+    let cursor = cursor_param(&req)?;
+    let (entries, next) = deps
+        .store
+        .stock_history(&id, limit, cursor.as_ref())
+        .await?
+        .ok_or(ApiError::NotFound("product"))?;
+    Ok(json(
+        StatusCode::OK,
+        &EntriesResponse {
+            entries: entries.iter().map(EntryBody::from).collect(),
+            next_cursor: next.as_ref().map(Cursor::encode),
+        },
+    ))
+}

@@ -1,0 +1,618 @@
+//! Products, the catalog lists and the stock ledger.
+//!
+//! | item          | pk                       | sk                         | holds |
+//! |---------------|--------------------------|----------------------------|-------|
+//! | product       | `PRODUCT#<id>`           | `PRODUCT`                  | fields, stock, status, version, stock_seq |
+//! | ledger entry  | `PRODUCT#<id>`           | `LEDGER#<stock_seq>`       | delta, stock_after, reason, order_id / admin_id, at |
+//! | catalog entry | `CATALOG#NEW[#<cat>]`    | `<created_at>#<id>`        | product_id, price_amount |
+//! | catalog entry | `CATALOG#PRICE[#<cat>]`  | `<amount:013>#<id>`        | product_id, price_amount |
+//!
+//! Stock moves only together with a ledger entry, in one transaction: the product's update is
+//! conditioned on the `stock_seq` it was read at and the entry's key is the next `stock_seq`,
+//! so the ledger is a gap-free sequence whose `stock_after` is exact and whose deltas always
+//! sum to the stock. Only active products have catalog entries (four: newest and by price,
+//! all and in their category), so archiving takes a product out of every public list.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::keys::{
+    LEDGER_PREFIX, PRODUCT_SK, catalog_by_price, catalog_newest, key, ledger_sk, price_sk, product_key,
+    product_pk,
+};
+use super::tx::{Tx, number};
+use super::{Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
+use crate::domain::{
+    Category, Currency, Cursor, LedgerEntry, MAX_STOCK, Money, NewProduct, Product, ProductChanges,
+    ProductId, ProductQuery, ProductSort, StockChange, UserId, now_timestamp,
+};
+
+/// `status` of a product that is for sale.
+pub(super) const ACTIVE: &str = "active";
+/// `status` of an archived product.
+pub(super) const ARCHIVED: &str = "archived";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct ProductItem {
+    pub(super) pk: String,
+    pub(super) sk: String,
+    pub(super) id: String,
+    pub(super) name: String,
+    pub(super) description: String,
+    pub(super) category: String,
+    pub(super) price_amount: i64,
+    pub(super) currency: String,
+    pub(super) stock: i64,
+    pub(super) status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) image: Option<String>,
+    pub(super) created_at: String,
+    pub(super) updated_at: String,
+    /// Bumped by every write, so an admin's read-modify-write conditions on what it read.
+    pub(super) version: u64,
+    /// Bumped by every stock change; the ledger entry of a change is keyed by its new value.
+    pub(super) stock_seq: u64,
+}
+
+impl ProductItem {
+    pub(super) fn into_product(self) -> Product {
+        Product {
+            id: ProductId::from_trusted(self.id),
+            name: self.name,
+            description: self.description,
+            category: Category::from_trusted(self.category),
+            price: Money {
+                amount: self.price_amount,
+                currency: Currency::from_trusted(self.currency),
+            },
+            stock: self.stock,
+            archived: self.status != ACTIVE,
+            image: self.image,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+
+    /// The catalog entries this product should have: none once archived.
+    fn catalog_keys(&self) -> Vec<(String, String)> {
+        if self.status != ACTIVE {
+            return Vec::new();
+        }
+        let category = Category::from_trusted(self.category.clone());
+        let newest = format!("{}#{}", self.created_at, self.id);
+        let by_price = price_sk(self.price_amount, &self.id);
+        vec![
+            (catalog_newest(None), newest.clone()),
+            (catalog_newest(Some(&category)), newest),
+            (catalog_by_price(None), by_price.clone()),
+            (catalog_by_price(Some(&category)), by_price),
+        ]
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CatalogEntry {
+    pk: String,
+    sk: String,
+    product_id: String,
+    /// Copied so a newest-first list can filter by price without reading products.
+    price_amount: i64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct LedgerItem {
+    pub(super) pk: String,
+    pub(super) sk: String,
+    pub(super) delta: i64,
+    pub(super) stock_after: i64,
+    pub(super) reason: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) admin_id: Option<String>,
+    pub(super) at: String,
+}
+
+impl LedgerItem {
+    fn into_entry(self) -> LedgerEntry {
+        LedgerEntry {
+            delta: self.delta,
+            stock_after: self.stock_after,
+            reason: self.reason,
+            order_id: self.order_id,
+            admin_id: self.admin_id,
+            at: self.at,
+        }
+    }
+}
+
+/// Who changed the stock, for the ledger.
+pub(super) enum Cause<'a> {
+    Order(&'a str),
+    Cancel(&'a str),
+    Admin(&'a UserId, &'a str),
+}
+
+/// Adds to `tx` a stock change of `delta` on `product` (as read) and its ledger entry. The
+/// update is conditioned on the product still being at the `stock_seq` it was read at, and,
+/// for an order, on enough stock and an active status. Returns the product update's index.
+pub(super) fn stock_change(
+    tx: &mut Tx<'_>,
+    product: &ProductItem,
+    delta: i64,
+    cause: Cause<'_>,
+    now: &str,
+) -> anyhow::Result<usize> {
+    let next = product.stock_seq + 1;
+    let mut condition = "stock_seq = :seq".to_owned();
+    let mut values = vec![
+        (":delta", number(delta)),
+        (":seq", number(product.stock_seq)),
+        (":next", number(next)),
+        (":one", number(1)),
+        (":now", AttributeValue::S(now.to_owned())),
+    ];
+    let mut names: Vec<(&str, &str)> = Vec::new();
+    if let Cause::Order(_) = cause {
+        condition.push_str(" AND stock >= :need AND #status = :active");
+        values.push((":need", number(-delta)));
+        values.push((":active", AttributeValue::S(ACTIVE.into())));
+        names.push(("#status", "status"));
+    }
+    let index = tx.update_named(
+        product.pk.clone(),
+        PRODUCT_SK,
+        "SET stock = stock + :delta, stock_seq = :next, version = version + :one, updated_at = :now",
+        &names,
+        values,
+        Some(&condition),
+    )?;
+    let (reason, order_id, admin_id) = match cause {
+        Cause::Order(order) => ("order".to_owned(), Some(order.to_owned()), None),
+        Cause::Cancel(order) => ("cancel".to_owned(), Some(order.to_owned()), None),
+        Cause::Admin(admin, reason) => (reason.to_owned(), None, Some(admin.to_string())),
+    };
+    tx.put_new(&LedgerItem {
+        pk: product.pk.clone(),
+        sk: ledger_sk(next),
+        delta,
+        stock_after: product.stock + delta,
+        reason,
+        order_id,
+        admin_id,
+        at: now.to_owned(),
+    })?;
+    Ok(index)
+}
+
+/// A read-modify-write loses to a concurrent write at most this many times before the caller
+/// is told to retry.
+const ATTEMPTS: usize = 5;
+
+impl Store {
+    /// Creates a product, its catalog entries and, when it starts with stock, the ledger's
+    /// first entry.
+    ///
+    /// Access: `TransactWriteItems` of the product (`attribute_not_exists`), 4 catalog entries
+    /// and at most 1 ledger entry — 1 round trip.
+    pub async fn create_product(&self, new: NewProduct, admin: &UserId) -> StoreResult<Product> {
+        let id = ProductId::generate();
+        let now = now_timestamp();
+        let item = ProductItem {
+            pk: product_pk(&id),
+            sk: PRODUCT_SK.into(),
+            id: id.to_string(),
+            name: new.name,
+            description: new.description,
+            category: new.category.as_str().to_owned(),
+            price_amount: new.price.amount,
+            currency: new.price.currency.as_str().to_owned(),
+            stock: new.stock,
+            status: ACTIVE.into(),
+            image: new.image,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            version: 1,
+            stock_seq: u64::from(new.stock > 0),
+        };
+        let mut tx = Tx::new(&self.table);
+        tx.put_new(&item)?;
+        put_catalog_entries(&mut tx, &item, &item.catalog_keys())?;
+        if new.stock > 0 {
+            tx.put_new(&LedgerItem {
+                pk: item.pk.clone(),
+                sk: ledger_sk(1),
+                delta: new.stock,
+                stock_after: new.stock,
+                reason: "initial stock".into(),
+                order_id: None,
+                admin_id: Some(admin.to_string()),
+                at: now,
+            })?;
+        }
+        match self.transact(tx.items).await {
+            Ok(()) => Ok(item.into_product()),
+            Err(TransactFailure::Cancelled(codes)) => {
+                Err(anyhow::anyhow!("product creation cancelled: {codes:?}").into())
+            }
+            Err(TransactFailure::Other(error)) => Err(error),
+        }
+    }
+
+    /// Reads a product, archived or not.
+    ///
+    /// Access: `GetItem PRODUCT#<id>/PRODUCT`, strongly consistent — 1 round trip.
+    pub async fn get_product(&self, id: &ProductId) -> StoreResult<Option<Product>> {
+        Ok(self.product_item(id).await?.map(ProductItem::into_product))
+    }
+
+    async fn product_item(&self, id: &ProductId) -> StoreResult<Option<ProductItem>> {
+        self.get_consistent(product_key(id)).await
+    }
+
+    /// Applies `changes`, moving the product's catalog entries when its price or category
+    /// changes.
+    ///
+    /// Access: `GetItem` of the product, then one `TransactWriteItems` of the product
+    /// (conditioned on the `version` read) and the catalog entries that change — 2 round trips.
+    pub async fn update_product(&self, id: &ProductId, changes: &ProductChanges) -> StoreResult<Product> {
+        for _ in 0..ATTEMPTS {
+            let current = self
+                .product_item(id)
+                .await?
+                .ok_or(StoreError::NotFound("product"))?;
+            let mut next = current.clone();
+            if let Some(name) = &changes.name {
+                next.name.clone_from(name);
+            }
+            if let Some(description) = &changes.description {
+                next.description.clone_from(description);
+            }
+            if let Some(category) = &changes.category {
+                next.category = category.as_str().to_owned();
+            }
+            if let Some(price) = &changes.price {
+                next.price_amount = price.amount;
+                next.currency = price.currency.as_str().to_owned();
+            }
+            if let Some(image) = &changes.image {
+                next.image.clone_from(image);
+            }
+            next.updated_at = now_timestamp();
+            next.version += 1;
+            if self.rewrite(&current, &next).await? {
+                return Ok(next.into_product());
+            }
+        }
+        Err(StoreError::Contended("product"))
+    }
+
+    /// Takes a product out of the catalog. Orders keep showing it; admins can still read it.
+    /// Archiving an archived product changes nothing.
+    ///
+    /// Access: `GetItem`, then `TransactWriteItems` of the product and the deletion of its 4
+    /// catalog entries — 2 round trips.
+    pub async fn archive_product(&self, id: &ProductId) -> StoreResult<()> {
+        for _ in 0..ATTEMPTS {
+            let current = self
+                .product_item(id)
+                .await?
+                .ok_or(StoreError::NotFound("product"))?;
+            if current.status != ACTIVE {
+                return Ok(());
+            }
+            let mut next = current.clone();
+            next.status = ARCHIVED.into();
+            next.updated_at = now_timestamp();
+            next.version += 1;
+            if self.rewrite(&current, &next).await? {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Contended("product"))
+    }
+
+    /// Writes `next` over `current` if nobody changed it since it was read (`version`), with
+    /// the catalog entries moved to match. `Ok(false)`: it changed; read it again.
+    async fn rewrite(&self, current: &ProductItem, next: &ProductItem) -> StoreResult<bool> {
+        let mut tx = Tx::new(&self.table);
+        tx.put(
+            next,
+            Some(("version = :read", vec![(":read", number(current.version))])),
+        )?;
+        let before = current.catalog_keys();
+        let after = next.catalog_keys();
+        for (pk, sk) in before.iter().filter(|k| !after.contains(k)) {
+            tx.delete(pk.clone(), sk, None)?;
+        }
+        // Entries that stay are rewritten too: they carry the price a newest-first list filters on.
+        put_catalog_entries(&mut tx, next, &after)?;
+        match self.transact(tx.items).await {
+            Ok(()) => Ok(true),
+            Err(TransactFailure::Cancelled(_)) => Ok(false),
+            Err(TransactFailure::Other(error)) => Err(error),
+        }
+    }
+
+    /// An admin's stock change, with its ledger entry. Stock never goes below zero.
+    ///
+    /// Access: `GetItem`, then `TransactWriteItems` of the product update (conditioned on the
+    /// `stock_seq` read) and the ledger entry — 2 round trips; again from the read if another
+    /// change landed in between.
+    pub async fn adjust_stock(
+        &self,
+        id: &ProductId,
+        change: &StockChange,
+        admin: &UserId,
+    ) -> StoreResult<Product> {
+        for _ in 0..ATTEMPTS * 2 {
+            let current = self
+                .product_item(id)
+                .await?
+                .ok_or(StoreError::NotFound("product"))?;
+            let after = current.stock + change.delta;
+            if after < 0 {
+                return Err(StoreError::Conflict(vec![(
+                    "stock".into(),
+                    format!("would fall below zero: {} in stock", current.stock),
+                )]));
+            }
+            if after > MAX_STOCK {
+                return Err(StoreError::Rejected(vec![(
+                    "delta".into(),
+                    format!("would take stock above {MAX_STOCK}"),
+                )]));
+            }
+            let now = now_timestamp();
+            let mut tx = Tx::new(&self.table);
+            stock_change(
+                &mut tx,
+                &current,
+                change.delta,
+                Cause::Admin(admin, &change.reason),
+                &now,
+            )?;
+            match self.transact(tx.items).await {
+                Ok(()) => {
+                    let mut product = current.into_product();
+                    product.stock = after;
+                    product.updated_at = now;
+                    return Ok(product);
+                }
+                Err(TransactFailure::Cancelled(_)) => {}
+                Err(TransactFailure::Other(error)) => return Err(error),
+            }
+        }
+        Err(StoreError::Contended("stock"))
+    }
+
+    /// A product's stock ledger, newest first, `limit` entries from `cursor`. `None` when the
+    /// product does not exist.
+    ///
+    /// Access: one `Query` of the product's partition from `PRODUCT` down through its
+    /// `LEDGER#` entries, strongly consistent: the first page's first item is the product
+    /// itself, which proves it exists — 1 round trip.
+    pub async fn stock_history(
+        &self,
+        id: &ProductId,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<Option<(Vec<LedgerEntry>, Option<Cursor>)>> {
+        let pk = product_pk(id);
+        let start = match cursor {
+            Some(cursor) => {
+                let sk = cursor.get("sk").ok_or(StoreError::BadCursor)?;
+                if cursor.get("pk") != Some(pk.as_str())
+                    || cursor.attributes().len() != 2
+                    || !sk.starts_with(LEDGER_PREFIX)
+                    || sk.len() != LEDGER_PREFIX.len() + 20
+                {
+                    return Err(StoreError::BadCursor);
+                }
+                Some(key(pk.clone(), sk))
+            }
+            None => None,
+        };
+        let first_page = start.is_none();
+        let want = limit + 1 + usize::from(first_page);
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", AttributeValue::S(pk))
+            .expression_attribute_values(":from", AttributeValue::S(LEDGER_PREFIX.into()))
+            .expression_attribute_values(":to", AttributeValue::S(PRODUCT_SK.into()))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(i32::try_from(want).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query stock ledger", e))?;
+        let mut items = output.items.unwrap_or_default().into_iter();
+        if first_page {
+            match items.next() {
+                Some(first) if key_pair(&first).1 == PRODUCT_SK => {}
+                _ => return Ok(None),
+            }
+        }
+        let mut entries: Vec<(String, LedgerItem)> = Vec::with_capacity(limit + 1);
+        for item in items {
+            let ledger: LedgerItem = from_item(item)?;
+            entries.push((ledger.sk.clone(), ledger));
+        }
+        let next = page_cursor(&mut entries, limit, |(sk, ledger)| {
+            [("pk", ledger.pk.clone()), ("sk", sk.clone())]
+        });
+        Ok(Some((
+            entries.into_iter().map(|(_, l)| l.into_entry()).collect(),
+            next,
+        )))
+    }
+
+    /// One page of the public catalog.
+    ///
+    /// Access: `Query` of one catalog list (`CATALOG#NEW[#<cat>]` newest first, or
+    /// `CATALOG#PRICE[#<cat>]` with the price range as a key condition), then one
+    /// `BatchGetItem` of the page's products — 2 round trips. A newest-first list with a price
+    /// range filters its entries by the price they carry; a sparse range may take a few more
+    /// queries (at most 5) before a page is full, and hands back a cursor to continue from.
+    pub async fn list_products(
+        &self,
+        query: &ProductQuery,
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<(Vec<Product>, Option<Cursor>)> {
+        let by_price = query.sort != ProductSort::Newest;
+        let pk = if by_price {
+            catalog_by_price(query.category.as_ref())
+        } else {
+            catalog_newest(query.category.as_ref())
+        };
+        let (low, high) = (
+            price_sk(query.min_price.unwrap_or(0), ""),
+            price_sk(query.max_price.unwrap_or(Money::MAX_AMOUNT), "~"),
+        );
+        let mut start = match cursor {
+            Some(cursor) => {
+                let sk = cursor.get("sk").ok_or(StoreError::BadCursor)?;
+                let in_range = !by_price || (low.as_str() <= sk && sk <= high.as_str());
+                if cursor.get("pk") != Some(pk.as_str())
+                    || cursor.attributes().len() != 2
+                    || sk.len() > 100
+                    || !in_range
+                {
+                    return Err(StoreError::BadCursor);
+                }
+                Some(key(pk.clone(), sk))
+            }
+            None => None,
+        };
+        let filter = !by_price && (query.min_price.is_some() || query.max_price.is_some());
+        let mut entries: Vec<CatalogEntry> = Vec::with_capacity(query.limit + 1);
+        for _ in 0..5 {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
+                .scan_index_forward(query.sort == ProductSort::PriceAsc)
+                .set_exclusive_start_key(start.take());
+            if by_price {
+                request = request
+                    .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
+                    .expression_attribute_values(":low", AttributeValue::S(low.clone()))
+                    .expression_attribute_values(":high", AttributeValue::S(high.clone()))
+                    .limit(i32::try_from(query.limit + 1 - entries.len()).unwrap_or(100));
+            } else {
+                request = request.key_condition_expression("pk = :pk");
+                if filter {
+                    request = request
+                        .filter_expression("price_amount BETWEEN :min AND :max")
+                        .expression_attribute_values(":min", number(query.min_price.unwrap_or(0)))
+                        .expression_attribute_values(
+                            ":max",
+                            number(query.max_price.unwrap_or(Money::MAX_AMOUNT)),
+                        )
+                        .limit(100);
+                } else {
+                    request = request.limit(i32::try_from(query.limit + 1 - entries.len()).unwrap_or(100));
+                }
+            }
+            let output = request
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("Query catalog", e))?;
+            for item in output.items.unwrap_or_default() {
+                entries.push(from_item(item)?);
+            }
+            start = output.last_evaluated_key.filter(|k| !k.is_empty());
+            if entries.len() > query.limit || start.is_none() {
+                break;
+            }
+        }
+        let next = if entries.len() > query.limit {
+            entries.truncate(query.limit);
+            entries
+                .last()
+                .map(|e| cursor_of([("pk", e.pk.clone()), ("sk", e.sk.clone())]))
+        } else {
+            // The scan budget ran out before the page filled: continue where it stopped.
+            start.map(|k| {
+                let (pk, sk) = key_pair(&k);
+                cursor_of([("pk", pk), ("sk", sk)])
+            })
+        };
+        if entries.is_empty() && next.is_none() {
+            return Ok((Vec::new(), None));
+        }
+        let keys = entries
+            .iter()
+            .map(|e| product_key(&ProductId::from_trusted(e.product_id.clone())))
+            .collect();
+        let mut items = self.batch_get(keys, &[], false).await?;
+        let mut products = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            let id = ProductId::from_trusted(entry.product_id.clone());
+            if let Some(item) = items.remove(&(product_pk(&id), PRODUCT_SK.to_owned())) {
+                let item: ProductItem = from_item(item)?;
+                // Archived between the list read and the batch read: not for sale.
+                if item.status == ACTIVE {
+                    products.push(item.into_product());
+                }
+            }
+        }
+        Ok((products, next))
+    }
+}
+
+/// Puts the catalog entries `keys` for `product`.
+fn put_catalog_entries(
+    tx: &mut Tx<'_>,
+    product: &ProductItem,
+    keys: &[(String, String)],
+) -> anyhow::Result<()> {
+    for (pk, sk) in keys {
+        tx.put(
+            &CatalogEntry {
+                pk: pk.clone(),
+                sk: sk.clone(),
+                product_id: product.id.clone(),
+                price_amount: product.price_amount,
+            },
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+/// A cursor for a key given as (attribute, value) pairs.
+pub(super) fn cursor_of<const N: usize>(pairs: [(&str, String); N]) -> Cursor {
+    Cursor::new(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect::<BTreeMap<_, _>>(),
+    )
+}
+
+/// Keeps the first `limit` of `items` (read with one extra) and answers the cursor of the last
+/// one kept when there were more.
+pub(super) fn page_cursor<T, const N: usize>(
+    items: &mut Vec<T>,
+    limit: usize,
+    key_of: impl Fn(&T) -> [(&'static str, String); N],
+) -> Option<Cursor> {
+    if items.len() <= limit {
+        return None;
+    }
+    items.truncate(limit);
+    items.last().map(|last| cursor_of(key_of(last)))
+}
+
+/// A product record's image, read from a batch result.
+pub(super) fn product_from(item: HashMap<String, AttributeValue>) -> anyhow::Result<ProductItem> {
+    from_item(item)
+}

@@ -1,0 +1,666 @@
+//! Orders and the idempotency records that make placing one safe to retry.
+//!
+//! | item        | pk                          | sk            | holds |
+//! |-------------|-----------------------------|---------------|-------|
+//! | order       | `ORDER#<id>`                | `ORDER`       | user_id, status, lines (prices copied), total; gsi1 `ORDERS#USER#<user>`, gsi2 `ORDERS#STATUS#<status>`, both sorted by `<created_at>#<id>` |
+//! | idempotency | `IDEMPOTENCY#<user>#<key>`  | `IDEMPOTENCY` | request, state, claim, claimed_until, the first response, expires_at (TTL) |
+//!
+//! Placing an order is one `TransactWriteItems`: the order (`attribute_not_exists`), the
+//! idempotency record (still claimed by this request), and per line the product's stock
+//! decrement (`stock >= :q AND status = active`, at the `stock_seq` read) with its ledger
+//! entry. So either the order exists with every unit taken and recorded, or nothing changed.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+use serde::{Deserialize, Serialize};
+
+use super::catalog::{ACTIVE, Cause, ProductItem, page_cursor, product_from, stock_change};
+use super::keys::{ORDER_SK, idempotency_key, order_key, orders_in, orders_of, product_key, product_pk};
+use super::tx::{Tx, number};
+use super::{Detailed, Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair, to_item};
+use crate::domain::{
+    Cursor, IdempotencyKey, Order, OrderId, OrderLines, OrderStatus, PlacedLine, ProductId, UserId,
+    now_timestamp,
+};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OrderItem {
+    pk: String,
+    sk: String,
+    id: String,
+    user_id: String,
+    status: OrderStatus,
+    lines: Vec<PlacedLine>,
+    currency: String,
+    total_amount: i64,
+    created_at: String,
+    updated_at: String,
+    gsi1pk: String,
+    gsi1sk: String,
+    gsi2pk: String,
+    gsi2sk: String,
+}
+
+impl OrderItem {
+    fn into_order(self) -> Order {
+        Order {
+            id: OrderId::from_trusted(self.id),
+            user_id: self.user_id,
+            status: self.status,
+            lines: self.lines,
+            currency: self.currency,
+            total_amount: self.total_amount,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+/// `state` of a claimed key whose request has not finished.
+const IN_PROGRESS: &str = "in_progress";
+/// `state` of a key whose first response is recorded.
+const DONE: &str = "done";
+/// How long an idempotency record is honoured (Stripe keeps keys 24 hours).
+const KEY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+/// How long a claim holds before another request may take it over: longer than the function
+/// timeout (10 s), so a live request is never overtaken.
+const CLAIM_LIFETIME: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct IdempotencyItem {
+    pk: String,
+    sk: String,
+    /// The request, normalised: same key with another request is refused.
+    request: String,
+    state: String,
+    claim: String,
+    claimed_until: i64,
+    /// Epoch seconds; the table's TTL attribute. Past it the record counts as absent even
+    /// where the engine has not deleted it yet.
+    expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    response_body: Option<String>,
+}
+
+/// What claiming an idempotency key found.
+#[derive(Debug)]
+pub enum Claim {
+    /// The key is this request's to use; pass the ticket to [`Store::place_order`] or
+    /// [`Store::finish_idempotency`].
+    Acquired(ClaimTicket),
+    /// The key's first request finished: replay its response.
+    Replay {
+        /// Its status.
+        status: u16,
+        /// Its body.
+        body: String,
+    },
+    /// The key's first request is still running.
+    InFlight,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
+/// Proof that this request holds an idempotency key.
+#[derive(Debug, Clone)]
+pub struct ClaimTicket {
+    key: Key,
+    claim: String,
+}
+
+fn epoch_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Where the idempotency record's update sits in an order's transaction (after the order).
+const CLAIM_INDEX: usize = 1;
+
+/// How long placing (or cancelling) an order keeps retrying while other orders change the same
+/// products: within `PlaceOrderFunction`'s timeout (25 s; API Gateway allows 30). Only a
+/// product bought by hundreds at the same moment comes near it (docs/access-patterns.md).
+const CONTENTION_DEADLINE: Duration = Duration::from_secs(20);
+
+impl Store {
+    /// Claims `key` for `request` (the normalised order), or says what holds it.
+    ///
+    /// Access: `PutItem` conditioned on the key being free (absent, expired, or an abandoned
+    /// claim), returning the existing record when it is not — 1 round trip.
+    pub async fn claim_idempotency(
+        &self,
+        user: &UserId,
+        key: &IdempotencyKey,
+        request: &str,
+    ) -> StoreResult<Claim> {
+        let now = epoch_now();
+        let record_key = idempotency_key(user, key);
+        let (pk, sk) = key_pair(&record_key);
+        let claim = uuid::Uuid::new_v4().to_string();
+        let item = IdempotencyItem {
+            pk,
+            sk,
+            request: request.to_owned(),
+            state: IN_PROGRESS.into(),
+            claim: claim.clone(),
+            claimed_until: now + seconds(CLAIM_LIFETIME),
+            expires_at: now + seconds(KEY_LIFETIME),
+            response_status: None,
+            response_body: None,
+        };
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(&item)?))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_at < :now OR (#state = :in_progress AND claimed_until < :now)",
+            )
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", number(now))
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let existing = match result {
+            Ok(_) => {
+                return Ok(Claim::Acquired(ClaimTicket {
+                    key: record_key,
+                    claim,
+                }));
+            }
+            Err(error) => match error.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => failed.item.clone(),
+                _ => return Err(StoreError::sdk("PutItem idempotency", error)),
+            },
+        };
+        // Engines that do not return the item on a failed condition: read it.
+        let existing: IdempotencyItem = match existing {
+            Some(item) => from_item(item)?,
+            None => match self.get_consistent(record_key).await? {
+                Some(item) => item,
+                // Expired and deleted in between: the caller may simply try again.
+                None => return Ok(Claim::InFlight),
+            },
+        };
+        Ok(if existing.request != request {
+            Claim::Mismatch
+        } else if existing.state == DONE {
+            Claim::Replay {
+                status: existing.response_status.unwrap_or(500),
+                body: existing.response_body.unwrap_or_default(),
+            }
+        } else {
+            Claim::InFlight
+        })
+    }
+
+    /// Records the response of a request that holds `ticket` but wrote nothing else (a
+    /// refused order), so a retry replays it.
+    ///
+    /// Access: `UpdateItem` conditioned on the claim — 1 round trip.
+    pub async fn finish_idempotency(&self, ticket: &ClaimTicket, status: u16, body: &str) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(ticket.key.clone()))
+            .update_expression("SET #state = :done, response_status = :status, response_body = :body")
+            .condition_expression("claim = :claim")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":done", AttributeValue::S(DONE.into()))
+            .expression_attribute_values(":status", number(status))
+            .expression_attribute_values(":body", AttributeValue::S(body.to_owned()))
+            .expression_attribute_values(":claim", AttributeValue::S(ticket.claim.clone()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Another request took the key over after this one's claim lapsed: its answer stands.
+            Err(error)
+                if matches!(
+                    error.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(StoreError::sdk("UpdateItem idempotency", error)),
+        }
+    }
+
+    /// Places an order for `user` under the claimed key: reads the products, copies their
+    /// prices, and commits everything in one transaction. `render` makes the response body
+    /// recorded for replays.
+    ///
+    /// Access: `BatchGetItem` of the products (strongly consistent), then one
+    /// `TransactWriteItems` of 2 + 2 per line items — 2 round trips. When another order changed
+    /// one of the products in between, both again (with jittered back-off) until the stock
+    /// runs out or [`CONTENTION_DEADLINE`] passes.
+    pub async fn place_order(
+        &self,
+        user: &UserId,
+        lines: &OrderLines,
+        ticket: &ClaimTicket,
+        render: &(dyn Fn(&Order) -> String + Send + Sync),
+    ) -> StoreResult<(Order, String)> {
+        let id = OrderId::generate();
+        let started = tokio::time::Instant::now();
+        let mut products = self.products_for(lines).await?;
+        let mut read_at = tokio::time::Instant::now();
+        for attempt in 0u32.. {
+            let (order, body, items, first_line) =
+                self.order_attempt(&id, user, lines, &products, ticket, render)?;
+            match self.transact_detailed(items).await {
+                Ok(()) => return Ok((order.into_order(), body)),
+                Err(Detailed::Cancelled(reasons)) => {
+                    let failed =
+                        |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+                    if failed(CLAIM_INDEX) {
+                        return Err(StoreError::Contended("Idempotency-Key"));
+                    }
+                    if started.elapsed() > CONTENTION_DEADLINE {
+                        return Err(StoreError::Contended("stock"));
+                    }
+                    // Another order moved a product since it was read. The cancellation carries
+                    // each such product as it is now: if that already decides the order (out of
+                    // stock, archived), answer at once.
+                    let mut decided = products.clone();
+                    for (line, product) in decided.iter_mut().enumerate() {
+                        let index = first_line + 2 * line;
+                        if let Some(item) = reasons.get(index).and_then(|r| r.item.clone()) {
+                            *product = Some(product_from(item)?);
+                        }
+                    }
+                    self.order_attempt(&id, user, lines, &decided, ticket, render)?;
+                    // Otherwise wait (exponential back-off, full jitter: many buyers of one
+                    // product spread out so that one commits per try instead of none), then
+                    // read afresh: what was learnt before the wait is stale after it.
+                    // The window grows with the tries and with how long this read-and-write
+                    // took: a slow round trip means a long queue of other buyers, so the
+                    // retries spread over about as long as that queue takes to serve.
+                    let took = u64::try_from(read_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    let cap = (8u64 << attempt.min(7)).max(took.saturating_mul(2)).min(2_000);
+                    let jitter = u64::from(u16::from_le_bytes([
+                        uuid::Uuid::new_v4().as_bytes()[0],
+                        uuid::Uuid::new_v4().as_bytes()[1],
+                    ]));
+                    tokio::time::sleep(Duration::from_millis(jitter % cap)).await;
+                    read_at = tokio::time::Instant::now();
+                    products = self.products_for(lines).await?;
+                }
+                Err(Detailed::Other(error)) => return Err(error),
+            }
+        }
+        unreachable!("the retry loop returns")
+    }
+
+    /// One try at an order from `products` as read: the refusal it deserves, or the order,
+    /// its recorded response and the transaction to commit (with the index of its first line's
+    /// product update).
+    #[allow(clippy::type_complexity)]
+    fn order_attempt(
+        &self,
+        id: &OrderId,
+        user: &UserId,
+        lines: &OrderLines,
+        products: &[Option<ProductItem>],
+        ticket: &ClaimTicket,
+        render: &(dyn Fn(&Order) -> String + Send + Sync),
+    ) -> StoreResult<(OrderItem, String, Vec<TransactWriteItem>, usize)> {
+        let mut placed = Vec::with_capacity(lines.as_slice().len());
+        let mut refused = Vec::new();
+        let mut short = Vec::new();
+        for (i, (line, product)) in lines.as_slice().iter().zip(products).enumerate() {
+            let field = format!("lines[{i}].productId");
+            let Some(product) = product else {
+                refused.push((field, format!("no product {}", line.product_id)));
+                continue;
+            };
+            if product.status != ACTIVE {
+                short.push((field, format!("product {} is no longer sold", product.id)));
+            } else if product.stock < line.quantity {
+                short.push((
+                    format!("lines[{i}].quantity"),
+                    format!(
+                        "product {} has only {} in stock, {} asked",
+                        product.id, product.stock, line.quantity
+                    ),
+                ));
+            }
+            placed.push(PlacedLine {
+                product_id: product.id.clone(),
+                name: product.name.clone(),
+                quantity: line.quantity,
+                unit_amount: product.price_amount,
+                line_amount: product.price_amount.saturating_mul(line.quantity),
+            });
+        }
+        if !refused.is_empty() {
+            return Err(StoreError::Rejected(refused));
+        }
+        if !short.is_empty() {
+            return Err(StoreError::Conflict(short));
+        }
+        let products: Vec<&ProductItem> = products.iter().flatten().collect();
+        let currency = products[0].currency.clone();
+        if products.iter().any(|p| p.currency != currency) {
+            return Err(StoreError::Rejected(vec![(
+                "lines".into(),
+                "mix currencies; order products priced in one currency together".into(),
+            )]));
+        }
+        let total = placed
+            .iter()
+            .try_fold(0i64, |sum, line| {
+                line.unit_amount
+                    .checked_mul(line.quantity)
+                    .and_then(|amount| sum.checked_add(amount))
+            })
+            .ok_or_else(|| StoreError::Rejected(vec![("lines".into(), "total is too large".into())]))?;
+        let now = now_timestamp();
+        let order = OrderItem {
+            pk: key_pair(&order_key(id)).0,
+            sk: ORDER_SK.into(),
+            id: id.to_string(),
+            user_id: user.to_string(),
+            status: OrderStatus::Placed,
+            lines: placed,
+            currency,
+            total_amount: total,
+            created_at: now.clone(),
+            updated_at: now.clone(),
+            gsi1pk: orders_of(user),
+            gsi1sk: format!("{now}#{id}"),
+            gsi2pk: orders_in(OrderStatus::Placed),
+            gsi2sk: format!("{now}#{id}"),
+        };
+        let body = render(&order.clone().into_order());
+        let mut tx = Tx::new(&self.table);
+        tx.put_new(&order)?;
+        let (ipk, isk) = key_pair(&ticket.key);
+        let claim_index = tx.update_named(
+            ipk,
+            &isk,
+            "SET #state = :done, response_status = :status, response_body = :body",
+            &[("#state", "state")],
+            vec![
+                (":done", AttributeValue::S(DONE.into())),
+                (":status", number(201)),
+                (":body", AttributeValue::S(body.clone())),
+                (":claim", AttributeValue::S(ticket.claim.clone())),
+            ],
+            Some("claim = :claim"),
+        )?;
+        debug_assert_eq!(claim_index, CLAIM_INDEX);
+        let first_line = tx.items.len();
+        for (line, product) in lines.as_slice().iter().zip(&products) {
+            let index = stock_change(&mut tx, product, -line.quantity, Cause::Order(&order.id), &now)?;
+            // Ask for the product as it is when the condition fails, to retry without a read.
+            if let Some(update) = tx.items[index].update.as_mut() {
+                update.return_values_on_condition_check_failure =
+                    Some(ReturnValuesOnConditionCheckFailure::AllOld);
+            }
+        }
+        Ok((order, body, tx.items, first_line))
+    }
+
+    /// The products of `lines`, in line order (`None` for an unknown id), strongly consistent.
+    async fn products_for(&self, lines: &OrderLines) -> StoreResult<Vec<Option<ProductItem>>> {
+        self.products_by_id(lines.as_slice().iter().map(|l| &l.product_id))
+            .await
+    }
+
+    async fn products_by_id<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a ProductId> + Clone,
+    ) -> StoreResult<Vec<Option<ProductItem>>> {
+        let mut items = self
+            .batch_get(ids.clone().map(product_key).collect(), &[], true)
+            .await?;
+        ids.map(|id| {
+            items
+                .remove(&(product_pk(id), super::keys::PRODUCT_SK.to_owned()))
+                .map(product_from)
+                .transpose()
+                .map_err(StoreError::from)
+        })
+        .collect()
+    }
+
+    /// Reads an order.
+    ///
+    /// Access: `GetItem ORDER#<id>/ORDER`, strongly consistent — 1 round trip.
+    pub async fn get_order(&self, id: &OrderId) -> StoreResult<Option<Order>> {
+        Ok(self
+            .get_consistent::<OrderItem>(order_key(id))
+            .await?
+            .map(OrderItem::into_order))
+    }
+
+    /// Cancels `user`'s placed order and puts its stock back, with ledger entries, in the same
+    /// transaction as the status change. Another user's order is not found.
+    ///
+    /// Access: `GetItem` of the order, `BatchGetItem` of its products, then one
+    /// `TransactWriteItems` of the order (`status = placed`) and per line the stock increment
+    /// and its ledger entry — 3 round trips.
+    pub async fn cancel_order(&self, id: &OrderId, user: &UserId) -> StoreResult<Order> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let order: OrderItem = self
+                .get_consistent(order_key(id))
+                .await?
+                .filter(|o: &OrderItem| o.user_id == user.as_str())
+                .ok_or(StoreError::NotFound("order"))?;
+            if order.status != OrderStatus::Placed {
+                return Err(not_placed(order.status, "cancelled"));
+            }
+            let ids: Vec<ProductId> = order
+                .lines
+                .iter()
+                .map(|l| ProductId::from_trusted(l.product_id.clone()))
+                .collect();
+            let products = self.products_by_id(ids.iter()).await?;
+            let now = now_timestamp();
+            let mut tx = Tx::new(&self.table);
+            let (pk, sk) = key_pair(&order_key(id));
+            tx.update_named(
+                pk,
+                &sk,
+                "SET #status = :cancelled, gsi2pk = :list, updated_at = :now",
+                &[("#status", "status")],
+                vec![
+                    (
+                        ":cancelled",
+                        AttributeValue::S(OrderStatus::Cancelled.as_str().into()),
+                    ),
+                    (":list", AttributeValue::S(orders_in(OrderStatus::Cancelled))),
+                    (":now", AttributeValue::S(now.clone())),
+                    (":placed", AttributeValue::S(OrderStatus::Placed.as_str().into())),
+                ],
+                Some("#status = :placed"),
+            )?;
+            for (line, product) in order.lines.iter().zip(&products) {
+                let product = product
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("order {id} names missing product {}", line.product_id))?;
+                stock_change(&mut tx, product, line.quantity, Cause::Cancel(&order.id), &now)?;
+            }
+            match self.transact(tx.items).await {
+                Ok(()) => {
+                    let mut order = order.into_order();
+                    order.status = OrderStatus::Cancelled;
+                    order.updated_at = now;
+                    return Ok(order);
+                }
+                Err(TransactFailure::Cancelled(_)) if started.elapsed() < CONTENTION_DEADLINE => {
+                    tokio::time::sleep(Duration::from_millis(
+                        5 + u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16),
+                    ))
+                    .await;
+                }
+                Err(TransactFailure::Cancelled(_)) => return Err(StoreError::Contended("order")),
+                Err(TransactFailure::Other(error)) => return Err(error),
+            }
+        }
+    }
+
+    /// Marks a placed order fulfilled.
+    ///
+    /// Access: `UpdateItem` conditioned on `status = placed`, returning the order either way
+    /// — 1 round trip.
+    pub async fn fulfil_order(&self, id: &OrderId) -> StoreResult<Order> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(order_key(id)))
+            .update_expression("SET #status = :fulfilled, gsi2pk = :list, updated_at = :now")
+            .condition_expression("#status = :placed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":fulfilled",
+                AttributeValue::S(OrderStatus::Fulfilled.as_str().into()),
+            )
+            .expression_attribute_values(":list", AttributeValue::S(orders_in(OrderStatus::Fulfilled)))
+            .expression_attribute_values(":now", AttributeValue::S(now_timestamp()))
+            .expression_attribute_values(":placed", AttributeValue::S(OrderStatus::Placed.as_str().into()))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item: OrderItem = from_item(output.attributes.unwrap_or_default())?;
+                Ok(item.into_order())
+            }
+            Err(error) => match error.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    let existing = match failed.item.clone() {
+                        Some(item) => Some(from_item::<OrderItem>(item)?),
+                        None => self.get_consistent(order_key(id)).await?,
+                    };
+                    match existing {
+                        Some(order) => Err(not_placed(order.status, "fulfilled")),
+                        None => Err(StoreError::NotFound("order")),
+                    }
+                }
+                _ => Err(StoreError::sdk("UpdateItem order", error)),
+            },
+        }
+    }
+
+    /// A user's orders, newest first.
+    ///
+    /// Access: one `Query` of gsi1 `ORDERS#USER#<user>`, descending — 1 round trip. The index
+    /// is eventually consistent: an order placed a moment ago may take a moment to be listed
+    /// (it can always be read by id at once).
+    pub async fn orders_of(
+        &self,
+        user: &UserId,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<(Vec<Order>, Option<Cursor>)> {
+        self.order_index("gsi1", orders_of(user), limit, cursor).await
+    }
+
+    /// Every order in `status`, newest first, for admins.
+    ///
+    /// Access: one `Query` of gsi2 `ORDERS#STATUS#<status>`, descending — 1 round trip.
+    pub async fn orders_in(
+        &self,
+        status: OrderStatus,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<(Vec<Order>, Option<Cursor>)> {
+        self.order_index("gsi2", orders_in(status), limit, cursor).await
+    }
+
+    async fn order_index(
+        &self,
+        index: &'static str,
+        partition: String,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<(Vec<Order>, Option<Cursor>)> {
+        let (ipk, isk) = if index == "gsi1" {
+            ("gsi1pk", "gsi1sk")
+        } else {
+            ("gsi2pk", "gsi2sk")
+        };
+        let start = match cursor {
+            Some(cursor) => {
+                let valid = cursor.attributes().len() == 4
+                    && cursor.get(ipk) == Some(partition.as_str())
+                    && cursor.get("sk") == Some(ORDER_SK)
+                    && cursor
+                        .get("pk")
+                        .and_then(|pk| pk.strip_prefix("ORDER#"))
+                        .and_then(OrderId::parse)
+                        .is_some()
+                    && cursor.get(isk).is_some_and(|s| s.len() <= 100);
+                if !valid {
+                    return Err(StoreError::BadCursor);
+                }
+                Some(
+                    cursor
+                        .attributes()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .key_condition_expression("#p = :p")
+            .expression_attribute_names("#p", ipk)
+            .expression_attribute_values(":p", AttributeValue::S(partition))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(101))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query orders", e))?;
+        let mut orders: Vec<OrderItem> = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<anyhow::Result<_>>()?;
+        let next = page_cursor(&mut orders, limit, |o| {
+            let (index_pk, index_sk) = if index == "gsi1" {
+                (o.gsi1pk.clone(), o.gsi1sk.clone())
+            } else {
+                (o.gsi2pk.clone(), o.gsi2sk.clone())
+            };
+            [
+                ("pk", o.pk.clone()),
+                ("sk", o.sk.clone()),
+                (ipk, index_pk),
+                (isk, index_sk),
+            ]
+        });
+        Ok((orders.into_iter().map(OrderItem::into_order).collect(), next))
+    }
+}
+
+fn not_placed(status: OrderStatus, wanted: &str) -> StoreError {
+    StoreError::Conflict(vec![(
+        "status".into(),
+        format!("is {}; only a placed order can be {wanted}", status.as_str()),
+    )])
+}
