@@ -73,7 +73,7 @@ impl Store {
     /// A cancellation for any other reason returns the per-item reason codes, in request
     /// order, for the caller to turn into a domain error.
     async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<(), TransactFailure> {
-        self.transact_detailed(items)
+        self.transact_detailed(items, true)
             .await
             .map_err(|failure| match failure {
                 Detailed::Cancelled(reasons) => {
@@ -85,7 +85,13 @@ impl Store {
 
     /// [`Store::transact`], answering the full cancellation reasons: with each failed item's
     /// current image where the request asked for it (`ReturnValuesOnConditionCheckFailure`).
-    async fn transact_detailed(&self, items: Vec<TransactWriteItem>) -> Result<(), Detailed> {
+    /// `retry_conflicts: false` hands a `TransactionConflict` straight back, for callers that
+    /// must read again before retrying (the conflicting transaction changed what they read).
+    async fn transact_detailed(
+        &self,
+        items: Vec<TransactWriteItem>,
+        retry_conflicts: bool,
+    ) -> Result<(), Detailed> {
         const ATTEMPTS: u32 = 6;
         for attempt in 1..=ATTEMPTS {
             let result = self
@@ -105,7 +111,11 @@ impl Store {
             };
             let reasons = cancelled.cancellation_reasons().to_vec();
             let code = |wanted: &str| reasons.iter().any(|r| r.code() == Some(wanted));
-            if code("TransactionConflict") && !code("ConditionalCheckFailed") && attempt < ATTEMPTS {
+            if retry_conflicts
+                && code("TransactionConflict")
+                && !code("ConditionalCheckFailed")
+                && attempt < ATTEMPTS
+            {
                 // Jittered linear back-off: contention is between a handful of writers.
                 let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 15 + jitter)).await;

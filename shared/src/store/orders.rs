@@ -123,13 +123,16 @@ fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// How long cancelling retries while orders change its products: within the function's 10 s.
+const CANCEL_DEADLINE: Duration = Duration::from_secs(8);
+
 /// Where the idempotency record's update sits in an order's transaction (after the order).
 const CLAIM_INDEX: usize = 1;
 
 /// How long placing (or cancelling) an order keeps retrying while other orders change the same
-/// products: within `PlaceOrderFunction`'s timeout (25 s; API Gateway allows 30). Only a
+/// products: within `PlaceOrderFunction`'s timeout (29 s; API Gateway allows 30). Only a
 /// product bought by hundreds at the same moment comes near it (docs/access-patterns.md).
-const CONTENTION_DEADLINE: Duration = Duration::from_secs(20);
+const CONTENTION_DEADLINE: Duration = Duration::from_secs(25);
 
 impl Store {
     /// Claims `key` for `request` (the normalised order), or says what holds it.
@@ -260,7 +263,7 @@ impl Store {
         for attempt in 0u32.. {
             let (order, body, items, first_line) =
                 self.order_attempt(&id, user, lines, &products, ticket, render)?;
-            match self.transact_detailed(items).await {
+            match self.transact_detailed(items, false).await {
                 Ok(()) => return Ok((order.into_order(), body)),
                 Err(Detailed::Cancelled(reasons)) => {
                     let failed =
@@ -269,6 +272,10 @@ impl Store {
                         return Err(StoreError::Contended("Idempotency-Key"));
                     }
                     if started.elapsed() > CONTENTION_DEADLINE {
+                        // Out of time: if the stock as it is now refuses the order, say so
+                        // (that is the answer a retry would get); else ask for a retry.
+                        let now = self.products_for(lines).await?;
+                        self.order_attempt(&id, user, lines, &now, ticket, render)?;
                         return Err(StoreError::Contended("stock"));
                     }
                     // Another order moved a product since it was read. The cancellation carries
@@ -502,7 +509,7 @@ impl Store {
                     order.updated_at = now;
                     return Ok(order);
                 }
-                Err(TransactFailure::Cancelled(_)) if started.elapsed() < CONTENTION_DEADLINE => {
+                Err(TransactFailure::Cancelled(_)) if started.elapsed() < CANCEL_DEADLINE => {
                     tokio::time::sleep(Duration::from_millis(
                         5 + u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16),
                     ))
