@@ -41,11 +41,22 @@ async fn two_hundred_concurrent_orders_for_fifty_units_place_exactly_fifty() {
     for _ in 0..10 {
         shoppers.push(app.registered_user().await.1);
     }
+    // Each buyer behaves as a client should: on a 503 (too many buyers at once) it retries
+    // with the same key after the Retry-After, which cannot order twice.
     let orders = (0..200).map(|i| {
         let app = &app;
         let token = shoppers[i % shoppers.len()].clone();
         let product = product.clone();
-        async move { app.order(&token, &format!("order-{i}"), &[(&product, 1)]).await }
+        async move {
+            loop {
+                let reply = app.order(&token, &format!("order-{i}"), &[(&product, 1)]).await;
+                if reply.status != 503 {
+                    return reply;
+                }
+                assert_eq!(reply.headers["retry-after"], "1");
+                tokio::time::sleep(std::time::Duration::from_millis(200 + (i as u64 % 7) * 100)).await;
+            }
+        }
     });
     let replies = futures::future::join_all(orders).await;
     let placed = replies.iter().filter(|r| r.status == 201).count();

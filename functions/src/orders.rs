@@ -151,7 +151,9 @@ fn replay(status: u16, body: String) -> Response<Body> {
 /// The key's first request decides: a retry with the same lines gets the same status and
 /// body (`Idempotent-Replayed: true`), whether that was the order or a refusal (409 out of
 /// stock, 422 unknown product); the same key with other lines is a 422; a retry while the
-/// first is still running waits for its answer, and gets a 409 if it takes too long.
+/// first is still running waits for its answer, and gets a 409 if it takes too long. When many
+/// buyers of one product arrive at once and this order cannot get a turn in time, the answer is
+/// a 503 with `Retry-After`: retrying with the same key is safe.
 #[tracing::instrument(name = "place_order", skip_all, fields(user_id))]
 pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.tokens()?.require(&req)?;
@@ -207,6 +209,11 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
                 .await?;
             Ok(response)
         }
+        // Too many buyers of the same product at once: the key was released; a retry with it
+        // is safe and is what the client should do.
+        Err(StoreError::Contended(_)) => Err(ApiError::ServiceUnavailable(anyhow::anyhow!(
+            "order gave up under contention"
+        ))),
         // Anything else may succeed on retry: the claim lapses and the key stays usable.
         Err(error) => Err(error.into()),
     }
