@@ -213,33 +213,16 @@ impl Store {
     ///
     /// Access: `UpdateItem` conditioned on the claim — 1 round trip.
     pub async fn finish_idempotency(&self, ticket: &ClaimTicket, status: u16, body: &str) -> StoreResult<()> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(ticket.key.clone()))
-            .update_expression("SET #state = :done, response_status = :status, response_body = :body")
-            .condition_expression("claim = :claim")
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":done", AttributeValue::S(DONE.into()))
-            .expression_attribute_values(":status", number(status))
-            .expression_attribute_values(":body", AttributeValue::S(body.to_owned()))
-            .expression_attribute_values(":claim", AttributeValue::S(ticket.claim.clone()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            // Another request took the key over after this one's claim lapsed: its answer stands.
-            Err(error)
-                if matches!(
-                    error.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(())
-            }
-            Err(error) => Err(StoreError::sdk("UpdateItem idempotency", error)),
-        }
+        self.update_claimed(
+            ticket,
+            "SET #state = :done, response_status = :status, response_body = :body",
+            vec![
+                (":done", AttributeValue::S(DONE.into())),
+                (":status", number(status)),
+                (":body", AttributeValue::S(body.to_owned())),
+            ],
+        )
+        .await
     }
 
     /// Lets the key be claimed again at once: for a request that ends without an answer worth
@@ -247,20 +230,32 @@ impl Store {
     ///
     /// Access: `UpdateItem` conditioned on the claim — 1 round trip.
     pub async fn release_idempotency(&self, ticket: &ClaimTicket) -> StoreResult<()> {
-        let result = self
+        self.update_claimed(ticket, "SET claimed_until = :past", vec![(":past", number(0))])
+            .await
+    }
+
+    /// Applies `expression` to the idempotency record while `ticket` still holds it. If another
+    /// request took the key over after this one's claim lapsed, its answer stands: no error.
+    async fn update_claimed(
+        &self,
+        ticket: &ClaimTicket,
+        expression: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<()> {
+        let mut request = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(ticket.key.clone()))
-            .update_expression("SET claimed_until = :past")
+            .update_expression(expression)
             .condition_expression("claim = :claim AND #state = :in_progress")
             .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":past", number(0))
             .expression_attribute_values(":claim", AttributeValue::S(ticket.claim.clone()))
-            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()))
-            .send()
-            .await;
-        match result {
+            .expression_attribute_values(":in_progress", AttributeValue::S(IN_PROGRESS.into()));
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
             Ok(_) => Ok(()),
             Err(error)
                 if matches!(
