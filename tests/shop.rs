@@ -451,7 +451,7 @@ async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing() {
     );
 
     let line = |q: Value| json!({"productId": product, "quantity": q});
-    let many: Vec<Value> = (0..50)
+    let many: Vec<Value> = (0..51)
         .map(|_| json!({"productId": uuid::Uuid::new_v4().to_string(), "quantity": 1}))
         .collect();
     let order_cases = [
@@ -634,4 +634,33 @@ async fn the_catalog_pages_sorts_and_filters_with_cursors_it_alone_accepts() {
         .await;
     assert_eq!(next.status, 200);
     assert_eq!(next.body["orders"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn an_order_of_forty_nine_lines_fills_one_transaction_of_a_hundred_actions() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let mut products = Vec::new();
+    for i in 0..49 {
+        products.push(
+            app.product(&admin, &format!("Part {i}"), "parts", 100 + i, 2)
+                .await,
+        );
+    }
+    let (_, shopper) = app.registered_user().await;
+    let lines: Vec<(&str, i64)> = products.iter().map(|p| (p.as_str(), 2)).collect();
+    let placed = app.order(&shopper, "big-order", &lines).await;
+    assert_eq!(placed.status, 201, "{:?}", placed.body);
+    assert_eq!(placed.body["order"]["lines"].as_array().unwrap().len(), 49);
+    let total: i64 = (0..49).map(|i| (100 + i) * 2).sum();
+    assert_eq!(placed.body["order"]["total"]["amount"], total);
+    for product in [&products[0], &products[48]] {
+        assert_eq!(stock_of(&app, &admin, product).await, 0);
+    }
+    let id = placed.body["order"]["id"].as_str().unwrap();
+    let cancelled = app
+        .send("POST", &format!("/orders/{id}/cancel"), None, Some(&shopper))
+        .await;
+    assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+    assert_eq!(stock_of(&app, &admin, &products[48]).await, 2);
 }
