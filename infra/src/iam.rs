@@ -342,19 +342,36 @@ impl HttpConnector for GuardedConnector {
     }
 }
 
-/// The response AWS's JSON protocols send when IAM refuses a request.
+/// The response the service sends when IAM refuses a request, in that service's protocol, so
+/// the SDK reads it as AWS's own `AccessDenied`: S3 answers 403 with an XML error, DynamoDB and
+/// Secrets Manager answer 400 with a JSON one.
 fn access_denied(function: &str, access: &Access) -> HttpResponse {
-    let body = serde_json::json!({
-        "__type": "com.amazonaws.dynamodb.v20120810#AccessDeniedException",
-        "message": format!("{function} is not authorized to perform {access}"),
-    });
+    let message = format!("{function} is not authorized to perform {access}");
+    if access.action.starts_with("s3:") {
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code><Message>{message}</Message></Error>"
+        );
+        let mut response = HttpResponse::new(
+            403u16.try_into().expect("BUG: 403 is a status"),
+            SdkBody::from(body),
+        );
+        response.headers_mut().insert("content-type", "application/xml");
+        return response;
+    }
+    let (kind, content_type) = if access.action.starts_with("secretsmanager:") {
+        ("AccessDeniedException", "application/x-amz-json-1.1")
+    } else {
+        (
+            "com.amazonaws.dynamodb.v20120810#AccessDeniedException",
+            "application/x-amz-json-1.0",
+        )
+    };
+    let body = serde_json::json!({ "__type": kind, "message": message });
     let mut response = HttpResponse::new(
         400u16.try_into().expect("BUG: 400 is a status"),
         SdkBody::from(body.to_string()),
     );
-    response
-        .headers_mut()
-        .insert("content-type", "application/x-amz-json-1.0");
+    response.headers_mut().insert("content-type", content_type);
     response
         .headers_mut()
         .insert("x-amzn-errortype", "AccessDeniedException");
@@ -429,5 +446,42 @@ mod tests {
             describe(&request("DynamoDB_20120810.Query", query), &resources),
             [access("dynamodb:Query", "Table/index/gsi1")]
         );
+    }
+
+    #[tokio::test]
+    async fn an_s3_request_outside_the_policy_fails_as_s3_access_denied() {
+        use aws_sdk_s3::error::ProvideErrorMetadata as _;
+        let log = AccessLog::default();
+        let guard = IamGuard::new(
+            keel::config::aws_https_client().unwrap(),
+            "UploadFunction",
+            policy(),
+            Resources {
+                names: [("keel-uploads".to_owned(), "Bucket".to_owned())].into(),
+            },
+            log.clone(),
+        );
+        let sdk = crate::engines::local_sdk_config()
+            .into_builder()
+            .endpoint_url("http://127.0.0.1:9")
+            .http_client(guard)
+            .build();
+        let s3 = aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&sdk)
+                .force_path_style(true)
+                .build(),
+        );
+        // The policy grants s3:* only under uploads/: a key elsewhere is refused before any
+        // network (nothing listens on port 9).
+        let error = s3
+            .put_object()
+            .bucket("keel-uploads")
+            .key("private/x.txt")
+            .body(aws_sdk_s3::primitives::ByteStream::from_static(b"x"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), Some("AccessDenied"), "{error:?}");
+        assert_eq!(log.denied().len(), 1);
     }
 }
