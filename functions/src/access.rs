@@ -14,3 +14,13 @@ pub async fn require_admin(deps: &Deps, req: &Request) -> Result<Session, ApiErr
         None => Err(ApiError::token_invalid()),
     }
 }
+
+/// Whether the caller of a route open to everyone is an admin (who sees more: archived
+/// products, every order). Read from the user record, like [`require_admin`].
+pub async fn is_admin(deps: &Deps, session: &Session) -> Result<bool, ApiError> {
+    Ok(deps
+        .store
+        .role(&session.user_id)
+        .await?
+        .is_some_and(|role| role.is_admin()))
+}

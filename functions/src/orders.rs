@@ -11,7 +11,7 @@ use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::access::require_admin;
+use crate::access::{is_admin, require_admin};
 use crate::endpoint;
 use crate::products::MoneyBody;
 
@@ -136,13 +136,15 @@ fn idempotency_key(req: &Request) -> Result<IdempotencyKey, ApiError> {
     IdempotencyKey::parse(raw.as_bytes()).map_err(ApiError::BadRequest)
 }
 
-/// A stored response, sent again.
-fn replay(status: u16, body: String) -> Response<Body> {
+/// A response recorded for a key: sent first as is, and again (marked replayed) to a retry.
+fn recorded(status: u16, body: String, replayed: bool) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
-    headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    if replayed {
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
     response
 }
 
@@ -169,7 +171,7 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
             .await?
         {
             Claim::Acquired(ticket) => break ticket,
-            Claim::Replay { status, body } => return Ok(replay(status, body)),
+            Claim::Replay { status, body } => return Ok(recorded(status, body, true)),
             Claim::Mismatch => {
                 return Err(FieldErrors::single(
                     "Idempotency-Key",
@@ -195,11 +197,7 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
         .place_order(&session.user_id, &lines, &ticket, &render)
         .await
     {
-        Ok((_, body)) => {
-            let mut response = replay(201, body);
-            response.headers_mut().remove(IDEMPOTENT_REPLAYED);
-            Ok(response)
-        }
+        Ok((_, body)) => Ok(recorded(201, body, false)),
         // A refusal is the key's answer too: recorded, so a retry gets it again.
         Err(error @ (StoreError::Conflict(_) | StoreError::Rejected(_))) => {
             let response = ApiError::from(error).into_response();
@@ -243,13 +241,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
         .get_order(&id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
-    if order.user_id != session.user_id.as_str()
-        && !deps
-            .store
-            .role(&session.user_id)
-            .await?
-            .is_some_and(|r| r.is_admin())
-    {
+    if order.user_id != session.user_id.as_str() && !is_admin(deps, &session).await? {
         return Err(ApiError::NotFound("order"));
     }
     Ok(order_response(StatusCode::OK, &order))

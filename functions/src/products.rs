@@ -10,7 +10,7 @@ use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
 
-use crate::access::require_admin;
+use crate::access::{is_admin, require_admin};
 use crate::endpoint;
 
 endpoint!(
@@ -154,11 +154,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
         .ok_or(ApiError::NotFound("product"))?;
     if product.archived {
         let admin = match &viewer {
-            Some(session) => deps
-                .store
-                .role(&session.user_id)
-                .await?
-                .is_some_and(|r| r.is_admin()),
+            Some(session) => is_admin(deps, session).await?,
             None => false,
         };
         if !admin {

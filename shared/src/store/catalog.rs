@@ -13,7 +13,7 @@
 //! sum to the stock. Only active products have catalog entries (four: newest and by price,
 //! all and in their category), so archiving takes a product out of every public list.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
@@ -500,26 +500,29 @@ impl Store {
                 .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
                 .scan_index_forward(query.sort == ProductSort::PriceAsc)
                 .set_exclusive_start_key(start.take());
+            // A filtered read keeps reading full pages of entries: most may not match.
+            let wanted = if filter {
+                100
+            } else {
+                query.limit + 1 - entries.len()
+            };
+            request = request.limit(i32::try_from(wanted).unwrap_or(100));
             if by_price {
                 request = request
                     .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
                     .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                    .expression_attribute_values(":high", AttributeValue::S(high.clone()))
-                    .limit(i32::try_from(query.limit + 1 - entries.len()).unwrap_or(100));
+                    .expression_attribute_values(":high", AttributeValue::S(high.clone()));
             } else {
                 request = request.key_condition_expression("pk = :pk");
-                if filter {
-                    request = request
-                        .filter_expression("price_amount BETWEEN :min AND :max")
-                        .expression_attribute_values(":min", number(query.min_price.unwrap_or(0)))
-                        .expression_attribute_values(
-                            ":max",
-                            number(query.max_price.unwrap_or(Money::MAX_AMOUNT)),
-                        )
-                        .limit(100);
-                } else {
-                    request = request.limit(i32::try_from(query.limit + 1 - entries.len()).unwrap_or(100));
-                }
+            }
+            if filter {
+                request = request
+                    .filter_expression("price_amount BETWEEN :min AND :max")
+                    .expression_attribute_values(":min", number(query.min_price.unwrap_or(0)))
+                    .expression_attribute_values(
+                        ":max",
+                        number(query.max_price.unwrap_or(Money::MAX_AMOUNT)),
+                    );
             }
             let output = request
                 .send()
@@ -610,9 +613,4 @@ pub(super) fn page_cursor<T, const N: usize>(
     }
     items.truncate(limit);
     items.last().map(|last| cursor_of(key_of(last)))
-}
-
-/// A product record's image, read from a batch result.
-pub(super) fn product_from(item: HashMap<String, AttributeValue>) -> anyhow::Result<ProductItem> {
-    from_item(item)
 }

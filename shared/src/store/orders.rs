@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{ACTIVE, Cause, ProductItem, page_cursor, product_from, stock_change};
+use super::catalog::{ACTIVE, Cause, ProductItem, page_cursor, stock_change};
 use super::keys::{ORDER_SK, idempotency_key, order_key, orders_in, orders_of, product_key, product_pk};
 use super::tx::{Tx, number};
 use super::{Detailed, Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair, to_item};
@@ -128,6 +128,8 @@ const CANCEL_DEADLINE: Duration = Duration::from_secs(8);
 
 /// Where the idempotency record's update sits in an order's transaction (after the order).
 const CLAIM_INDEX: usize = 1;
+/// Where the first line's product update sits; each line is that update and its ledger entry.
+const FIRST_LINE_INDEX: usize = 2;
 
 /// How long placing an order keeps retrying while other orders change the same products:
 /// within the function's 10 s timeout. Only a product bought by hundreds at the same moment
@@ -289,8 +291,7 @@ impl Store {
         let mut products = self.products_for(lines).await?;
         let mut read_at = tokio::time::Instant::now();
         for attempt in 0u32.. {
-            let (order, body, items, first_line) =
-                self.order_attempt(&id, user, lines, &products, ticket, render)?;
+            let (order, body, items) = self.order_attempt(&id, user, lines, &products, ticket, render)?;
             match self.transact_detailed(items, false).await {
                 Ok(()) => return Ok((order.into_order(), body)),
                 Err(Detailed::Cancelled(reasons)) => {
@@ -302,8 +303,7 @@ impl Store {
                     if started.elapsed() > CONTENTION_DEADLINE {
                         // Out of time: if the stock as it is now refuses the order, say so
                         // (that is the answer a retry would get); else ask for a retry.
-                        let now = self.products_for(lines).await?;
-                        self.order_attempt(&id, user, lines, &now, ticket, render)?;
+                        refusal(lines, &self.products_for(lines).await?)?;
                         self.release_idempotency(ticket).await?;
                         return Err(StoreError::Contended("stock"));
                     }
@@ -312,12 +312,12 @@ impl Store {
                     // stock, archived), answer at once.
                     let mut decided = products.clone();
                     for (line, product) in decided.iter_mut().enumerate() {
-                        let index = first_line + 2 * line;
+                        let index = FIRST_LINE_INDEX + 2 * line;
                         if let Some(item) = reasons.get(index).and_then(|r| r.item.clone()) {
-                            *product = Some(product_from(item)?);
+                            *product = Some(from_item(item)?);
                         }
                     }
-                    self.order_attempt(&id, user, lines, &decided, ticket, render)?;
+                    refusal(lines, &decided)?;
                     // Otherwise wait (exponential back-off, full jitter: many buyers of one
                     // product spread out so that one commits per try instead of none), then
                     // read afresh: what was learnt before the wait is stale after it.
@@ -341,9 +341,7 @@ impl Store {
     }
 
     /// One try at an order from `products` as read: the refusal it deserves, or the order,
-    /// its recorded response and the transaction to commit (with the index of its first line's
-    /// product update).
-    #[allow(clippy::type_complexity)]
+    /// its recorded response and the transaction to commit.
     fn order_attempt(
         &self,
         id: &OrderId,
@@ -352,57 +350,32 @@ impl Store {
         products: &[Option<ProductItem>],
         ticket: &ClaimTicket,
         render: &(dyn Fn(&Order) -> String + Send + Sync),
-    ) -> StoreResult<(OrderItem, String, Vec<TransactWriteItem>, usize)> {
-        let mut placed = Vec::with_capacity(lines.as_slice().len());
-        let mut refused = Vec::new();
-        let mut short = Vec::new();
-        for (i, (line, product)) in lines.as_slice().iter().zip(products).enumerate() {
-            let field = format!("lines[{i}].productId");
-            let Some(product) = product else {
-                refused.push((field, format!("no product {}", line.product_id)));
-                continue;
-            };
-            if product.status != ACTIVE {
-                short.push((field, format!("product {} is no longer sold", product.id)));
-            } else if product.stock < line.quantity {
-                short.push((
-                    format!("lines[{i}].quantity"),
-                    format!(
-                        "product {} has only {} in stock, {} asked",
-                        product.id, product.stock, line.quantity
-                    ),
-                ));
-            }
-            placed.push(PlacedLine {
-                product_id: product.id.clone(),
-                name: product.name.clone(),
-                quantity: line.quantity,
-                unit_amount: product.price_amount,
-                line_amount: product.price_amount.saturating_mul(line.quantity),
-            });
-        }
-        if !refused.is_empty() {
-            return Err(StoreError::Rejected(refused));
-        }
-        if !short.is_empty() {
-            return Err(StoreError::Conflict(short));
-        }
+    ) -> StoreResult<(OrderItem, String, Vec<TransactWriteItem>)> {
+        refusal(lines, products)?;
         let products: Vec<&ProductItem> = products.iter().flatten().collect();
-        let currency = products[0].currency.clone();
-        if products.iter().any(|p| p.currency != currency) {
-            return Err(StoreError::Rejected(vec![(
-                "lines".into(),
-                "mix currencies; order products priced in one currency together".into(),
-            )]));
-        }
+        let too_large = || StoreError::Rejected(vec![("lines".into(), "total is too large".into())]);
+        let placed = lines
+            .as_slice()
+            .iter()
+            .zip(&products)
+            .map(|(line, product)| {
+                Ok(PlacedLine {
+                    product_id: product.id.clone(),
+                    name: product.name.clone(),
+                    quantity: line.quantity,
+                    unit_amount: product.price_amount,
+                    line_amount: product
+                        .price_amount
+                        .checked_mul(line.quantity)
+                        .ok_or_else(too_large)?,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
         let total = placed
             .iter()
-            .try_fold(0i64, |sum, line| {
-                line.unit_amount
-                    .checked_mul(line.quantity)
-                    .and_then(|amount| sum.checked_add(amount))
-            })
-            .ok_or_else(|| StoreError::Rejected(vec![("lines".into(), "total is too large".into())]))?;
+            .try_fold(0i64, |sum, line| sum.checked_add(line.line_amount))
+            .ok_or_else(too_large)?;
+        let currency = products[0].currency.clone();
         let now = now_timestamp();
         let order = OrderItem {
             pk: key_pair(&order_key(id)).0,
@@ -438,7 +411,7 @@ impl Store {
             Some("claim = :claim"),
         )?;
         debug_assert_eq!(claim_index, CLAIM_INDEX);
-        let first_line = tx.items.len();
+        debug_assert_eq!(tx.items.len(), FIRST_LINE_INDEX);
         for (line, product) in lines.as_slice().iter().zip(&products) {
             let index = stock_change(&mut tx, product, -line.quantity, Cause::Order(&order.id), &now)?;
             // Ask for the product as it is when the condition fails, to retry without a read.
@@ -447,7 +420,7 @@ impl Store {
                     Some(ReturnValuesOnConditionCheckFailure::AllOld);
             }
         }
-        Ok((order, body, tx.items, first_line))
+        Ok((order, body, tx.items))
     }
 
     /// The products of `lines`, in line order (`None` for an unknown id), strongly consistent.
@@ -466,7 +439,7 @@ impl Store {
         ids.map(|id| {
             items
                 .remove(&(product_pk(id), super::keys::PRODUCT_SK.to_owned()))
-                .map(product_from)
+                .map(from_item)
                 .transpose()
                 .map_err(StoreError::from)
         })
@@ -628,10 +601,12 @@ impl Store {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> StoreResult<(Vec<Order>, Option<Cursor>)> {
-        let (ipk, isk) = if index == "gsi1" {
-            ("gsi1pk", "gsi1sk")
+        // The index's key attributes, and an order's values for them.
+        type IndexKey = fn(&OrderItem) -> (String, String);
+        let (ipk, isk, index_key): (&str, &str, IndexKey) = if index == "gsi1" {
+            ("gsi1pk", "gsi1sk", |o| (o.gsi1pk.clone(), o.gsi1sk.clone()))
         } else {
-            ("gsi2pk", "gsi2sk")
+            ("gsi2pk", "gsi2sk", |o| (o.gsi2pk.clone(), o.gsi2sk.clone()))
         };
         let start = match cursor {
             Some(cursor) => {
@@ -678,11 +653,7 @@ impl Store {
             .map(from_item)
             .collect::<anyhow::Result<_>>()?;
         let next = page_cursor(&mut orders, limit, |o| {
-            let (index_pk, index_sk) = if index == "gsi1" {
-                (o.gsi1pk.clone(), o.gsi1sk.clone())
-            } else {
-                (o.gsi2pk.clone(), o.gsi2sk.clone())
-            };
+            let (index_pk, index_sk) = index_key(o);
             [
                 ("pk", o.pk.clone()),
                 ("sk", o.sk.clone()),
@@ -692,6 +663,47 @@ impl Store {
         });
         Ok((orders.into_iter().map(OrderItem::into_order).collect(), next))
     }
+}
+
+/// Why `products` (in line order, as read) cannot serve `lines`, if they cannot: unknown
+/// products (422), archived ones or too little stock (409, every line that applies), or prices
+/// in more than one currency (422).
+fn refusal(lines: &OrderLines, products: &[Option<ProductItem>]) -> StoreResult<()> {
+    let mut unknown = Vec::new();
+    let mut short = Vec::new();
+    for (i, (line, product)) in lines.as_slice().iter().zip(products).enumerate() {
+        let field = format!("lines[{i}].productId");
+        let Some(product) = product else {
+            unknown.push((field, format!("no product {}", line.product_id)));
+            continue;
+        };
+        if product.status != ACTIVE {
+            short.push((field, format!("product {} is no longer sold", product.id)));
+        } else if product.stock < line.quantity {
+            short.push((
+                format!("lines[{i}].quantity"),
+                format!(
+                    "product {} has only {} in stock, {} asked",
+                    product.id, product.stock, line.quantity
+                ),
+            ));
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(StoreError::Rejected(unknown));
+    }
+    if !short.is_empty() {
+        return Err(StoreError::Conflict(short));
+    }
+    let mut currencies = products.iter().flatten().map(|p| &p.currency);
+    let first = currencies.next();
+    if currencies.any(|c| Some(c) != first) {
+        return Err(StoreError::Rejected(vec![(
+            "lines".into(),
+            "mix currencies; order products priced in one currency together".into(),
+        )]));
+    }
+    Ok(())
 }
 
 fn not_placed(status: OrderStatus, wanted: &str) -> StoreError {

@@ -368,10 +368,6 @@ impl Store {
             .find_user_id_by_username(username)
             .await?
             .ok_or(StoreError::NotFound("user"))?;
-        let value = match role {
-            Role::User => "user",
-            Role::Admin => "admin",
-        };
         self.client
             .update_item()
             .table_name(&self.table)
@@ -379,7 +375,7 @@ impl Store {
             .update_expression("SET #role = :role, version = version + :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#role", "role")
-            .expression_attribute_values(":role", AttributeValue::S(value.into()))
+            .expression_attribute_values(":role", AttributeValue::S(role.as_str().into()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .send()
             .await
