@@ -27,13 +27,15 @@ fn binaries_on_disk() -> BTreeSet<String> {
 
 fn registered_binaries() -> BTreeSet<String> {
     let http = registry::ENDPOINTS.iter().map(|(_, endpoint)| endpoint.binary);
-    http.chain(registry::STREAM_FUNCTIONS.iter().map(|(name, _)| *name))
+    http.chain(registry::EVENT_FUNCTIONS.iter().map(|(name, _, _)| *name))
         .map(str::to_owned)
         .collect()
 }
 
 fn is_stream(binary: &str) -> bool {
-    registry::STREAM_FUNCTIONS.iter().any(|(name, _)| *name == binary)
+    registry::EVENT_FUNCTIONS
+        .iter()
+        .any(|(name, _, _)| *name == binary)
 }
 
 #[test]
@@ -101,9 +103,9 @@ fn each_binary_runs_the_endpoint_registered_under_its_name_and_no_other() {
             );
         }
     }
-    for (binary, _) in registry::STREAM_FUNCTIONS {
+    for (binary, _, main) in registry::EVENT_FUNCTIONS {
         let source = std::fs::read_to_string(root().join(format!("functions/src/bin/{binary}.rs"))).unwrap();
-        assert!(source.contains("keel_functions::streams::serve()"), "{binary}");
+        assert!(source.contains(main), "{binary} must call {main}");
     }
 }
 
@@ -178,7 +180,7 @@ fn the_local_gateway_serves_exactly_the_template_routes() {
     let sdk = keel_local::engines::local_sdk_config();
     let tokens = keel::auth::TokenKeys::new(&[1u8; 32], keel::auth::DEFAULT_TOKEN_TTL).unwrap();
     let options = keel_tests::test_options(std::path::Path::new("/nonexistent"), false);
-    let functions = keel_local::app::FunctionDeps::build(&template, &options, &sdk, &tokens).unwrap();
+    let functions = keel_local::app::FunctionDeps::build(&template, &options, &sdk, None, &tokens).unwrap();
     let gateway =
         keel_local::gateway::Gateway::new(&template, &functions).expect("every route has an endpoint");
     let served: BTreeSet<String> = gateway.routes().map(|r| r.key()).collect();

@@ -31,6 +31,8 @@ pub mod products;
 pub mod profiles;
 /// The table's change stream: feed fan-out and clean-up (`feed-fanout`).
 pub mod streams;
+/// Photo and file uploads: announce, finalise, download, delete.
+pub mod uploads;
 /// Accounts: register, login, read and update the current user.
 pub mod users;
 /// RealWorld response shapes for profiles, articles and comments.

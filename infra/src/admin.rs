@@ -67,7 +67,7 @@ async fn local_client(dir: &Path) -> anyhow::Result<(aws_sdk_dynamodb::Client, O
         "no local data in {} (start the server once, or pass --data-dir)",
         dir.display()
     );
-    let engines = Engines::start(&Storage::Dir(dir.to_owned()), 0, 0)
+    let engines = Engines::start(&Storage::Dir(dir.to_owned()), 0, 0, None)
         .await
         .context("opening the local data folder")?;
     Ok((client(&engines.dynamodb_endpoint), Some(engines)))

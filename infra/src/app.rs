@@ -114,7 +114,15 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
         from_env("AWS_ENDPOINT_URL_S3"),
     );
     let engines = if env_dynamodb.is_none() || env_s3.is_none() {
-        Some(Engines::start(&options.storage, options.engine_ports.0, options.engine_ports.1).await?)
+        Some(
+            Engines::start(
+                &options.storage,
+                options.engine_ports.0,
+                options.engine_ports.1,
+                template.bucket.cors.clone().map(crate::s3::BucketCors),
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -165,6 +173,56 @@ pub async fn attach_stream(
     crate::streams::StreamDriver::attach(&dynamodb, streams, table, processor).await
 }
 
+/// Delivers the embedded S3 engine's `Object Created` events as EventBridge delivers them in
+/// AWS: those matching the template's rule (this bucket, keys under `uploads/`) invoke the
+/// `upload-finalise` handler with its own dependencies, asynchronously, retried with back-off
+/// when the handler fails.
+pub async fn deliver_object_events(
+    mut events: tokio::sync::mpsc::UnboundedReceiver<crate::s3::ObjectCreated>,
+    bucket: String,
+    finaliser: &'static Deps,
+) {
+    use keel_functions::uploads::{ObjectCreatedEvent, on_object_created};
+    while let Some(created) = events.recv().await {
+        if created.bucket != bucket || !created.key.starts_with(keel::files::INCOMING_PREFIX) {
+            continue;
+        }
+        let payload = serde_json::json!({
+            "version": "0",
+            "id": uuid::Uuid::new_v4().to_string(),
+            "detail-type": "Object Created",
+            "source": "aws.s3",
+            "account": "000000000000",
+            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "region": crate::engines::LOCAL_REGION,
+            "resources": [format!("arn:aws:s3:::{}", created.bucket)],
+            "detail": {
+                "version": "0",
+                "bucket": { "name": created.bucket },
+                "object": { "key": created.key, "size": created.size },
+                "reason": "PutObject",
+            },
+        });
+        let event: ObjectCreatedEvent = match serde_json::from_value(payload) {
+            Ok(event) => event,
+            Err(error) => {
+                tracing::error!(%error, "BUG: could not build an Object Created event");
+                continue;
+            }
+        };
+        tokio::spawn(async move {
+            let mut delay = std::time::Duration::from_millis(200);
+            for _ in 0..8 {
+                if on_object_created(finaliser, event.clone()).await.is_ok() {
+                    return;
+                }
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+        });
+    }
+}
+
 /// Each function's own dependencies, as its cold start would build them: a DynamoDB client
 /// whose requests are metered and checked against the function's template policy, and token
 /// keys only when the function declares it needs them.
@@ -178,6 +236,7 @@ impl FunctionDeps {
         template: &Template,
         options: &Options,
         sdk: &SdkConfig,
+        s3_endpoint: Option<&str>,
         tokens: &TokenKeys,
     ) -> anyhow::Result<Self> {
         let resources = Resources {
@@ -217,9 +276,17 @@ impl FunctionDeps {
                 config = config.interceptor(options.meter.clone());
             }
             let dynamodb = aws_sdk_dynamodb::Client::from_conf(config.build());
+            let files = needs.bucket().then(|| {
+                let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
+                if let Some(endpoint) = s3_endpoint {
+                    s3 = s3.endpoint_url(endpoint).force_path_style(true);
+                }
+                keel::files::Files::new(aws_sdk_s3::Client::from_conf(s3.build()), &options.bucket)
+            });
             let deps = Deps::assemble(
                 keel::store::Store::new(dynamodb, &options.table),
                 needs.tokens().then(|| tokens.clone()),
+                files,
             );
             by_logical_id.insert(function.logical_id.clone(), &*Box::leak(Box::new(deps)));
         }
@@ -229,6 +296,14 @@ impl FunctionDeps {
     /// The dependencies of the function with this logical id.
     pub fn of(&self, logical_id: &str) -> Option<&'static Deps> {
         self.by_logical_id.get(logical_id).copied()
+    }
+
+    /// The dependencies of the event function that runs `binary`.
+    pub fn event_function(&self, template: &Template, binary: &str) -> anyhow::Result<&'static Deps> {
+        template
+            .function_for_binary(binary)
+            .and_then(|f| self.of(&f.logical_id))
+            .with_context(|| format!("template.yaml declares no {binary} function"))
     }
 
     /// The store the stream function processes records with.
@@ -245,18 +320,28 @@ impl FunctionDeps {
 /// as at a Lambda cold start), then the HTTP listener on 127.0.0.1.
 pub async fn spawn(options: Options) -> anyhow::Result<App> {
     let template = Template::load(&options.template)?;
-    let storage = prepare_storage(&options, &template).await?;
+    let mut storage = prepare_storage(&options, &template).await?;
     let tokens = TokenKeys::new(options.jwt_secret.as_bytes(), DEFAULT_TOKEN_TTL)?;
     let deps: &'static Deps = Box::leak(Box::new(Deps::new(
         storage.dynamodb.clone(),
         &options.table,
         tokens.clone(),
     )));
-    let functions = FunctionDeps::build(&template, &options, &storage.sdk, &tokens)?;
+    let functions = FunctionDeps::build(
+        &template,
+        &options,
+        &storage.sdk,
+        storage.s3_endpoint.as_deref(),
+        &tokens,
+    )?;
     let mut gateway = Gateway::new(&template, &functions)?;
     if let Some(endpoint) = &storage.dynamodb_endpoint {
         let fanout = functions.feed_fanout(&template)?;
         gateway = gateway.with_stream(Arc::new(attach_stream(endpoint, &options.table, fanout).await?));
+    }
+    if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
+        let finaliser = functions.event_function(&template, keel_functions::uploads::FINALISE)?;
+        tokio::spawn(deliver_object_events(events, options.bucket.clone(), finaliser));
     }
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))

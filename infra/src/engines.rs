@@ -9,7 +9,9 @@ use anyhow::Context as _;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+
+use crate::s3::{BucketCors, ObjectCreated};
 
 /// Credentials the embedded S3 server checks SigV4 signatures against. They unlock nothing but
 /// a server bound to 127.0.0.1. Letters and digits only: DynamoDB Local refuses anything else.
@@ -29,6 +31,8 @@ pub struct Engines {
     stop: watch::Sender<bool>,
     /// The data folder's note of where its engine runs, removed when the engines stop.
     endpoint_file: Option<PathBuf>,
+    /// Objects the S3 engine stored, in order: its `Object Created` events.
+    pub object_created: Option<mpsc::UnboundedReceiver<ObjectCreated>>,
 }
 
 impl Drop for Engines {
@@ -50,8 +54,14 @@ pub enum Storage {
 }
 
 impl Engines {
-    /// Starts both engines on the given loopback ports (0 = any free port).
-    pub async fn start(storage: &Storage, dynamodb_port: u16, s3_port: u16) -> anyhow::Result<Self> {
+    /// Starts both engines on the given loopback ports (0 = any free port). The S3 engine
+    /// answers browsers as the bucket's CORS rule (`cors`) says.
+    pub async fn start(
+        storage: &Storage,
+        dynamodb_port: u16,
+        s3_port: u16,
+        cors: Option<BucketCors>,
+    ) -> anyhow::Result<Self> {
         let (stop, stopped) = watch::channel(false);
         let (database, s3_root) = match storage {
             Storage::Dir(dir) => {
@@ -70,6 +80,24 @@ impl Engines {
             .await
             .context("binding the embedded DynamoDB port")?;
         let dynamodb_endpoint = format!("http://{}", dynamodb.local_addr()?);
+        // DynamoDB deletes expired items (TTL) in the background; so does the embedded engine,
+        // every few seconds, with the same REMOVE records on the stream.
+        let sweeper = database.clone();
+        let mut sweeping = stopped.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(TTL_SWEEP_EVERY) => {}
+                    _ = sweeping.wait_for(|stop| *stop) => return,
+                }
+                let database = sweeper.clone();
+                match tokio::task::spawn_blocking(move || database.sweep_ttl()).await {
+                    Ok(Err(error)) => tracing::warn!(%error, "TTL sweep failed"),
+                    Err(error) => tracing::warn!(%error, "TTL sweep panicked"),
+                    Ok(Ok(_)) => {}
+                }
+            }
+        });
         let mut signal = stopped.clone();
         tokio::spawn(async move {
             let shutdown = async move {
@@ -82,7 +110,8 @@ impl Engines {
 
         let s3 = bind(s3_port).await.context("binding the embedded S3 port")?;
         let s3_endpoint = format!("http://{}", s3.local_addr()?);
-        tokio::spawn(serve_s3(s3, s3_root, stopped));
+        let (created, object_created) = mpsc::unbounded_channel();
+        tokio::spawn(serve_s3(s3, s3_root, stopped, created, cors));
 
         // Other processes on the same data folder (`keel-local admin`) use this engine rather
         // than opening the database a second time.
@@ -100,6 +129,7 @@ impl Engines {
             s3_endpoint,
             stop,
             endpoint_file,
+            object_created: Some(object_created),
         })
     }
 }
@@ -108,8 +138,17 @@ async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
 }
 
-async fn serve_s3(listener: TcpListener, root: PathBuf, mut stopped: watch::Receiver<bool>) {
-    let service = match s3_service(&root) {
+/// How often the embedded DynamoDB deletes expired items.
+const TTL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+async fn serve_s3(
+    listener: TcpListener,
+    root: PathBuf,
+    mut stopped: watch::Receiver<bool>,
+    created: mpsc::UnboundedSender<ObjectCreated>,
+    cors: Option<BucketCors>,
+) {
+    let service = match s3_service(&root, created) {
         Ok(service) => service,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "embedded S3 did not start");
@@ -130,18 +169,52 @@ async fn serve_s3(listener: TcpListener, root: PathBuf, mut stopped: watch::Rece
         // Without TCP_NODELAY, small S3 responses wait on Nagle's algorithm (~20x slower reads).
         let _ = socket.set_nodelay(true);
         let service = service.clone();
+        let cors = cors.clone();
+        let handler = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            let service = service.clone();
+            let cors = cors.clone();
+            async move { with_cors(&service, cors.as_ref(), request).await }
+        });
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(socket), service)
+                .serve_connection(TokioIo::new(socket), handler)
                 .await;
         });
     }
 }
 
-fn s3_service(root: &Path) -> anyhow::Result<s3s::service::S3Service> {
+/// Answers a CORS preflight from the bucket's rule, or passes the request to S3 and adds the
+/// CORS headers the rule gives its response.
+async fn with_cors(
+    service: &s3s::service::S3Service,
+    cors: Option<&BucketCors>,
+    request: http::Request<hyper::body::Incoming>,
+) -> Result<http::Response<s3s::Body>, s3s::HttpError> {
+    if let Some(cors) = cors
+        && let Some(preflight) = cors.preflight(&request)
+    {
+        return Ok(preflight.map(s3s::Body::from));
+    }
+    let origin = request
+        .headers()
+        .get(http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    let method = request.method().clone();
+    let mut response = service.call(request.map(s3s::Body::from)).await?;
+    if let Some(cors) = cors {
+        cors.decorate(origin.as_deref(), &method, response.headers_mut());
+    }
+    Ok(response)
+}
+
+fn s3_service(
+    root: &Path,
+    created: mpsc::UnboundedSender<ObjectCreated>,
+) -> anyhow::Result<s3s::service::S3Service> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("opening the S3 folder: {e:?}"))?;
-    let mut builder = s3s::service::S3ServiceBuilder::new(fs);
+    let mut builder = s3s::service::S3ServiceBuilder::new(crate::s3::Engine::new(fs, created));
     // Signature checking on: a request the real S3 would refuse is refused here too.
     builder.set_auth(s3s::auth::SimpleAuth::from_single(
         LOCAL_ACCESS_KEY,

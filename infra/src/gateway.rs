@@ -290,6 +290,9 @@ fn api_gateway_event(
         }
         append_joined(&mut headers, name.as_str(), value);
     }
+    // API Gateway sets these itself, replacing whatever the client sent.
+    headers.insert("x-forwarded-proto".into(), "http".into());
+    headers.insert("x-forwarded-for".into(), peer.ip().to_string());
     let raw_query = parts.uri.query().unwrap_or("").to_owned();
     let mut query: BTreeMap<String, String> = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(raw_query.as_bytes()) {

@@ -20,6 +20,8 @@ pub mod meter;
 pub mod provision;
 /// Dispatch by binary name, for the local server and tests.
 pub mod registry;
+/// The embedded S3 engine's bucket behaviour: events, response overrides, CORS, lifecycle.
+pub mod s3;
 /// The stream driver: runs the feed fan-out locally, as Lambda does in AWS.
 pub mod streams;
 /// `template.yaml` -> routes, CORS and table schema.

@@ -127,9 +127,10 @@ async fn main() -> anyhow::Result<()> {
         let storage = keel_local::app::prepare_storage(&options, &template).await?;
         let env_file = cli.data_dir.join("lambda.env");
         let env = format!(
-            "TABLE_NAME={}\nJWT_SECRET={}\nAWS_REGION={LOCAL_REGION}\nAWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY}\n\
+            "TABLE_NAME={}\nBUCKET_NAME={}\nJWT_SECRET={}\nAWS_REGION={LOCAL_REGION}\nAWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY}\n\
              AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY}\nAWS_ENDPOINT_URL_DYNAMODB={}\nAWS_ENDPOINT_URL_S3={}\n",
             options.table,
+            options.bucket,
             jwt_secret,
             storage.dynamodb_endpoint.clone().unwrap_or_default(),
             storage.s3_endpoint.clone().unwrap_or_default(),
@@ -148,7 +149,13 @@ async fn main() -> anyhow::Result<()> {
         if let Some(endpoint) = &storage.dynamodb_endpoint {
             let tokens =
                 keel::auth::TokenKeys::new(options.jwt_secret.as_bytes(), keel::auth::DEFAULT_TOKEN_TTL)?;
-            let functions = keel_local::app::FunctionDeps::build(&template, &options, &storage.sdk, &tokens)?;
+            let functions = keel_local::app::FunctionDeps::build(
+                &template,
+                &options,
+                &storage.sdk,
+                storage.s3_endpoint.as_deref(),
+                &tokens,
+            )?;
             let fanout = functions.feed_fanout(&template)?;
             let driver = keel_local::app::attach_stream(endpoint, &options.table, fanout).await?;
             tokio::spawn(async move {

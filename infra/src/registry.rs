@@ -3,7 +3,7 @@
 //! own endpoint.
 
 use keel::config::Needs;
-use keel_functions::{Endpoint, articles, comments, orders, products, profiles, streams, users};
+use keel_functions::{Endpoint, articles, comments, orders, products, profiles, streams, uploads, users};
 
 macro_rules! registry {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -47,10 +47,28 @@ registry![
     orders::CANCEL,
     orders::FULFIL,
     orders::ADMIN_LIST,
+    uploads::CREATE,
+    uploads::LIST,
+    uploads::GET,
+    uploads::CONTENT,
+    uploads::COMPLETE,
+    uploads::DELETE,
 ];
 
-/// Binaries that are not HTTP endpoints, with what their cold start loads.
-pub const STREAM_FUNCTIONS: &[(&str, Needs)] = &[(streams::FEED_FANOUT, streams::FEED_FANOUT_NEEDS)];
+/// Binaries that are not HTTP endpoints (event consumers), with what their cold start loads
+/// and the `main` their binary must call.
+pub const EVENT_FUNCTIONS: &[(&str, Needs, &str)] = &[
+    (
+        streams::FEED_FANOUT,
+        streams::FEED_FANOUT_NEEDS,
+        "keel_functions::streams::serve()",
+    ),
+    (
+        uploads::FINALISE,
+        uploads::FINALISE_NEEDS,
+        "keel_functions::uploads::serve_finalise()",
+    ),
+];
 
 /// The endpoint behind `binary`.
 pub fn endpoint(binary: &str) -> Option<&'static Endpoint> {
@@ -63,9 +81,9 @@ pub fn endpoint(binary: &str) -> Option<&'static Endpoint> {
 /// What `binary`'s cold start loads, for HTTP and stream functions alike.
 pub fn needs(binary: &str) -> Option<Needs> {
     endpoint(binary).map(|e| e.needs).or_else(|| {
-        STREAM_FUNCTIONS
+        EVENT_FUNCTIONS
             .iter()
-            .find(|(name, _)| *name == binary)
-            .map(|(_, needs)| *needs)
+            .find(|(name, _, _)| *name == binary)
+            .map(|(_, needs, _)| *needs)
     })
 }

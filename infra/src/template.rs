@@ -23,6 +23,19 @@ pub struct Template {
     pub cors: Option<Cors>,
     /// The one DynamoDB table.
     pub table: TableSpec,
+    /// The uploads bucket's behaviour.
+    pub bucket: BucketSpec,
+}
+
+/// What the template configures on the bucket that the local S3 engine must act out.
+#[derive(Debug, Clone, Default)]
+pub struct BucketSpec {
+    /// Its CORS rule (the first of `CorsRules`).
+    pub cors: Option<Cors>,
+    /// Its lifecycle expiration rules.
+    pub expiry: Vec<crate::s3::ExpiryRule>,
+    /// Whether Object Created events go to EventBridge.
+    pub event_bridge: bool,
 }
 
 /// One route: `METHOD /path/{param}` to a function's binary.
@@ -327,6 +340,48 @@ struct CorsDoc {
     max_age: Option<u64>,
 }
 
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct BucketDoc {
+    cors_configuration: Option<BucketCorsDoc>,
+    lifecycle_configuration: Option<LifecycleDoc>,
+    notification_configuration: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct BucketCorsDoc {
+    cors_rules: Vec<CorsRuleDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CorsRuleDoc {
+    #[serde(default)]
+    allowed_origins: Vec<Expr>,
+    #[serde(default)]
+    allowed_methods: Vec<Expr>,
+    #[serde(default)]
+    allowed_headers: Vec<Expr>,
+    #[serde(default)]
+    exposed_headers: Vec<Expr>,
+    max_age: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LifecycleDoc {
+    rules: Vec<LifecycleRuleDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct LifecycleRuleDoc {
+    status: String,
+    prefix: Option<String>,
+    expiration_in_days: Option<u64>,
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct TableDoc {
@@ -440,6 +495,7 @@ impl Template {
         let mut functions = Vec::new();
         let mut cors = None;
         let mut table = None;
+        let mut bucket = BucketSpec::default();
         for (id, resource) in doc.resources.iter() {
             let id = id.as_str().context("resource id is not a string")?.to_owned();
             let resource: ResourceDoc =
@@ -525,6 +581,44 @@ impl Template {
                         });
                     }
                 }
+                "AWS::S3::Bucket" => {
+                    let doc: BucketDoc = serde_yaml_ng::from_value(resource.properties)
+                        .with_context(|| format!("{id}.Properties"))?;
+                    let list = |items: &[Expr]| -> Vec<String> { items.iter().filter_map(resolve).collect() };
+                    bucket.cors = doc
+                        .cors_configuration
+                        .and_then(|c| c.cors_rules.into_iter().next())
+                        .map(|rule| Cors {
+                            allow_origins: list(&rule.allowed_origins),
+                            allow_headers: list(&rule.allowed_headers)
+                                .into_iter()
+                                .map(|h| h.to_ascii_lowercase())
+                                .collect(),
+                            allow_methods: list(&rule.allowed_methods),
+                            expose_headers: list(&rule.exposed_headers),
+                            max_age: rule.max_age,
+                        });
+                    bucket.expiry = doc
+                        .lifecycle_configuration
+                        .map(|l| l.rules)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|rule| rule.status == "Enabled")
+                        .filter_map(|rule| {
+                            Some(crate::s3::ExpiryRule {
+                                prefix: rule.prefix.unwrap_or_default(),
+                                max_age: std::time::Duration::from_secs(rule.expiration_in_days? * 24 * 3600),
+                            })
+                        })
+                        .collect();
+                    bucket.event_bridge = doc
+                        .notification_configuration
+                        .as_ref()
+                        .and_then(|n| n.get("EventBridgeConfiguration"))
+                        .and_then(|e| e.get("EventBridgeEnabled"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false);
+                }
                 "AWS::DynamoDB::Table" => {
                     if table.is_some() {
                         bail!("the template declares more than one table");
@@ -568,6 +662,7 @@ impl Template {
             functions,
             cors,
             table: table.context("the template declares no table")?,
+            bucket,
         })
     }
 

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 
 use crate::auth::{DEFAULT_TOKEN_TTL, TokenKeys};
 use crate::error::ApiError;
+use crate::files::Files;
 use crate::store::Store;
 
 /// What a function's cold start loads beyond the table. Each function declares it, so a
@@ -16,12 +17,21 @@ pub enum Needs {
     Table,
     /// The table and the session token keys (every route that reads or issues a token).
     TableAndTokens,
+    /// The table and the uploads bucket, no tokens (the upload-finalising event function).
+    TableAndBucket,
+    /// The table, the token keys and the uploads bucket (the upload routes).
+    TableTokensAndBucket,
 }
 
 impl Needs {
     /// True when the cold start must load the token keys.
     pub fn tokens(self) -> bool {
-        self == Needs::TableAndTokens
+        matches!(self, Needs::TableAndTokens | Needs::TableTokensAndBucket)
+    }
+
+    /// True when the function uses the uploads bucket (`BUCKET_NAME`).
+    pub fn bucket(self) -> bool {
+        matches!(self, Needs::TableAndBucket | Needs::TableTokensAndBucket)
     }
 }
 
@@ -31,6 +41,7 @@ pub struct Deps {
     /// The DynamoDB table.
     pub store: Store,
     tokens: Option<TokenKeys>,
+    files: Option<Files>,
 }
 
 impl Deps {
@@ -49,7 +60,8 @@ impl Deps {
     /// - `TABLE_NAME` (required): the table the template creates;
     /// - only when `needs` includes tokens: `JWT_SECRET_ARN`, a Secrets Manager secret holding
     ///   the signing key (what the template wires), or `JWT_SECRET`, the key itself (local
-    ///   runs); and `JWT_TTL_SECONDS` (optional), the token lifetime, default one day.
+    ///   runs); and `JWT_TTL_SECONDS` (optional), the token lifetime, default one day;
+    /// - only when `needs` includes the bucket: `BUCKET_NAME`, the uploads bucket.
     ///
     /// `sdk` is built once per cold start and shared by every client made from it. Tests pass
     /// their own `var` and `sdk`, so they run this very code with a function's template
@@ -65,9 +77,16 @@ impl Deps {
         } else {
             None
         };
+        let files = if needs.bucket() {
+            let bucket = var("BUCKET_NAME").context("environment variable BUCKET_NAME is not set")?;
+            Some(Files::new(aws_sdk_s3::Client::new(sdk), bucket))
+        } else {
+            None
+        };
         Ok(Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
             tokens,
+            files,
         })
     }
 
@@ -76,13 +95,23 @@ impl Deps {
         Self {
             store: Store::new(dynamodb, table),
             tokens: Some(tokens),
+            files: None,
         }
     }
 
     /// Assembles dependencies from parts the caller built: the local server gives each function
     /// its own metered, IAM-checked store, and token keys only where the function declared them.
-    pub fn assemble(store: Store, tokens: Option<TokenKeys>) -> Self {
-        Self { store, tokens }
+    pub fn assemble(store: Store, tokens: Option<TokenKeys>, files: Option<Files>) -> Self {
+        Self { store, tokens, files }
+    }
+
+    /// The uploads bucket; like [`Deps::tokens`], only for functions that declared it.
+    pub fn files(&self) -> Result<&Files, ApiError> {
+        self.files.as_ref().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "BUG: this function uses the bucket but did not declare it in Needs"
+            ))
+        })
     }
 
     /// The session token keys. Only functions that declared [`Needs::TableAndTokens`] have

@@ -14,9 +14,14 @@ pub mod domain;
 /// [`ApiError`](error::ApiError): the one error type. Each variant is named after the status it
 /// produces, and `into_response` is the only place an error becomes HTTP.
 pub mod error;
+/// The uploads bucket: presigned requests, and the reads and writes finalising needs.
+pub mod files;
 /// Request parsing and response writing for `lambda_http`: JSON bodies with size and content-type
 /// checks, the `Authorization` header, and JSON responses. Start here when reading a handler.
 pub mod http;
+/// Checking uploaded files: real type, declared size, and for images a metadata-free re-encode
+/// and a thumbnail, under decode limits.
+pub mod media;
 /// DynamoDB access, one module per aggregate. Item <-> entity mapping lives only here, and each
 /// access pattern is documented next to the code that serves it (and in `docs/access-patterns.md`).
 pub mod store;

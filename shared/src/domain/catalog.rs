@@ -75,6 +75,8 @@ macro_rules! uuid_id {
     };
 }
 
+pub(crate) use uuid_id;
+
 uuid_id!(
     /// A product's id (UUID): its key, and what orders and uploads refer to.
     ProductId

@@ -5,6 +5,7 @@ mod article;
 mod catalog;
 mod content;
 mod cursor;
+mod upload;
 mod user;
 
 pub use article::{
@@ -18,6 +19,10 @@ pub use catalog::{
 };
 pub use content::{Article, Comment, Profile};
 pub use cursor::{BadCursor, Cursor};
+pub use upload::{
+    Attachment, Filename, MAX_PENDING_UPLOADS, MAX_USER_BYTES, MediaType, NewUpload, Purpose, Upload,
+    UploadFields, UploadId, UploadStatus, Variant,
+};
 pub use user::{Bio, Credentials, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
 
 use crate::error::FieldErrors;

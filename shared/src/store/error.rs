@@ -51,6 +51,10 @@ const TRANSIENT_CODES: &[&str] = &[
     "RequestLimitExceeded",
     "InternalServerError",
     "ServiceUnavailable",
+    // S3's
+    "SlowDown",
+    "InternalError",
+    "RequestTimeout",
 ];
 
 impl StoreError {

@@ -21,6 +21,7 @@ mod profiles;
 /// The change stream: feed fan-out and post-delete clean-up.
 pub mod stream;
 mod tx;
+mod uploads;
 mod users;
 
 use std::time::Duration;
@@ -33,6 +34,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use articles::{ArticleList, ListFilter};
 pub use error::{StoreError, StoreResult};
 pub use orders::{Claim, ClaimTicket};
+pub use uploads::{PENDING_LIFETIME, Verdict};
 pub use users::{LoginRecord, UserUpdate};
 
 /// An item's primary key as the SDK takes it.

@@ -75,9 +75,23 @@ impl<'a> Tx<'a> {
         sk: &str,
         condition: Option<Condition<'_>>,
     ) -> anyhow::Result<usize> {
+        self.delete_named(pk, sk, &[], condition)
+    }
+
+    /// [`Tx::delete`] with a condition naming attributes through `#placeholders`.
+    pub(super) fn delete_named(
+        &mut self,
+        pk: String,
+        sk: &str,
+        names: &[(&str, &str)],
+        condition: Option<Condition<'_>>,
+    ) -> anyhow::Result<usize> {
         let mut delete = Delete::builder()
             .table_name(self.table)
             .set_key(Some(key(pk, sk)));
+        for (placeholder, name) in names {
+            delete = delete.expression_attribute_names(*placeholder, *name);
+        }
         if let Some((expression, values)) = condition {
             delete = delete.condition_expression(expression);
             for (name, value) in values {

@@ -15,9 +15,10 @@ use serde::{Deserialize, Serialize};
 
 use super::keys::{EMAIL_SK, USER_SK, USERNAME_SK, email_pk, key, user_key, user_pk, username_pk};
 use super::tx::{Tx, number};
+use super::uploads::{attach, detach};
 use super::{Store, StoreError, StoreResult, TransactFailure, from_item};
 use crate::auth::PasswordHashString;
-use crate::domain::{Email, Role, User, UserId, Username, now_timestamp};
+use crate::domain::{Attachment, Email, Purpose, Role, UploadId, User, UserId, Username, now_timestamp};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct UserItem {
@@ -222,9 +223,19 @@ impl Store {
     /// each new one (`attribute_not_exists`) — 2 round trips. A lost race on `version` is
     /// retried from the read; a taken name is a 409.
     pub async fn update_user(&self, id: &UserId, update: UserUpdate) -> StoreResult<Option<User>> {
-        if update.username.is_none() && update.email.is_none() {
+        // A new image may attach an upload and release the one it replaces: that needs the
+        // current record and a transaction, like a new username or email.
+        if update.username.is_none() && update.email.is_none() && update.image.is_none() {
             return self.update_in_place(id, update).await;
         }
+        let avatar = Attachment::Avatar(id.as_str().to_owned());
+        let attaching = update
+            .image
+            .as_ref()
+            .map(|image| image.as_deref().and_then(UploadId::from_content_url));
+        // Set when the upload the old image named is no longer attached here (deleted, or
+        // never ours): the change goes ahead without releasing it.
+        let mut skip_release = false;
         const ATTEMPTS: usize = 3;
         for _ in 0..ATTEMPTS {
             let Some(current) = self.get_user_item(id).await? else {
@@ -233,6 +244,7 @@ impl Store {
             let old_username = Username::from_trusted(current.username.clone());
             let old_email = Email::from_trusted(current.email.clone());
             let read_version = current.version;
+            let old_image = current.image.clone();
             let next = apply(current, &update);
 
             // (index in the transaction, field) of each guard put, to read cancellation reasons.
@@ -254,9 +266,30 @@ impl Store {
                 delete_guard(&mut tx, email_pk(&old_email), EMAIL_SK, id)?;
                 guards.push((tx.put_new(&guard(email_pk(new), EMAIL_SK, id))?, "email"));
             }
+            let (mut attach_at, mut release_at) = (None, None);
+            if let Some(new_upload) = attaching.clone() {
+                let old_upload = old_image.as_deref().and_then(UploadId::from_content_url);
+                if new_upload != old_upload {
+                    if let Some(new_upload) = &new_upload {
+                        attach_at = Some(attach(&mut tx, new_upload, id, Purpose::Avatar, &avatar)?);
+                    }
+                    if let Some(old_upload) = old_upload.filter(|_| !skip_release) {
+                        release_at = Some(detach(&mut tx, &old_upload, &avatar)?);
+                    }
+                }
+            }
             match self.transact(tx.items).await {
                 Ok(()) => return Ok(Some(next.into_user())),
                 Err(TransactFailure::Cancelled(codes)) => {
+                    if attach_at.is_some_and(|at| TransactFailure::failed_at(&codes, at)) {
+                        return Err(StoreError::Rejected(vec![(
+                            "image".into(),
+                            "names an upload that is not your own ready avatar upload".into(),
+                        )]));
+                    }
+                    if release_at.is_some_and(|at| TransactFailure::failed_at(&codes, at)) {
+                        skip_release = true;
+                    }
                     let taken: Vec<&'static str> = guards
                         .into_iter()
                         .filter(|(index, _)| TransactFailure::failed_at(&codes, *index))

@@ -1,0 +1,454 @@
+//! `/api/uploads`: photos and files. A client announces a file and gets a presigned request to
+//! send its bytes straight to S3; the upload is then finalised — checked, cleaned, and marked
+//! ready or rejected — by the bucket's `ObjectCreated` event (`upload-finalise`) or by
+//! `POST /api/uploads/{id}/complete`, which share [`finalise`]. Downloads are redirects to
+//! short-lived presigned URLs, for the owner, or for anyone once something public shows the
+//! upload.
+
+use http::{HeaderValue, StatusCode, header};
+use keel::auth::Session;
+use keel::domain::{NewUpload, Upload, UploadFields, UploadId, UploadStatus, Variant, parse_limit};
+use keel::error::FieldErrors;
+use keel::files::{Files, PresignedRequest};
+use keel::http::{cursor_param, empty, json, json_body, path_param, query_param};
+use keel::media;
+use keel::store::Verdict;
+use keel::{ApiError, Deps};
+use lambda_http::{Body, Request, Response};
+use serde::Serialize;
+
+use crate::endpoint;
+
+endpoint!(
+    /// `create-upload`: POST /api/uploads.
+    CREATE = "create-upload" => create, TableTokensAndBucket
+);
+endpoint!(
+    /// `list-uploads`: GET /api/uploads (the caller's).
+    LIST = "list-uploads" => list, TableAndTokens
+);
+endpoint!(
+    /// `get-upload`: GET /api/uploads/{id}.
+    GET = "get-upload" => get, TableAndTokens
+);
+endpoint!(
+    /// `upload-content`: GET /api/uploads/{id}/content — a redirect to the file.
+    CONTENT = "upload-content" => content, TableTokensAndBucket
+);
+endpoint!(
+    /// `complete-upload`: POST /api/uploads/{id}/complete — finalise now.
+    COMPLETE = "complete-upload" => complete, TableTokensAndBucket
+);
+endpoint!(
+    /// `delete-upload`: DELETE /api/uploads/{id}.
+    DELETE = "delete-upload" => delete, TableTokensAndBucket
+);
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadBody<'a> {
+    id: &'a str,
+    purpose: &'static str,
+    filename: &'a str,
+    content_type: &'static str,
+    size: u64,
+    status: &'static str,
+    reason: Option<&'a str>,
+    width: Option<u32>,
+    height: Option<u32>,
+    /// Where the file is served (a redirect), once ready.
+    url: Option<String>,
+    thumbnail_url: Option<String>,
+    /// True when something public shows it (then anyone may download it).
+    attached: bool,
+    created_at: &'a str,
+}
+
+impl<'a> UploadBody<'a> {
+    fn new(upload: &'a Upload, base: &str) -> Self {
+        let ready = upload.status == UploadStatus::Ready;
+        let url = format!("{base}/api/uploads/{}/content", upload.id);
+        Self {
+            id: upload.id.as_str(),
+            purpose: upload.purpose.as_str(),
+            filename: upload.filename.as_str(),
+            content_type: upload.media_type.mime(),
+            size: upload.size,
+            status: upload.status.as_str(),
+            reason: upload.reason.as_deref(),
+            width: upload.dimensions.map(|d| d.0),
+            height: upload.dimensions.map(|d| d.1),
+            thumbnail_url: (ready && upload.has_thumbnail).then(|| format!("{url}?variant=thumbnail")),
+            url: ready.then_some(url),
+            attached: upload.attached_to.is_some(),
+            created_at: &upload.created_at,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadResponse<'a> {
+    upload: UploadBody<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upload_request: Option<&'a PresignedRequest>,
+}
+
+fn upload_response(
+    status: StatusCode,
+    upload: &Upload,
+    base: &str,
+    request: Option<&PresignedRequest>,
+) -> Response<Body> {
+    json(
+        status,
+        &UploadResponse {
+            upload: UploadBody::new(upload, base),
+            upload_request: request,
+        },
+    )
+}
+
+/// The API's own origin as the client reached it (`https://<api-id>.execute-api…` deployed,
+/// `http://127.0.0.1:3000` locally): download URLs point back at it.
+fn base_url(req: &Request) -> String {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let scheme = match header("x-forwarded-proto") {
+        Some("http") => "http",
+        _ => "https",
+    };
+    let host = header("host")
+        .filter(|h| !h.is_empty() && h.len() <= 255 && !h.contains(['/', '\\', '@', ' ']))
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}")
+}
+
+fn upload_id_param(req: &Request) -> Result<UploadId, ApiError> {
+    UploadId::parse(&path_param(req, "id")?).ok_or(ApiError::NotFound("upload"))
+}
+
+/// The upload `id`, if `viewer` may see it: its owner always; anyone once it is public.
+/// Everyone else is told it does not exist.
+async fn visible(deps: &Deps, id: &UploadId, viewer: Option<&Session>) -> Result<Upload, ApiError> {
+    match deps.store.upload(id).await? {
+        Some(upload) if upload.is_public() || viewer.is_some_and(|s| s.user_id.as_str() == upload.owner) => {
+            Ok(upload)
+        }
+        _ => Err(ApiError::NotFound("upload")),
+    }
+}
+
+/// The caller's own upload `id`; anyone else's is a 404.
+async fn owned(deps: &Deps, id: &UploadId, session: &Session) -> Result<Upload, ApiError> {
+    match deps.store.upload(id).await? {
+        Some(upload) if upload.owner == session.user_id.as_str() => Ok(upload),
+        _ => Err(ApiError::NotFound("upload")),
+    }
+}
+
+/// POST /api/uploads — announce a file (201): its record, `pending`, and the presigned `PUT`
+/// that sends the bytes to S3. The body is `{"upload": {filename, contentType, size, purpose}}`
+/// (the fields may also be sent unwrapped).
+#[tracing::instrument(name = "create_upload", skip_all, fields(user_id))]
+pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let mut document: serde_json::Value = json_body(&req)?;
+    let inner = match document.get_mut("upload").map(serde_json::Value::take) {
+        Some(value) if value.is_object() => value,
+        _ => document,
+    };
+    let fields: UploadFields = serde_json::from_value(inner).map_err(|_| {
+        FieldErrors::single(
+            "upload",
+            "must be an object of filename, contentType, size and purpose",
+        )
+    })?;
+    let new = NewUpload::parse(&fields)?;
+    let files = deps.files()?;
+    let id = UploadId::generate();
+    // Signing is local (no request to S3), so sign first: nothing is recorded if it fails.
+    let request = files.presign_upload(&id, new.media_type, new.size).await?;
+    let upload = deps.store.create_upload(&session.user_id, &id, &new).await?;
+    Ok(upload_response(
+        StatusCode::CREATED,
+        &upload,
+        &base_url(&req),
+        Some(&request),
+    ))
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadsResponse<'a> {
+    uploads: Vec<UploadBody<'a>>,
+    next_cursor: Option<String>,
+}
+
+/// GET /api/uploads?limit=&cursor= — the caller's uploads, newest first.
+#[tracing::instrument(name = "list_uploads", skip_all, fields(user_id))]
+pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let limit = parse_limit(query_param(&req, "limit").as_deref())?;
+    let cursor = cursor_param(&req)?;
+    let (uploads, next) = deps
+        .store
+        .uploads_of(&session.user_id, limit, cursor.as_ref())
+        .await?;
+    let base = base_url(&req);
+    Ok(json(
+        StatusCode::OK,
+        &UploadsResponse {
+            uploads: uploads.iter().map(|u| UploadBody::new(u, &base)).collect(),
+            next_cursor: next.map(|c| c.encode()),
+        },
+    ))
+}
+
+/// GET /api/uploads/{id} — the record (owner, or anyone once it is public).
+#[tracing::instrument(name = "get_upload", skip_all)]
+pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens()?.optional(&req)?;
+    let id = upload_id_param(&req)?;
+    let upload = visible(deps, &id, viewer.as_ref()).await?;
+    Ok(upload_response(StatusCode::OK, &upload, &base_url(&req), None))
+}
+
+/// GET /api/uploads/{id}/content[?variant=thumbnail] — 302 to a presigned download that
+/// carries the verified type and a `Content-Disposition` (attachments are always downloaded).
+#[tracing::instrument(name = "upload_content", skip_all)]
+pub async fn content(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let viewer = deps.tokens()?.optional(&req)?;
+    let id = upload_id_param(&req)?;
+    let variant = Variant::parse(query_param(&req, "variant").as_deref())?;
+    let upload = visible(deps, &id, viewer.as_ref()).await?;
+    if upload.status != UploadStatus::Ready || (variant == Variant::Thumbnail && !upload.has_thumbnail) {
+        return Err(ApiError::NotFound("upload"));
+    }
+    let (media, disposition) = match variant {
+        Variant::Original => (upload.media_type, upload.content_disposition()),
+        Variant::Thumbnail => (upload.media_type.thumbnail_type(), upload.content_disposition()),
+    };
+    let url = deps
+        .files()?
+        .presign_download(&Files::stored_key(&id, variant), media, &disposition)
+        .await?;
+    let mut response = empty(StatusCode::FOUND);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::LOCATION,
+        HeaderValue::from_str(&url).map_err(|e| ApiError::Internal(e.into()))?,
+    );
+    // The link is the permission and expires in minutes: caches keep it for less.
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=60"),
+    );
+    Ok(response)
+}
+
+/// POST /api/uploads/{id}/complete — finalise now instead of waiting for the bucket's event:
+/// 200 with the ready record; 422 with the reason when the file was refused; 409 while S3 has
+/// no file yet. Idempotent: a finished upload answers as it was finished.
+#[tracing::instrument(name = "complete_upload", skip_all, fields(user_id))]
+pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let id = upload_id_param(&req)?;
+    owned(deps, &id, &session).await?;
+    match finalise(deps, &id).await? {
+        Finalised::Settled(upload) if upload.status == UploadStatus::Rejected => Err(
+            ApiError::UnprocessableEntity(FieldErrors::single("file", upload.reason.unwrap_or_default())),
+        ),
+        Finalised::Settled(upload) => Ok(upload_response(StatusCode::OK, &upload, &base_url(&req), None)),
+        Finalised::Waiting(_) => Err(ApiError::Conflict(FieldErrors::single(
+            "file",
+            "has not been uploaded yet: send it with the upload request first",
+        ))),
+        Finalised::Unknown => Err(ApiError::NotFound("upload")),
+    }
+}
+
+/// DELETE /api/uploads/{id} — the owner removes the record and every stored file (204).
+/// Refused with 409 while an avatar or a product shows it.
+#[tracing::instrument(name = "delete_upload", skip_all, fields(user_id))]
+pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
+    let session = deps.tokens()?.require(&req)?;
+    let id = upload_id_param(&req)?;
+    deps.store.delete_upload(&session.user_id, &id).await?;
+    deps.files()?.remove(&all_keys(&id)).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
+fn all_keys(id: &UploadId) -> [String; 3] {
+    [
+        Files::incoming_key(id),
+        Files::stored_key(id, Variant::Original),
+        Files::stored_key(id, Variant::Thumbnail),
+    ]
+}
+
+/// Where finalising left an upload.
+#[derive(Debug)]
+pub enum Finalised {
+    /// Ready or rejected (by this call or an earlier one).
+    Settled(Upload),
+    /// Still pending: S3 has no file for it yet.
+    Waiting(Upload),
+    /// No such upload (never announced, expired or deleted); any bytes for it were removed.
+    Unknown,
+}
+
+/// Finalises upload `id`: reads what S3 holds for it, checks it against what was declared
+/// (length, real type from the bytes, for images a decode under limits), stores the cleaned
+/// file and thumbnail, records `ready` or `rejected`, and removes the incoming object.
+///
+/// Safe to run any number of times, concurrently too (the bucket event and `complete` may
+/// race): only a pending upload is settled, by a conditional write, and the loser answers
+/// what the winner recorded. Bytes for an upload that no longer exists are removed, so
+/// nothing is orphaned in the bucket.
+pub async fn finalise(deps: &Deps, id: &UploadId) -> Result<Finalised, ApiError> {
+    let files = deps.files()?;
+    let incoming = Files::incoming_key(id);
+    let Some(upload) = deps.store.upload(id).await? else {
+        files.remove(&all_keys(id)).await?;
+        return Ok(Finalised::Unknown);
+    };
+    if upload.status != UploadStatus::Pending {
+        return Ok(Finalised::Settled(upload));
+    }
+    let Some((bytes, total)) = files.read(&incoming, upload.size).await? else {
+        // Another finaliser may have just finished and removed the incoming object.
+        return match deps.store.upload(id).await? {
+            Some(now) if now.status != UploadStatus::Pending => Ok(Finalised::Settled(now)),
+            Some(now) => Ok(Finalised::Waiting(now)),
+            None => Ok(Finalised::Unknown),
+        };
+    };
+    let declared = (upload.media_type, upload.size);
+    let checked = tokio::task::spawn_blocking(move || {
+        if total != declared.1 {
+            return Err(media::Rejection(format!(
+                "the file is {total} bytes, but {} were declared",
+                declared.1
+            )));
+        }
+        media::check(declared.0, declared.1, &bytes)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    let verdict = match checked {
+        Ok(cleaned) => {
+            files
+                .write(
+                    &Files::stored_key(id, Variant::Original),
+                    cleaned.bytes,
+                    cleaned.media_type,
+                )
+                .await?;
+            if let Some((thumbnail, kind)) = cleaned.thumbnail.clone() {
+                files
+                    .write(&Files::stored_key(id, Variant::Thumbnail), thumbnail, kind)
+                    .await?;
+            }
+            Verdict::Ready {
+                dimensions: cleaned.dimensions,
+                has_thumbnail: cleaned.thumbnail.is_some(),
+            }
+        }
+        Err(rejection) => {
+            tracing::info!(upload = %id, reason = %rejection, "upload rejected");
+            Verdict::Rejected(rejection.0)
+        }
+    };
+    let settled = deps.store.settle_upload(&upload, &verdict).await?;
+    files.remove(std::slice::from_ref(&incoming)).await?;
+    match settled {
+        Some(upload) => Ok(Finalised::Settled(upload)),
+        None => match deps.store.upload(id).await? {
+            Some(now) => Ok(Finalised::Settled(now)),
+            None => {
+                // Deleted while we checked it: what we stored must go too.
+                files.remove(&all_keys(id)).await?;
+                Ok(Finalised::Unknown)
+            }
+        },
+    }
+}
+
+/// The binary `template.yaml` names for the bucket's `ObjectCreated` events.
+pub const FINALISE: &str = "upload-finalise";
+
+/// What the finaliser's cold start loads: the table and the bucket, never the signing key.
+pub const FINALISE_NEEDS: keel::config::Needs = keel::config::Needs::TableAndBucket;
+
+/// The `detail` of S3's `Object Created` event, as EventBridge delivers it (the parts used).
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct ObjectCreated {
+    /// The bucket.
+    pub bucket: BucketRef,
+    /// The object.
+    pub object: ObjectRef,
+}
+
+/// `detail.bucket`.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct BucketRef {
+    /// Its name.
+    pub name: String,
+}
+
+/// `detail.object`.
+#[derive(Debug, Clone, serde::Deserialize, Serialize)]
+pub struct ObjectRef {
+    /// Its key.
+    pub key: String,
+    /// Its length.
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// The event the finaliser receives.
+pub type ObjectCreatedEvent = aws_lambda_events::event::eventbridge::EventBridgeEvent<ObjectCreated>;
+
+/// Handles one `Object Created` event: finalises the upload the key belongs to. Keys outside
+/// `uploads/` are not ours to judge (the rule's filter keeps them away; this is a second
+/// guard). An `Err` makes Lambda retry the event; every outcome of [`finalise`] is final.
+pub async fn on_object_created(deps: &Deps, event: ObjectCreatedEvent) -> Result<(), lambda_http::Error> {
+    let key = event.detail.object.key;
+    let Some(id) = Files::upload_of_incoming(&key) else {
+        tracing::warn!(%key, "object outside the uploads prefix ignored");
+        return Ok(());
+    };
+    match finalise(deps, &id).await {
+        Ok(outcome) => {
+            tracing::info!(upload = %id, outcome = outcome.label(), "finalised");
+            Ok(())
+        }
+        Err(error) => {
+            let error = format!("{error:?}");
+            tracing::error!(upload = %id, %error, "finalising failed; the event will be retried");
+            Err(error.into())
+        }
+    }
+}
+
+impl Finalised {
+    /// For logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Finalised::Settled(upload) => upload.status.as_str(),
+            Finalised::Waiting(_) => "waiting",
+            Finalised::Unknown => "unknown",
+        }
+    }
+}
+
+/// The `upload-finalise` function's whole `main`.
+pub async fn serve_finalise() -> Result<(), lambda_http::Error> {
+    use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+    keel::telemetry::init_lambda();
+    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(FINALISE_NEEDS).await?));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ObjectCreatedEvent>| {
+        on_object_created(deps, event.payload)
+    }))
+    .await
+}

@@ -1,0 +1,606 @@
+//! Uploads: what a client may declare before sending a file (purpose, type, size, name), what
+//! each purpose accepts, and the record the API keeps. The bytes never pass through here: they
+//! go straight to S3 under a key the server makes, and are checked when the upload is
+//! finalised (`crate::media`).
+
+use std::fmt;
+
+use serde_json::Value;
+
+use super::catalog::uuid_id;
+use super::{collect, required};
+use crate::error::FieldErrors;
+
+uuid_id!(
+    /// An upload's id (UUID): its key in the table and in the bucket.
+    UploadId
+);
+
+impl UploadId {
+    /// The upload a URL's path names as `…/api/uploads/<id>/content` (how an avatar or a
+    /// product image refers to an upload), whatever the host.
+    pub fn from_content_url(url: &str) -> Option<Self> {
+        let path = url.split(['?', '#']).next()?;
+        let (_, id) = path.strip_suffix("/content")?.rsplit_once("/api/uploads/")?;
+        Self::parse(id)
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// What a user may keep in storage, ready and pending together.
+pub const MAX_USER_BYTES: u64 = 500 * MIB;
+/// How many uploads a user may have announced but not yet finished.
+pub const MAX_PENDING_UPLOADS: usize = 10;
+
+/// A type Keel accepts, as sniffed from the bytes and as declared by the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaType {
+    /// `image/jpeg`
+    Jpeg,
+    /// `image/png`
+    Png,
+    /// `image/gif`
+    Gif,
+    /// `image/webp`
+    Webp,
+    /// `application/pdf`
+    Pdf,
+    /// `text/plain` (UTF-8)
+    Text,
+}
+
+impl MediaType {
+    const ALL: [MediaType; 6] = [
+        MediaType::Jpeg,
+        MediaType::Png,
+        MediaType::Gif,
+        MediaType::Webp,
+        MediaType::Pdf,
+        MediaType::Text,
+    ];
+
+    /// The MIME type, as declared, stored and served.
+    pub fn mime(self) -> &'static str {
+        match self {
+            MediaType::Jpeg => "image/jpeg",
+            MediaType::Png => "image/png",
+            MediaType::Gif => "image/gif",
+            MediaType::Webp => "image/webp",
+            MediaType::Pdf => "application/pdf",
+            MediaType::Text => "text/plain",
+        }
+    }
+
+    /// Parses a MIME type (parameters such as `; charset=utf-8` are ignored, case is not).
+    pub fn from_mime(raw: &str) -> Option<Self> {
+        let essence = raw
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        Self::ALL.into_iter().find(|t| t.mime() == essence)
+    }
+
+    /// File name extensions that may carry this type.
+    fn extensions(self) -> &'static [&'static str] {
+        match self {
+            MediaType::Jpeg => &["jpg", "jpeg", "jpe", "jfif"],
+            MediaType::Png => &["png"],
+            MediaType::Gif => &["gif"],
+            MediaType::Webp => &["webp"],
+            MediaType::Pdf => &["pdf"],
+            MediaType::Text => &["txt", "text", "md", "csv", "log"],
+        }
+    }
+
+    /// The type of an image's thumbnail: JPEG for JPEGs (photos), PNG for the others (they may
+    /// be transparent).
+    pub fn thumbnail_type(self) -> MediaType {
+        if self == MediaType::Jpeg {
+            MediaType::Jpeg
+        } else {
+            MediaType::Png
+        }
+    }
+
+    /// True for the types Keel decodes, cleans and thumbnails.
+    pub fn is_image(self) -> bool {
+        matches!(
+            self,
+            MediaType::Jpeg | MediaType::Png | MediaType::Gif | MediaType::Webp
+        )
+    }
+}
+
+/// What an upload is for. Each purpose has its own size limit and types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Purpose {
+    /// A user's profile picture (public once set).
+    Avatar,
+    /// An image in an article (public once the article shows it).
+    Article,
+    /// A product photo (public once set on a product; admins only).
+    Product,
+    /// A private file: a document, an image or plain text; always downloaded, never rendered.
+    Attachment,
+}
+
+impl Purpose {
+    const ALL: [Purpose; 4] = [
+        Purpose::Avatar,
+        Purpose::Article,
+        Purpose::Product,
+        Purpose::Attachment,
+    ];
+
+    /// As sent and stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Avatar => "avatar",
+            Purpose::Article => "article",
+            Purpose::Product => "product",
+            Purpose::Attachment => "attachment",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == raw)
+    }
+
+    /// The largest file this purpose accepts, in bytes.
+    pub fn max_bytes(self) -> u64 {
+        match self {
+            Purpose::Avatar => 2 * MIB,
+            Purpose::Article | Purpose::Product => 10 * MIB,
+            Purpose::Attachment => 25 * MIB,
+        }
+    }
+
+    /// The types this purpose accepts.
+    pub fn accepts(self, media: MediaType) -> bool {
+        media.is_image() || self == Purpose::Attachment
+    }
+
+    fn accepted_list(self) -> String {
+        MediaType::ALL
+            .into_iter()
+            .filter(|t| self.accepts(*t))
+            .map(MediaType::mime)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The name the client gave its file: shown back and offered on download, never used as a
+/// storage key. A bare name: no folders, no control characters, at most 255 bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filename(String);
+
+impl Filename {
+    /// Parses an untrusted name.
+    pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
+        let name = required("filename", raw)?;
+        let problem = if name.len() > 255 {
+            Some("is too long (maximum is 255 bytes)")
+        } else if name.chars().any(char::is_control) {
+            Some("must not contain control characters")
+        } else if name.contains(['/', '\\']) || name.starts_with('.') {
+            Some("must be a bare file name (no folders, not starting with a dot)")
+        } else if name
+            .chars()
+            .any(|c| matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*'))
+        {
+            Some("must not contain any of \" < > : | ? *")
+        } else {
+            None
+        };
+        match problem {
+            Some(message) => Err(FieldErrors::single("filename", message)),
+            None => Ok(Self(name.to_owned())),
+        }
+    }
+
+    /// Wraps a name read back from our own table.
+    pub fn from_trusted(name: String) -> Self {
+        Self(name)
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The extension, lower-cased, if the name has one.
+    fn extension(&self) -> Option<String> {
+        self.0
+            .rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase())
+            .filter(|ext| !ext.is_empty())
+    }
+}
+
+/// A validated announcement of an upload.
+#[derive(Debug, Clone)]
+pub struct NewUpload {
+    /// What it is for.
+    pub purpose: Purpose,
+    /// The client's name for it.
+    pub filename: Filename,
+    /// The type the client says it is (checked against the bytes later).
+    pub media_type: MediaType,
+    /// The exact length the client will send; S3 refuses any other.
+    pub size: u64,
+}
+
+/// The request body of `POST /api/uploads`, as sent.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UploadFields {
+    /// File name.
+    pub filename: Option<String>,
+    /// MIME type.
+    pub content_type: Option<String>,
+    /// Length in bytes.
+    pub size: Option<Value>,
+    /// `avatar`, `article`, `product` or `attachment`.
+    pub purpose: Option<String>,
+}
+
+impl NewUpload {
+    /// Validates every field, reporting all bad ones at once.
+    pub fn parse(fields: &UploadFields) -> Result<Self, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let purpose = match required("purpose", fields.purpose.as_deref()) {
+            Ok(raw) => match Purpose::parse(raw) {
+                Some(purpose) => Some(purpose),
+                None => {
+                    errors.push("purpose", "must be one of avatar, article, product, attachment");
+                    None
+                }
+            },
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        let filename = collect(&mut errors, Filename::parse(fields.filename.as_deref()));
+        let media_type = match required("contentType", fields.content_type.as_deref()) {
+            Ok(raw) => {
+                let parsed = MediaType::from_mime(raw);
+                match (parsed, purpose) {
+                    (Some(media), Some(purpose)) if !purpose.accepts(media) => {
+                        errors.push(
+                            "contentType",
+                            format!(
+                                "is not accepted for {} uploads (accepted: {})",
+                                purpose.as_str(),
+                                purpose.accepted_list()
+                            ),
+                        );
+                        None
+                    }
+                    (Some(media), _) => Some(media),
+                    (None, _) => {
+                        errors.push(
+                            "contentType",
+                            "must be one of image/jpeg, image/png, image/gif, image/webp, application/pdf, text/plain",
+                        );
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
+        if let (Some(name), Some(media)) = (&filename, media_type)
+            && let Some(ext) = name.extension()
+            && !media.extensions().contains(&ext.as_str())
+        {
+            errors.push(
+                "filename",
+                format!("has extension .{ext}, which does not match {}", media.mime()),
+            );
+        }
+        let size = match &fields.size {
+            None | Some(Value::Null) => {
+                errors.push("size", "can't be blank");
+                None
+            }
+            Some(raw) => match raw.as_u64() {
+                Some(0) => {
+                    errors.push("size", "must be greater than 0 (empty files are not accepted)");
+                    None
+                }
+                Some(size) => match purpose {
+                    Some(purpose) if size > purpose.max_bytes() => {
+                        errors.push(
+                            "size",
+                            format!(
+                                "is too large for {} uploads (maximum is {} bytes)",
+                                purpose.as_str(),
+                                purpose.max_bytes()
+                            ),
+                        );
+                        None
+                    }
+                    _ => Some(size),
+                },
+                None => {
+                    errors.push("size", "must be a whole number of bytes greater than 0");
+                    None
+                }
+            },
+        };
+        match (purpose, filename, media_type, size) {
+            (Some(purpose), Some(filename), Some(media_type), Some(size)) if errors.is_empty() => Ok(Self {
+                purpose,
+                filename,
+                media_type,
+                size,
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// Where an upload is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadStatus {
+    /// Announced; the bytes may or may not have arrived; not checked yet.
+    Pending,
+    /// Checked (and, for images, cleaned): can be downloaded and attached.
+    Ready,
+    /// The bytes were not what was declared; `reason` says why. Nothing is kept in the bucket.
+    Rejected,
+}
+
+impl UploadStatus {
+    /// As stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStatus::Pending => "pending",
+            UploadStatus::Ready => "ready",
+            UploadStatus::Rejected => "rejected",
+        }
+    }
+
+    /// Parses the stored name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Ready, Self::Rejected]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// Which file of an upload to download.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// The (cleaned) file itself.
+    Original,
+    /// The 256 px preview of an image.
+    Thumbnail,
+}
+
+impl Variant {
+    /// Parses `?variant=`: absent or `original`, or `thumbnail`.
+    pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
+        match raw {
+            None | Some("original") => Ok(Variant::Original),
+            Some("thumbnail") => Ok(Variant::Thumbnail),
+            Some(_) => Err(FieldErrors::single("variant", "must be original or thumbnail")),
+        }
+    }
+}
+
+/// What an upload is attached to: something public that shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Attachment {
+    /// A user's avatar (by user id).
+    Avatar(String),
+    /// A product's image (by product id).
+    Product(String),
+}
+
+impl Attachment {
+    /// As stored: `avatar#<user id>`, `product#<product id>`.
+    pub fn key(&self) -> String {
+        match self {
+            Attachment::Avatar(user) => format!("avatar#{user}"),
+            Attachment::Product(product) => format!("product#{product}"),
+        }
+    }
+}
+
+/// An upload's record: who owns it, what was declared, and what the check found.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// Its id.
+    pub id: UploadId,
+    /// The owner's user id.
+    pub owner: String,
+    /// What it is for.
+    pub purpose: Purpose,
+    /// The client's file name.
+    pub filename: Filename,
+    /// Declared (and, once ready, verified) type.
+    pub media_type: MediaType,
+    /// Declared (and, once ready, verified) length of what was uploaded.
+    pub size: u64,
+    /// Where it is in its life.
+    pub status: UploadStatus,
+    /// Why it was rejected, in words the owner can act on.
+    pub reason: Option<String>,
+    /// Width and height, for images that are ready.
+    pub dimensions: Option<(u32, u32)>,
+    /// Whether a thumbnail exists.
+    pub has_thumbnail: bool,
+    /// What shows it publicly, if anything: then anyone may download it.
+    pub attached_to: Option<String>,
+    /// When it was announced.
+    pub created_at: String,
+}
+
+impl Upload {
+    /// True when anyone may read it: it is ready and something public shows it.
+    pub fn is_public(&self) -> bool {
+        self.status == UploadStatus::Ready && self.attached_to.is_some()
+    }
+
+    /// The `Content-Disposition` a download carries: images meant to be shown are `inline`;
+    /// attachments (and anything that is not an image) are always downloaded, so a file can
+    /// never be rendered as a page.
+    pub fn content_disposition(&self) -> String {
+        let kind = if self.media_type.is_image() && self.purpose != Purpose::Attachment {
+            "inline"
+        } else {
+            "attachment"
+        };
+        content_disposition(kind, self.filename.as_str())
+    }
+}
+
+/// RFC 6266: an ASCII fallback name and the exact UTF-8 name, percent-encoded.
+fn content_disposition(kind: &str, name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' && c != '%' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let mut encoded = String::new();
+    for byte in name.bytes() {
+        if byte.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+impl fmt::Display for Purpose {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(filename: &str, content_type: &str, size: Value, purpose: &str) -> UploadFields {
+        UploadFields {
+            filename: Some(filename.into()),
+            content_type: Some(content_type.into()),
+            size: Some(size),
+            purpose: Some(purpose.into()),
+        }
+    }
+
+    fn errors_of(f: UploadFields) -> FieldErrors {
+        NewUpload::parse(&f).expect_err("should be refused")
+    }
+
+    #[test]
+    fn a_jpeg_avatar_within_two_mebibytes_is_accepted() {
+        let upload = NewUpload::parse(&fields("me.JPG", "image/jpeg", 2_097_152.into(), "avatar")).unwrap();
+        assert_eq!(upload.media_type, MediaType::Jpeg);
+        assert_eq!(upload.size, 2 * MIB);
+    }
+
+    #[test]
+    fn sizes_that_are_zero_negative_fractional_or_over_the_limit_are_refused() {
+        for size in [
+            Value::from(0),
+            Value::from(-5),
+            Value::from(1.5),
+            Value::from("10"),
+            Value::from(2 * MIB + 1),
+            Value::from(u64::MAX),
+        ] {
+            let errors = errors_of(fields("a.png", "image/png", size.clone(), "avatar"));
+            assert!(errors.get("size").is_some(), "{size}: {errors:?}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_purpose_or_type_is_refused_by_name() {
+        assert!(
+            errors_of(fields("a.png", "image/png", 10.into(), "backup"))
+                .get("purpose")
+                .is_some()
+        );
+        assert!(
+            errors_of(fields("a.svg", "image/svg+xml", 10.into(), "avatar"))
+                .get("contentType")
+                .is_some()
+        );
+        assert!(
+            errors_of(fields("a.pdf", "application/pdf", 10.into(), "avatar"))
+                .get("contentType")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn path_tricks_and_control_characters_in_the_filename_are_refused() {
+        for name in [
+            "../../etc/passwd",
+            "a/b.png",
+            "a\\b.png",
+            ".htaccess",
+            "..",
+            "a\u{0}b.png",
+            "a\nb.png",
+            "a\"b.png",
+            &"x".repeat(256),
+        ] {
+            let errors = errors_of(fields(name, "image/png", 10.into(), "avatar"));
+            assert!(errors.get("filename").is_some(), "{name:?}");
+        }
+    }
+
+    #[test]
+    fn an_extension_that_contradicts_the_declared_type_is_refused() {
+        let errors = errors_of(fields("photo.exe", "image/png", 10.into(), "avatar"));
+        assert_eq!(
+            errors.get("filename").unwrap(),
+            ["has extension .exe, which does not match image/png"]
+        );
+        assert!(NewUpload::parse(&fields("notes", "text/plain", 10.into(), "attachment")).is_ok());
+    }
+
+    #[test]
+    fn attachments_are_always_downloaded_and_names_are_encoded() {
+        let mut upload = Upload {
+            id: UploadId::generate(),
+            owner: "u".into(),
+            purpose: Purpose::Attachment,
+            filename: Filename::from_trusted("résumé \"final\".pdf".into()),
+            media_type: MediaType::Pdf,
+            size: 1,
+            status: UploadStatus::Ready,
+            reason: None,
+            dimensions: None,
+            has_thumbnail: false,
+            attached_to: None,
+            created_at: String::new(),
+        };
+        assert_eq!(
+            upload.content_disposition(),
+            "attachment; filename=\"r_sum_ _final_.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%22final%22.pdf"
+        );
+        upload.purpose = Purpose::Avatar;
+        upload.media_type = MediaType::Png;
+        assert!(upload.content_disposition().starts_with("inline;"));
+    }
+}

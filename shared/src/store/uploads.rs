@@ -1,0 +1,509 @@
+//! Upload records and each user's upload quota.
+//!
+//! | item    | pk                | sk             | attributes |
+//! |---------|-------------------|----------------|------------|
+//! | upload  | `UPLOAD#<id>`     | `UPLOAD`       | owner, purpose, filename, media_type, size, status, reason, width, height, has_thumbnail, attached_to, created_at, expires_at (TTL while pending or rejected); gsi1 `UPLOADS#<owner>` / `<created_at>#<id>` |
+//! | quota   | `USER#<id>`       | `UPLOAD_QUOTA` | ready_bytes, pending (id → size, expires_at), version |
+//!
+//! The quota item holds the bytes of the owner's ready uploads and a reservation per pending
+//! one. A reservation carries its own expiry, so an upload that is never finished stops
+//! counting when its record expires, with no clean-up job: the next announcement drops it.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+
+use super::catalog::page_cursor;
+use super::keys::{key, user_pk};
+use super::tx::{Tx, number};
+use super::{Detailed, Store, StoreError, StoreResult, from_item};
+use crate::domain::{
+    Attachment, Cursor, Filename, MAX_PENDING_UPLOADS, MAX_USER_BYTES, MediaType, NewUpload, Purpose, Upload,
+    UploadId, UploadStatus, UserId, now_timestamp,
+};
+
+/// Sort key of an upload record.
+const UPLOAD_SK: &str = "UPLOAD";
+/// Sort key of a user's quota item.
+const QUOTA_SK: &str = "UPLOAD_QUOTA";
+/// How long an announced upload waits for its bytes and its check: the presigned request's
+/// window, plus time for the event to arrive.
+pub const PENDING_LIFETIME: Duration = Duration::from_secs(3600);
+/// How long a rejected upload's record (and its reason) stays readable.
+const REJECTED_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+fn upload_pk(id: &UploadId) -> String {
+    format!("UPLOAD#{id}")
+}
+
+fn uploads_of(owner: &UserId) -> String {
+    format!("UPLOADS#{}", owner.as_str())
+}
+
+fn epoch_now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct UploadItem {
+    pk: String,
+    sk: String,
+    id: String,
+    owner: String,
+    purpose: String,
+    filename: String,
+    media_type: String,
+    size: u64,
+    status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    height: Option<u32>,
+    #[serde(default)]
+    has_thumbnail: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attached_to: Option<String>,
+    created_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    gsi1pk: String,
+    gsi1sk: String,
+}
+
+impl UploadItem {
+    /// An expired record is treated as absent, as DynamoDB's TTL deletion may lag by days.
+    fn live(self, now: i64) -> Option<Self> {
+        self.expires_at.is_none_or(|at| at > now).then_some(self)
+    }
+
+    fn into_upload(self) -> anyhow::Result<Upload> {
+        use anyhow::Context as _;
+        Ok(Upload {
+            id: UploadId::from_trusted(self.id),
+            owner: self.owner,
+            purpose: Purpose::parse(&self.purpose).context("stored purpose")?,
+            filename: Filename::from_trusted(self.filename),
+            media_type: MediaType::from_mime(&self.media_type).context("stored media type")?,
+            size: self.size,
+            status: UploadStatus::parse(&self.status).context("stored status")?,
+            reason: self.reason,
+            dimensions: self.width.zip(self.height),
+            has_thumbnail: self.has_thumbnail,
+            attached_to: self.attached_to,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+struct Reservation {
+    size: u64,
+    expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct QuotaItem {
+    pk: String,
+    sk: String,
+    #[serde(default)]
+    ready_bytes: u64,
+    #[serde(default)]
+    pending: BTreeMap<String, Reservation>,
+    #[serde(default)]
+    version: u64,
+}
+
+/// A finished check, to record.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// The file is what was declared: (width, height) for images, and whether a thumbnail was
+    /// stored.
+    Ready {
+        /// Image dimensions.
+        dimensions: Option<(u32, u32)>,
+        /// A thumbnail was stored.
+        has_thumbnail: bool,
+    },
+    /// It is not: why.
+    Rejected(String),
+}
+
+impl Store {
+    /// Records an announced upload and reserves its size in the owner's quota.
+    ///
+    /// Access: `GetItem` of the quota, then one `TransactWriteItems` (the record, new; the
+    /// quota, conditioned on the version read) — 2 round trips. A concurrent change to the
+    /// quota makes the transaction fail and the pair is tried again.
+    pub async fn create_upload(&self, owner: &UserId, id: &UploadId, new: &NewUpload) -> StoreResult<Upload> {
+        const ATTEMPTS: usize = 4;
+        for _ in 0..ATTEMPTS {
+            let now = epoch_now();
+            let current = self.quota(owner).await?;
+            let read_version = current.as_ref().map(|q| q.version);
+            let mut quota = current.unwrap_or_else(|| QuotaItem {
+                pk: user_pk(owner.as_str()),
+                sk: QUOTA_SK.to_owned(),
+                ready_bytes: 0,
+                pending: BTreeMap::new(),
+                version: 0,
+            });
+            quota.pending.retain(|_, r| r.expires_at > now);
+            if quota.pending.len() >= MAX_PENDING_UPLOADS {
+                return Err(StoreError::Conflict(vec![(
+                    "uploads".into(),
+                    format!("you have {MAX_PENDING_UPLOADS} unfinished uploads; finish or delete one first"),
+                )]));
+            }
+            let used = quota.ready_bytes + quota.pending.values().map(|r| r.size).sum::<u64>();
+            if used + new.size > MAX_USER_BYTES {
+                return Err(StoreError::Conflict(vec![(
+                    "size".into(),
+                    format!("would exceed your storage quota ({used} of {MAX_USER_BYTES} bytes used)"),
+                )]));
+            }
+            let expires_at = now + seconds(PENDING_LIFETIME);
+            quota.pending.insert(
+                id.to_string(),
+                Reservation {
+                    size: new.size,
+                    expires_at,
+                },
+            );
+            quota.version += 1;
+            let created_at = now_timestamp();
+            let item = UploadItem {
+                pk: upload_pk(id),
+                sk: UPLOAD_SK.to_owned(),
+                id: id.to_string(),
+                owner: owner.as_str().to_owned(),
+                purpose: new.purpose.as_str().to_owned(),
+                filename: new.filename.as_str().to_owned(),
+                media_type: new.media_type.mime().to_owned(),
+                size: new.size,
+                status: UploadStatus::Pending.as_str().to_owned(),
+                reason: None,
+                width: None,
+                height: None,
+                has_thumbnail: false,
+                attached_to: None,
+                gsi1pk: uploads_of(owner),
+                gsi1sk: format!("{created_at}#{id}"),
+                created_at,
+                expires_at: Some(expires_at),
+            };
+            let mut tx = Tx::new(&self.table);
+            tx.put_new(&item)?;
+            match read_version {
+                Some(version) => tx.put(
+                    &quota,
+                    Some(("version = :read", vec![(":read", number(version))])),
+                )?,
+                None => tx.put_new(&quota)?,
+            };
+            match self.transact_detailed(tx.items, true).await {
+                Ok(()) => return Ok(item.into_upload()?),
+                Err(Detailed::Cancelled(_)) => continue,
+                Err(Detailed::Other(error)) => return Err(error),
+            }
+        }
+        Err(StoreError::Contended("upload quota"))
+    }
+
+    async fn quota(&self, owner: &UserId) -> StoreResult<Option<QuotaItem>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user_pk(owner.as_str()), QUOTA_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem quota", e))?;
+        Ok(output.item.map(from_item).transpose()?)
+    }
+
+    /// An upload's record, or `None` (also once a pending or rejected one has expired).
+    ///
+    /// Access: `GetItem` `UPLOAD#<id>`, strongly consistent — 1 round trip.
+    pub async fn upload(&self, id: &UploadId) -> StoreResult<Option<Upload>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(upload_pk(id), UPLOAD_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem upload", e))?;
+        let Some(item) = output.item else { return Ok(None) };
+        let item: UploadItem = from_item(item)?;
+        Ok(item.live(epoch_now()).map(UploadItem::into_upload).transpose()?)
+    }
+
+    /// `owner`'s uploads, newest first.
+    ///
+    /// Access: one `Query` of gsi1 `UPLOADS#<owner>`, descending — 1 round trip.
+    pub async fn uploads_of(
+        &self,
+        owner: &UserId,
+        limit: usize,
+        cursor: Option<&Cursor>,
+    ) -> StoreResult<(Vec<Upload>, Option<Cursor>)> {
+        let partition = uploads_of(owner);
+        let start = match cursor {
+            Some(cursor) => {
+                let valid = cursor.attributes().len() == 4
+                    && cursor.get("gsi1pk") == Some(partition.as_str())
+                    && cursor.get("sk") == Some(UPLOAD_SK)
+                    && cursor
+                        .get("pk")
+                        .and_then(|pk| pk.strip_prefix("UPLOAD#"))
+                        .and_then(UploadId::parse)
+                        .is_some()
+                    && cursor.get("gsi1sk").is_some_and(|s| s.len() <= 100);
+                if !valid {
+                    return Err(StoreError::BadCursor);
+                }
+                Some(
+                    cursor
+                        .attributes()
+                        .iter()
+                        .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+                        .collect(),
+                )
+            }
+            None => None,
+        };
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("gsi1")
+            .key_condition_expression("gsi1pk = :p")
+            .expression_attribute_values(":p", AttributeValue::S(partition))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit + 1).unwrap_or(101))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query uploads", e))?;
+        let mut items: Vec<UploadItem> = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(from_item)
+            .collect::<anyhow::Result<_>>()?;
+        let next = page_cursor(&mut items, limit, |u| {
+            [
+                ("pk", u.pk.clone()),
+                ("sk", u.sk.clone()),
+                ("gsi1pk", u.gsi1pk.clone()),
+                ("gsi1sk", u.gsi1sk.clone()),
+            ]
+        });
+        let now = epoch_now();
+        let uploads = items
+            .into_iter()
+            .filter_map(|item| item.live(now))
+            .map(UploadItem::into_upload)
+            .collect::<anyhow::Result<_>>()?;
+        Ok((uploads, next))
+    }
+
+    /// Records the outcome of checking a pending upload and settles its quota reservation: a
+    /// ready upload's bytes now count as stored; a rejected one's count no more. Only a
+    /// pending upload can be settled, so of two finalisers racing, one records and the other
+    /// gets `None` (and reads what the first recorded).
+    ///
+    /// Access: one `TransactWriteItems` (the record, conditioned on `status = pending`; the
+    /// quota) — 1 round trip.
+    pub async fn settle_upload(&self, upload: &Upload, verdict: &Verdict) -> StoreResult<Option<Upload>> {
+        let owner = UserId::from_trusted(upload.owner.clone());
+        let mut tx = Tx::new(&self.table);
+        let pending = UploadStatus::Pending.as_str();
+        let mut settled = upload.clone();
+        match verdict {
+            Verdict::Ready {
+                dimensions,
+                has_thumbnail,
+            } => {
+                let (width, height) = dimensions.unwrap_or_default();
+                let (set_dims, mut values) = if dimensions.is_some() {
+                    (
+                        ", width = :w, height = :h",
+                        vec![(":w", number(width)), (":h", number(height))],
+                    )
+                } else {
+                    ("", vec![])
+                };
+                values.extend([
+                    (":ready", AttributeValue::S(UploadStatus::Ready.as_str().into())),
+                    (":pending", AttributeValue::S(pending.into())),
+                    (":thumb", AttributeValue::Bool(*has_thumbnail)),
+                ]);
+                tx.update_named(
+                    upload_pk(&upload.id),
+                    UPLOAD_SK,
+                    &format!("SET #status = :ready, has_thumbnail = :thumb{set_dims} REMOVE expires_at"),
+                    &[("#status", "status")],
+                    values,
+                    Some("#status = :pending"),
+                )?;
+                tx.update_named(
+                    user_pk(owner.as_str()),
+                    QUOTA_SK,
+                    "REMOVE pending.#id SET ready_bytes = ready_bytes + :size, version = version + :one",
+                    &[("#id", upload.id.as_str())],
+                    vec![(":size", number(upload.size)), (":one", number(1))],
+                    None,
+                )?;
+                settled.status = UploadStatus::Ready;
+                settled.dimensions = *dimensions;
+                settled.has_thumbnail = *has_thumbnail;
+            }
+            Verdict::Rejected(reason) => {
+                tx.update_named(
+                    upload_pk(&upload.id),
+                    UPLOAD_SK,
+                    "SET #status = :rejected, reason = :reason, expires_at = :expires",
+                    &[("#status", "status")],
+                    vec![
+                        (
+                            ":rejected",
+                            AttributeValue::S(UploadStatus::Rejected.as_str().into()),
+                        ),
+                        (":pending", AttributeValue::S(pending.into())),
+                        (":reason", AttributeValue::S(reason.clone())),
+                        (":expires", number(epoch_now() + seconds(REJECTED_LIFETIME))),
+                    ],
+                    Some("#status = :pending"),
+                )?;
+                tx.update_named(
+                    user_pk(owner.as_str()),
+                    QUOTA_SK,
+                    "REMOVE pending.#id SET version = version + :one",
+                    &[("#id", upload.id.as_str())],
+                    vec![(":one", number(1))],
+                    None,
+                )?;
+                settled.status = UploadStatus::Rejected;
+                settled.reason = Some(reason.clone());
+            }
+        }
+        match self.transact_detailed(tx.items, true).await {
+            Ok(()) => Ok(Some(settled)),
+            Err(Detailed::Cancelled(_)) => Ok(None),
+            Err(Detailed::Other(error)) => Err(error),
+        }
+    }
+
+    /// Deletes `owner`'s upload `id` and releases its quota. Refused while something shows it.
+    ///
+    /// Access: one `TransactWriteItems` (the record, conditioned on owner and not attached;
+    /// the quota), and a `GetItem` only when it is refused, to say why — 1 round trip.
+    pub async fn delete_upload(&self, owner: &UserId, id: &UploadId) -> StoreResult<Upload> {
+        let Some(upload) = self.upload(id).await?.filter(|u| u.owner == owner.as_str()) else {
+            return Err(StoreError::NotFound("upload"));
+        };
+        if let Some(attached) = &upload.attached_to {
+            return Err(attached_conflict(attached));
+        }
+        let mut tx = Tx::new(&self.table);
+        tx.delete_named(
+            upload_pk(id),
+            UPLOAD_SK,
+            &[("#owner", "owner"), ("#status", "status")],
+            Some((
+                "#owner = :me AND attribute_not_exists(attached_to) AND #status = :status",
+                vec![
+                    (":me", AttributeValue::S(owner.as_str().into())),
+                    (":status", AttributeValue::S(upload.status.as_str().into())),
+                ],
+            )),
+        )?;
+        let (expression, values) = match upload.status {
+            UploadStatus::Ready => (
+                "SET ready_bytes = ready_bytes - :size, version = version + :one",
+                vec![(":size", number(upload.size)), (":one", number(1))],
+            ),
+            _ => (
+                "REMOVE pending.#id SET version = version + :one",
+                vec![(":one", number(1))],
+            ),
+        };
+        let names: &[(&str, &str)] = if upload.status == UploadStatus::Ready {
+            &[]
+        } else {
+            &[("#id", id.as_str())]
+        };
+        tx.update_named(user_pk(owner.as_str()), QUOTA_SK, expression, names, values, None)?;
+        match self.transact_detailed(tx.items, true).await {
+            Ok(()) => Ok(upload),
+            Err(Detailed::Cancelled(_)) => match self.upload(id).await? {
+                Some(now) if now.owner == owner.as_str() => match &now.attached_to {
+                    Some(attached) => Err(attached_conflict(attached)),
+                    None => Err(StoreError::Contended("upload")),
+                },
+                _ => Err(StoreError::NotFound("upload")),
+            },
+            Err(Detailed::Other(error)) => Err(error),
+        }
+    }
+}
+
+fn attached_conflict(attached: &str) -> StoreError {
+    let what = match attached.split('#').next() {
+        Some("avatar") => "an avatar",
+        Some("product") => "a product's image",
+        _ => "an image",
+    };
+    StoreError::Conflict(vec![(
+        "upload".into(),
+        format!("is in use as {what}; replace or remove it there first"),
+    )])
+}
+
+/// Writes that attach an upload to what shows it, and detach the one it replaces, inside the
+/// caller's transaction. The condition is the rule: only the owner's own ready upload of the
+/// right purpose can be attached (an avatar to nobody else's profile, a product photo only to
+/// a product); a failed condition cancels the whole change.
+pub(super) fn attach(
+    tx: &mut Tx<'_>,
+    upload: &UploadId,
+    owner: &UserId,
+    purpose: Purpose,
+    to: &Attachment,
+) -> anyhow::Result<usize> {
+    tx.update_named(
+        upload_pk(upload),
+        UPLOAD_SK,
+        "SET attached_to = :to",
+        &[("#status", "status"), ("#owner", "owner")],
+        vec![
+            (":to", AttributeValue::S(to.key())),
+            (":me", AttributeValue::S(owner.as_str().into())),
+            (":ready", AttributeValue::S(UploadStatus::Ready.as_str().into())),
+            (":purpose", AttributeValue::S(purpose.as_str().into())),
+        ],
+        Some("#owner = :me AND #status = :ready AND purpose = :purpose AND (attribute_not_exists(attached_to) OR attached_to = :to)"),
+    )
+}
+
+/// See [`attach`]: releases `upload` from `from`, if it is still attached there.
+pub(super) fn detach(tx: &mut Tx<'_>, upload: &UploadId, from: &Attachment) -> anyhow::Result<usize> {
+    tx.update(
+        upload_pk(upload),
+        UPLOAD_SK,
+        "REMOVE attached_to",
+        vec![(":from", AttributeValue::S(from.key()))],
+        Some("attached_to = :from"),
+    )
+}
