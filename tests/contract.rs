@@ -180,7 +180,8 @@ fn the_local_gateway_serves_exactly_the_template_routes() {
     let sdk = keel_local::engines::local_sdk_config();
     let tokens = keel::auth::TokenKeys::new(&[1u8; 32], keel::auth::DEFAULT_TOKEN_TTL).unwrap();
     let options = keel_tests::test_options(std::path::Path::new("/nonexistent"), false);
-    let functions = keel_local::app::FunctionDeps::build(&template, &options, &sdk, None, &tokens).unwrap();
+    let functions =
+        keel_local::app::FunctionDeps::build(&template, &options, &sdk, None, None, &tokens).unwrap();
     let gateway =
         keel_local::gateway::Gateway::new(&template, &functions).expect("every route has an endpoint");
     let served: BTreeSet<String> = gateway.routes().map(|r| r.key()).collect();

@@ -70,6 +70,10 @@ pub struct App {
     pub dynamodb_endpoint: Option<String>,
     /// S3 endpoint in use (`None` for real AWS).
     pub s3_endpoint: Option<String>,
+    /// An unrestricted S3 client for the bucket (local engines only), for tests and tools.
+    pub s3: Option<aws_sdk_s3::Client>,
+    /// The bucket's name.
+    pub bucket: String,
     server: JoinHandle<()>,
     _engines: Option<Engines>,
 }
@@ -91,6 +95,8 @@ pub struct PreparedStorage {
     pub dynamodb_endpoint: Option<String>,
     /// Endpoints in use.
     pub s3_endpoint: Option<String>,
+    /// An unrestricted S3 client (local engines only).
+    pub s3: Option<aws_sdk_s3::Client>,
     /// Embedded engines, if any were started.
     pub engines: Option<Engines>,
 }
@@ -105,6 +111,7 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
             sdk,
             dynamodb_endpoint: None,
             s3_endpoint: None,
+            s3: None,
             engines: None,
         });
     }
@@ -155,6 +162,7 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
         sdk,
         dynamodb_endpoint: Some(dynamodb_endpoint),
         s3_endpoint: Some(s3_endpoint),
+        s3: Some(s3),
         engines,
     })
 }
@@ -171,6 +179,22 @@ pub async fn attach_stream(
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
     crate::streams::StreamDriver::attach(&dynamodb, streams, table, processor).await
+}
+
+/// The bucket's lifecycle rules, applied hourly as S3 applies them (daily).
+async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crate::s3::ExpiryRule>) {
+    if rules.is_empty() {
+        return;
+    }
+    loop {
+        if let Err(error) = crate::s3::expire(&s3, &bucket, &rules, std::time::SystemTime::now()).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "applying the bucket's lifecycle failed"
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+    }
 }
 
 /// Delivers the embedded S3 engine's `Object Created` events as EventBridge delivers them in
@@ -232,11 +256,15 @@ pub struct FunctionDeps {
 
 impl FunctionDeps {
     /// Builds dependencies for every function in `template`.
+    ///
+    /// With `signers` (the embedded S3 engine's), each function's S3 client signs with its own
+    /// key, so the engine judges the function's presigned URLs by the function's policy.
     pub fn build(
         template: &Template,
         options: &Options,
         sdk: &SdkConfig,
         s3_endpoint: Option<&str>,
+        signers: Option<&crate::s3::Signers>,
         tokens: &TokenKeys,
     ) -> anyhow::Result<Self> {
         let resources = Resources {
@@ -280,6 +308,21 @@ impl FunctionDeps {
                 let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
                 if let Some(endpoint) = s3_endpoint {
                     s3 = s3.endpoint_url(endpoint).force_path_style(true);
+                }
+                if let Some(signers) = signers.filter(|_| options.backend == Backend::Local) {
+                    signers.register(
+                        &function.logical_id,
+                        function.policy.clone(),
+                        &options.access_log,
+                        &resources,
+                    );
+                    s3 = s3.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                        &function.logical_id,
+                        crate::engines::LOCAL_SECRET_KEY,
+                        None,
+                        None,
+                        "keel-local-function",
+                    ));
                 }
                 keel::files::Files::new(aws_sdk_s3::Client::from_conf(s3.build()), &options.bucket)
             });
@@ -327,11 +370,18 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         &options.table,
         tokens.clone(),
     )));
+    // Functions sign with their own keys only where the S3 engine is the embedded one.
+    let signers = storage
+        .engines
+        .as_ref()
+        .filter(|e| storage.s3_endpoint.as_deref() == Some(e.s3_endpoint.as_str()))
+        .map(|e| &e.signers);
     let functions = FunctionDeps::build(
         &template,
         &options,
         &storage.sdk,
         storage.s3_endpoint.as_deref(),
+        signers,
         &tokens,
     )?;
     let mut gateway = Gateway::new(&template, &functions)?;
@@ -342,6 +392,13 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
     if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
         let finaliser = functions.event_function(&template, keel_functions::uploads::FINALISE)?;
         tokio::spawn(deliver_object_events(events, options.bucket.clone(), finaliser));
+    }
+    if let Some(s3) = storage.s3.clone() {
+        tokio::spawn(apply_lifecycle(
+            s3,
+            options.bucket.clone(),
+            template.bucket.expiry.clone(),
+        ));
     }
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
@@ -355,6 +412,8 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         gateway,
         dynamodb_endpoint: storage.dynamodb_endpoint,
         s3_endpoint: storage.s3_endpoint,
+        s3: storage.s3,
+        bucket: options.bucket.clone(),
         server,
         _engines: storage.engines,
     })

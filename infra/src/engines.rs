@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
-use crate::s3::{BucketCors, ObjectCreated};
+use crate::s3::{BucketCors, ObjectCreated, Signers};
 
 /// Credentials the embedded S3 server checks SigV4 signatures against. They unlock nothing but
 /// a server bound to 127.0.0.1. Letters and digits only: DynamoDB Local refuses anything else.
@@ -33,6 +33,8 @@ pub struct Engines {
     endpoint_file: Option<PathBuf>,
     /// Objects the S3 engine stored, in order: its `Object Created` events.
     pub object_created: Option<mpsc::UnboundedReceiver<ObjectCreated>>,
+    /// Who may sign requests to the S3 engine, and with which permissions.
+    pub signers: Signers,
 }
 
 impl Drop for Engines {
@@ -111,7 +113,8 @@ impl Engines {
         let s3 = bind(s3_port).await.context("binding the embedded S3 port")?;
         let s3_endpoint = format!("http://{}", s3.local_addr()?);
         let (created, object_created) = mpsc::unbounded_channel();
-        tokio::spawn(serve_s3(s3, s3_root, stopped, created, cors));
+        let signers = Signers::default();
+        tokio::spawn(serve_s3(s3, s3_root, stopped, created, cors, signers.clone()));
 
         // Other processes on the same data folder (`keel-local admin`) use this engine rather
         // than opening the database a second time.
@@ -130,6 +133,7 @@ impl Engines {
             stop,
             endpoint_file,
             object_created: Some(object_created),
+            signers,
         })
     }
 }
@@ -147,8 +151,9 @@ async fn serve_s3(
     mut stopped: watch::Receiver<bool>,
     created: mpsc::UnboundedSender<ObjectCreated>,
     cors: Option<BucketCors>,
+    signers: Signers,
 ) {
-    let service = match s3_service(&root, created) {
+    let service = match s3_service(&root, created, signers) {
         Ok(service) => service,
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "embedded S3 did not start");
@@ -211,15 +216,15 @@ async fn with_cors(
 fn s3_service(
     root: &Path,
     created: mpsc::UnboundedSender<ObjectCreated>,
+    signers: Signers,
 ) -> anyhow::Result<s3s::service::S3Service> {
     std::fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
     let fs = s3s_fs::FileSystem::new(root).map_err(|e| anyhow::anyhow!("opening the S3 folder: {e:?}"))?;
     let mut builder = s3s::service::S3ServiceBuilder::new(crate::s3::Engine::new(fs, created));
-    // Signature checking on: a request the real S3 would refuse is refused here too.
-    builder.set_auth(s3s::auth::SimpleAuth::from_single(
-        LOCAL_ACCESS_KEY,
-        LOCAL_SECRET_KEY,
-    ));
+    // Signature checking on: a request the real S3 would refuse is refused here too. The
+    // signer's permissions are checked as well (a function's presigned URL carries its own).
+    builder.set_auth(signers.clone());
+    builder.set_access(signers);
     Ok(builder.build())
 }
 

@@ -117,7 +117,8 @@ pub struct Resources {
 }
 
 impl Resources {
-    fn logical(&self, physical: &str) -> String {
+    /// The logical id of a physical name, `?` when the template declares no such resource.
+    pub fn logical(&self, physical: &str) -> String {
         self.names.get(physical).cloned().unwrap_or_else(|| "?".into())
     }
 }
@@ -228,7 +229,8 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    fn push(&self, function: &str, access: Access, allowed: bool) {
+    /// Records that `function` asked for `access`, and whether it was allowed.
+    pub fn record(&self, function: &str, access: Access, allowed: bool) {
         self.entries
             .lock()
             .expect("access log lock")
@@ -326,7 +328,7 @@ impl HttpConnector for GuardedConnector {
             if !allowed && refused.is_none() {
                 refused = Some(access.clone());
             }
-            guard.log.push(&guard.function, access, allowed);
+            guard.log.record(&guard.function, access, allowed);
         }
         match refused {
             None => self.inner.call(request),

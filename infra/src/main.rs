@@ -154,6 +154,7 @@ async fn main() -> anyhow::Result<()> {
                 &options,
                 &storage.sdk,
                 storage.s3_endpoint.as_deref(),
+                None,
                 &tokens,
             )?;
             let fanout = functions.feed_fanout(&template)?;

@@ -11,6 +11,8 @@
 //!   can `PUT` a presigned upload from another origin, exactly as against the real bucket.
 //! - **Lifecycle.** [`expire`] removes objects older than a rule's age under its prefix.
 
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderValue, Method, header};
@@ -22,6 +24,7 @@ use s3s::dto::{
 use s3s::{S3, S3Request, S3Response, S3Result};
 use tokio::sync::mpsc;
 
+use crate::iam::{Access, AccessLog, Policy, Resources};
 use crate::template::Cors;
 
 /// An object S3 stored: what its `Object Created` event carries.
@@ -269,4 +272,95 @@ pub async fn expire(
         }
     }
     Ok(removed)
+}
+
+/// IAM for requests the engine receives, by who signed them: the operator's key
+/// ([`crate::engines::LOCAL_ACCESS_KEY`]) may do anything; a function's key (its logical id)
+/// only what its template policy allows. This is how AWS judges a presigned URL — by the
+/// permissions of the role that signed it — and a presigned request never passes through the
+/// function's SDK client, so [`crate::iam::IamGuard`] cannot see it: the engine does.
+#[derive(Clone, Default)]
+pub struct Signers(Arc<Mutex<SignerTable>>);
+
+impl std::fmt::Debug for Signers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let table = self.0.lock().expect("signers lock");
+        f.debug_list().entries(table.policies.keys()).finish()
+    }
+}
+
+#[derive(Default)]
+struct SignerTable {
+    policies: BTreeMap<String, Policy>,
+    log: AccessLog,
+    resources: Resources,
+}
+
+impl Signers {
+    /// Lets `function` sign requests with its logical id as access key, judged by `policy`;
+    /// accesses are recorded in `log`, resources named through `resources`.
+    pub fn register(&self, function: &str, policy: Policy, log: &AccessLog, resources: &Resources) {
+        let mut table = self.0.lock().expect("signers lock");
+        table.policies.insert(function.to_owned(), policy);
+        table.log = log.clone();
+        table.resources = resources.clone();
+    }
+
+    fn knows(&self, access_key: &str) -> bool {
+        access_key == crate::engines::LOCAL_ACCESS_KEY
+            || self
+                .0
+                .lock()
+                .expect("signers lock")
+                .policies
+                .contains_key(access_key)
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::auth::S3Auth for Signers {
+    async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
+        if self.knows(access_key) {
+            Ok(crate::engines::LOCAL_SECRET_KEY.into())
+        } else {
+            Err(s3s::s3_error!(InvalidAccessKeyId))
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl s3s::access::S3Access for Signers {
+    async fn check(&self, cx: &mut s3s::access::S3AccessContext<'_>) -> S3Result<()> {
+        let Some(credentials) = cx.credentials() else {
+            // The bucket blocks public access: an unsigned request is refused.
+            return Err(s3s::s3_error!(AccessDenied, "Anonymous access is denied"));
+        };
+        if credentials.access_key == crate::engines::LOCAL_ACCESS_KEY {
+            return Ok(());
+        }
+        let table = self.0.lock().expect("signers lock");
+        let Some(policy) = table.policies.get(&credentials.access_key) else {
+            return Err(s3s::s3_error!(AccessDenied));
+        };
+        let action = match cx.s3_op().name() {
+            "GetObject" | "HeadObject" => "s3:GetObject".to_owned(),
+            "ListObjectsV2" | "ListObjects" | "HeadBucket" => "s3:ListBucket".to_owned(),
+            other => format!("s3:{other}"),
+        };
+        let resource = match cx.s3_path() {
+            s3s::path::S3Path::Object { bucket, key } => {
+                format!("{}/{key}", table.resources.logical(bucket))
+            }
+            s3s::path::S3Path::Bucket { bucket } => table.resources.logical(bucket),
+            s3s::path::S3Path::Root => "*".to_owned(),
+        };
+        let access = Access { action, resource };
+        let allowed = policy.allows(&access);
+        table.log.record(&credentials.access_key, access, allowed);
+        if allowed {
+            Ok(())
+        } else {
+            Err(s3s::s3_error!(AccessDenied))
+        }
+    }
 }
