@@ -130,6 +130,56 @@ fn only_functions_that_use_tokens_are_given_the_secret() {
 }
 
 #[test]
+fn only_functions_that_use_the_bucket_are_told_its_name() {
+    for function in template().functions {
+        let binary = function.binary.as_deref().unwrap();
+        let needs_bucket = registry::needs(binary).unwrap().bucket();
+        assert_eq!(
+            function.environment.get("BUCKET_NAME") == Some(&Expr::Ref("Bucket".into())),
+            needs_bucket,
+            "{}: BUCKET_NAME in its environment must match whether it uses the bucket",
+            function.logical_id
+        );
+    }
+}
+
+#[test]
+fn uploads_are_finalised_by_an_object_created_rule_on_the_incoming_prefix_of_this_bucket() {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let function = &doc["Resources"]["UploadFinaliseFunction"]["Properties"];
+    let event = &function["Events"]["ObjectCreated"];
+    assert_eq!(event["Type"].as_str(), Some("EventBridgeRule"));
+    let pattern = &event["Properties"]["Pattern"];
+    assert_eq!(pattern["source"][0].as_str(), Some("aws.s3"));
+    assert_eq!(pattern["detail-type"][0].as_str(), Some("Object Created"));
+    assert_eq!(
+        pattern["detail"]["object"]["key"][0]["prefix"].as_str(),
+        Some(keel::files::INCOMING_PREFIX),
+        "the rule must select exactly the keys the API signs uploads for"
+    );
+    let bucket = &pattern["detail"]["bucket"]["name"][0];
+    assert!(
+        format!("{bucket:?}").contains("Bucket"),
+        "the rule names this stack's bucket: {bucket:?}"
+    );
+    let template = template();
+    assert!(
+        template.bucket.event_bridge,
+        "the bucket must send its events to EventBridge"
+    );
+    // Finalising decodes images: it needs more than the default memory, and the HTTP route
+    // that does the same work must fit API Gateway's 30 s.
+    assert!(function["MemorySize"].as_u64().unwrap() >= 1024);
+    let complete = &doc["Resources"]["CompleteUploadFunction"]["Properties"];
+    assert!(complete["MemorySize"].as_u64().unwrap() >= 1024);
+    assert!(complete["Timeout"].as_u64().unwrap() < 30);
+    // Nothing under uploads/ outlives a day; the lifecycle never touches stored files.
+    assert_eq!(template.bucket.expiry.len(), 1);
+    assert_eq!(template.bucket.expiry[0].prefix, keel::files::INCOMING_PREFIX);
+}
+
+#[test]
 fn every_routed_function_has_routes_and_no_route_is_declared_twice() {
     let template = template();
     let keys: Vec<String> = template.routes.iter().map(|r| r.key()).collect();

@@ -57,7 +57,11 @@ async fn secrets_manager() -> SecretsManager {
 /// A function's environment with `!Ref`s resolved to this run's resources.
 fn environment(function: &Function, table: &str, secret_arn: &str) -> BTreeMap<String, String> {
     function
-        .resolved_environment(&[("Table", table), ("JwtSecret", secret_arn)])
+        .resolved_environment(&[
+            ("Table", table),
+            ("JwtSecret", secret_arn),
+            ("Bucket", "keel-cold-start-bucket"),
+        ])
         .expect("the template's environment resolves")
 }
 
@@ -154,6 +158,114 @@ async fn exercise(app: &TestApp) {
     app.article_by(&a, "Still followed", &[]).await;
     assert_eq!(app.send("DELETE", &profile, None, Some(&r)).await.status, 200);
     assert_eq!(app.send("POST", &profile, None, Some(&r)).await.status, 200);
+    exercise_uploads(app, &a).await;
+}
+
+/// Every upload route, the presigned requests the functions sign (judged by the S3 engine as
+/// the signer's), and the finaliser on a ready, a rejected and an unknown upload.
+async fn exercise_uploads(app: &TestApp, token: &str) {
+    let mut png = Vec::new();
+    image::DynamicImage::new_rgb8(4, 4)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let mut ids = Vec::new();
+    for bytes in [png, b"not a png".to_vec()] {
+        let announced = app
+            .send(
+                "POST",
+                "/uploads",
+                Some(json!({"upload": {"filename": "a.png", "contentType": "image/png", "size": bytes.len(), "purpose": "avatar"}})),
+                Some(token),
+            )
+            .await;
+        assert_eq!(announced.status, 201, "{}", announced.body);
+        let request = &announced.body["uploadRequest"];
+        let sent = reqwest::Client::new()
+            .put(request["url"].as_str().unwrap())
+            .header("content-type", "image/png")
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+        let id = announced.body["upload"]["id"].as_str().unwrap().to_owned();
+        let completed = app
+            .send("POST", &format!("/uploads/{id}/complete"), None, Some(token))
+            .await;
+        assert!(matches!(completed.status, 200 | 422), "{}", completed.body);
+        ids.push(id);
+    }
+    let ready = &ids[0];
+    assert_eq!(app.send("GET", "/uploads", None, Some(token)).await.status, 200);
+    assert_eq!(
+        app.send("GET", &format!("/uploads/{ready}"), None, Some(token))
+            .await
+            .status,
+        200
+    );
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/uploads/{ready}/content", app.api))
+        .header("authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(redirect.status(), 302);
+    let download = reqwest::get(redirect.headers()["location"].to_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        download.status(),
+        200,
+        "the presigned download is allowed to its signer"
+    );
+    let url = format!("{}/uploads/{ready}/content", app.api);
+    assert_eq!(app.update_user(token, json!({"image": url})).await.status, 200);
+    assert_eq!(app.update_user(token, json!({"image": null})).await.status, 200);
+    for id in &ids {
+        assert_eq!(
+            app.send("DELETE", &format!("/uploads/{id}"), None, Some(token))
+                .await
+                .status,
+            204
+        );
+    }
+    // Bytes for an upload that does not exist: the finaliser removes everything of it.
+    let orphan = uuid::Uuid::new_v4();
+    app.app
+        .s3
+        .as_ref()
+        .unwrap()
+        .put_object()
+        .bucket(&app.app.bucket)
+        .key(format!("uploads/{orphan}"))
+        .body(vec![1u8].into())
+        .send()
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    loop {
+        let left = app
+            .app
+            .s3
+            .as_ref()
+            .unwrap()
+            .list_objects_v2()
+            .bucket(&app.app.bucket)
+            .send()
+            .await
+            .unwrap();
+        if left.contents().is_empty() {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the orphan stays"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// What one run saw.
@@ -189,6 +301,15 @@ async fn run(template_file: &std::path::Path) -> Run {
     }
 }
 
+/// Grants only a race can make a function use, each with the race. The scenario cannot force
+/// it; everything else must be seen in use.
+const RARE_PATH_GRANTS: &[(&str, &str, &str, &str)] = &[(
+    "CompleteUploadFunction",
+    "s3:DeleteObject",
+    "Bucket/files/*",
+    "the upload is deleted while this request is finalising it: the files it stored are removed",
+)];
+
 /// Local resource names differ per run; a policy names logical ones, and so does the log.
 fn unused_grants(policy: &Policy, used: &BTreeSet<Access>) -> Vec<Access> {
     policy
@@ -219,7 +340,12 @@ async fn every_function_is_allowed_exactly_what_it_uses() {
         let used = log.accesses(&function.logical_id);
         assert!(!used.is_empty(), "{} sent nothing", function.logical_id);
         for grant in unused_grants(&function.policy, &used) {
-            unused.push(format!("{}: {grant}", function.logical_id));
+            let rare = RARE_PATH_GRANTS
+                .iter()
+                .any(|(f, a, r, _)| *f == function.logical_id && *a == grant.action && *r == grant.resource);
+            if !rare {
+                unused.push(format!("{}: {grant}", function.logical_id));
+            }
         }
     }
     assert!(
@@ -232,7 +358,8 @@ async fn every_function_is_allowed_exactly_what_it_uses() {
 #[tokio::test]
 async fn removing_any_grant_makes_its_function_fail() {
     // One grant per kind of request: cold start (the secret), a transaction item, a batch read,
-    // and the stream function's query and batch delete.
+    // the stream function's query and batch delete, presigned requests, and the upload
+    // finaliser's write.
     let original = std::fs::read_to_string(template_path()).unwrap();
     let cases = [
         ("LoginFunction", "secretsmanager:GetSecretValue", "JwtSecret"),
@@ -240,6 +367,10 @@ async fn removing_any_grant_makes_its_function_fail() {
         ("GetArticleFunction", "dynamodb:BatchGetItem", "Table"),
         ("FeedFanoutFunction", "dynamodb:Query", "Table"),
         ("FeedFanoutFunction", "dynamodb:BatchWriteItem", "Table"),
+        // A presigned URL is judged by its signer's permissions, at S3, not when it is signed.
+        ("CreateUploadFunction", "s3:PutObject", "Bucket/uploads/*"),
+        ("UploadContentFunction", "s3:GetObject", "Bucket/files/*"),
+        ("UploadFinaliseFunction", "s3:PutObject", "Bucket/files/*"),
     ];
     for (function, action, resource) in cases {
         let edited = remove_grant(&original, function, action, resource);
@@ -247,10 +378,13 @@ async fn removing_any_grant_makes_its_function_fail() {
         let file = dir.path().join("template.yaml");
         std::fs::write(&file, edited).unwrap();
         let Run { log, failed, .. } = run(&file).await;
-        let refused = log
-            .denied()
-            .into_iter()
-            .any(|(f, access)| f == function && access.action == action && access.resource == resource);
+        let refused = log.denied().into_iter().any(|(f, access)| {
+            let grant = Access {
+                action: action.into(),
+                resource: resource.into(),
+            };
+            f == function && Policy::grant_covers(&grant, &access)
+        });
         assert!(
             refused,
             "{function} without {action} on {resource} was never refused"
@@ -317,6 +451,10 @@ fn remove_grant(original: &str, function: &str, action: &str, resource: &str) ->
             "Table"
         } else if line.contains("JwtSecret") {
             "JwtSecret"
+        } else if line.contains("${Bucket.Arn}/uploads/*") {
+            "Bucket/uploads/*"
+        } else if line.contains("${Bucket.Arn}/files/*") {
+            "Bucket/files/*"
         } else {
             "?"
         }
