@@ -224,6 +224,59 @@ async fn exercise_uploads(app: &TestApp, token: &str) {
     let url = format!("{}/uploads/{ready}/content", app.api);
     assert_eq!(app.update_user(token, json!({"image": url})).await.status, 200);
     assert_eq!(app.update_user(token, json!({"image": null})).await.status, 200);
+    // A product photo: attached at creation, released by an update.
+    let (_, admin) = app.admin().await;
+    let photo = {
+        let mut png = Vec::new();
+        image::DynamicImage::new_rgb8(4, 4)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        let announced = app
+            .send(
+                "POST",
+                "/uploads",
+                Some(json!({"upload": {"filename": "p.png", "contentType": "image/png", "size": png.len(), "purpose": "product"}})),
+                Some(&admin),
+            )
+            .await;
+        reqwest::Client::new()
+            .put(announced.body["uploadRequest"]["url"].as_str().unwrap())
+            .header("content-type", "image/png")
+            .body(png)
+            .send()
+            .await
+            .unwrap();
+        let id = announced.body["upload"]["id"].as_str().unwrap().to_owned();
+        app.send("POST", &format!("/uploads/{id}/complete"), None, Some(&admin))
+            .await;
+        id
+    };
+    let created = app
+        .send(
+            "POST",
+            "/products",
+            Some(json!({"product": {"name": "Photo", "category": "art", "price": {"amount": 1, "currency": "EUR"},
+                "image": photo}})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let product = created.body["product"]["id"].as_str().unwrap();
+    let cleared = app
+        .send(
+            "PUT",
+            &format!("/products/{product}"),
+            Some(json!({"product": {"image": null}})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert_eq!(
+        app.send("DELETE", &format!("/uploads/{photo}"), None, Some(&admin))
+            .await
+            .status,
+        204
+    );
     for id in &ids {
         assert_eq!(
             app.send("DELETE", &format!("/uploads/{id}"), None, Some(token))

@@ -633,3 +633,74 @@ async fn unfinished_uploads_count_against_a_quota_and_expire_leaving_nothing_in_
         ]
     );
 }
+
+#[tokio::test]
+async fn a_product_photo_is_attached_by_an_admin_and_public_while_the_product_shows_it() {
+    let app = spawn_app().await;
+    let (_, admin) = app.admin().await;
+    let (_, shopper) = app.registered_user().await;
+    let first = upload(&app, &admin, "mug.png", "image/png", &png(64, 64), "product").await;
+    let second = upload(&app, &admin, "mug2.png", "image/png", &png(32, 32), "product").await;
+    let avatar = upload(&app, &admin, "me.png", "image/png", &png(8, 8), "avatar").await;
+    let theirs = upload(&app, &shopper, "x.png", "image/png", &png(8, 8), "product").await;
+    for id in [&first, &second, &avatar, &theirs] {
+        settled(&app, if *id == theirs { &shopper } else { &admin }, id).await;
+    }
+    // A product's `image` is the id of an upload.
+    let url = |id: &str| id.to_owned();
+    let created = app
+        .send(
+            "POST",
+            "/products",
+            Some(json!({"product": {"name": "Mug", "category": "kitchen", "price": {"amount": 900, "currency": "EUR"}, "image": url(&first)}})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let product = created.body["product"]["id"].as_str().unwrap().to_owned();
+    assert!(
+        content(&app, &first, "", None).await.is_ok(),
+        "a product photo is public"
+    );
+
+    // Another purpose, or someone else's upload, cannot be a product's image.
+    for id in [&avatar, &theirs] {
+        let refused = app
+            .send(
+                "PUT",
+                &format!("/products/{product}"),
+                Some(json!({"product": {"image": url(id)}})),
+                Some(&admin),
+            )
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body["errors"]["image"].is_array());
+    }
+    let replaced = app
+        .send(
+            "PUT",
+            &format!("/products/{product}"),
+            Some(json!({"product": {"image": url(&second)}})),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(
+        content(&app, &first, "", None).await,
+        Err(404),
+        "the old photo is private again"
+    );
+    assert!(content(&app, &second, "", None).await.is_ok());
+    assert_eq!(
+        app.send("DELETE", &format!("/uploads/{second}"), None, Some(&admin))
+            .await
+            .status,
+        409
+    );
+    assert_eq!(
+        app.send("DELETE", &format!("/uploads/{first}"), None, Some(&admin))
+            .await
+            .status,
+        204
+    );
+}

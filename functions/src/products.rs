@@ -168,11 +168,11 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 /// status are not fields here: stock moves through orders and `/stock`, status through DELETE.
 #[tracing::instrument(name = "update_product", skip_all, fields(user_id))]
 pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    require_admin(deps, &req).await?;
+    let admin = require_admin(deps, &req).await?;
     let id = product_id_param(&req)?;
     let fields: ProductFields = wrapped_body(&req, "product")?;
     let changes = ProductChanges::parse(&fields)?;
-    let product = deps.store.update_product(&id, &changes).await?;
+    let product = deps.store.update_product(&id, &changes, &admin.user_id).await?;
     Ok(product_response(StatusCode::OK, &product))
 }
 

@@ -23,10 +23,12 @@ use super::keys::{
     product_pk,
 };
 use super::tx::{Tx, number};
+use super::uploads::{attach, detach};
 use super::{Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{
-    Category, Currency, Cursor, LedgerEntry, MAX_STOCK, Money, NewProduct, Product, ProductChanges,
-    ProductId, ProductQuery, ProductSort, StockChange, UserId, now_timestamp,
+    Attachment, Category, Currency, Cursor, LedgerEntry, MAX_STOCK, Money, NewProduct, Product,
+    ProductChanges, ProductId, ProductQuery, ProductSort, Purpose, StockChange, UploadId, UserId,
+    now_timestamp,
 };
 
 /// `status` of a product that is for sale.
@@ -220,6 +222,16 @@ impl Store {
         let mut tx = Tx::new(&self.table);
         tx.put_new(&item)?;
         put_catalog_entries(&mut tx, &item, &item.catalog_keys())?;
+        let attach_at = match item.image.as_deref().and_then(UploadId::parse) {
+            Some(upload) => Some(attach(
+                &mut tx,
+                &upload,
+                admin,
+                Purpose::Product,
+                &Attachment::Product(id.to_string()),
+            )?),
+            None => None,
+        };
         if new.stock > 0 {
             tx.put_new(&LedgerItem {
                 pk: item.pk.clone(),
@@ -234,6 +246,11 @@ impl Store {
         }
         match self.transact(tx.items).await {
             Ok(()) => Ok(item.into_product()),
+            Err(TransactFailure::Cancelled(codes))
+                if attach_at.is_some_and(|at| TransactFailure::failed_at(&codes, at)) =>
+            {
+                Err(not_a_product_upload())
+            }
             Err(TransactFailure::Cancelled(codes)) => {
                 Err(anyhow::anyhow!("product creation cancelled: {codes:?}").into())
             }
@@ -257,7 +274,16 @@ impl Store {
     ///
     /// Access: `GetItem` of the product, then one `TransactWriteItems` of the product
     /// (conditioned on the `version` read) and the catalog entries that change — 2 round trips.
-    pub async fn update_product(&self, id: &ProductId, changes: &ProductChanges) -> StoreResult<Product> {
+    ///
+    /// A new `image` (an upload id) attaches that upload — only `admin`'s own ready `product`
+    /// upload, else `Rejected` — and releases the one it replaces, in the same transaction.
+    pub async fn update_product(
+        &self,
+        id: &ProductId,
+        changes: &ProductChanges,
+        admin: &UserId,
+    ) -> StoreResult<Product> {
+        let mut release = true;
         for _ in 0..ATTEMPTS {
             let current = self
                 .product_item(id)
@@ -282,8 +308,11 @@ impl Store {
             }
             next.updated_at = now_timestamp();
             next.version += 1;
-            if self.rewrite(&current, &next).await? {
-                return Ok(next.into_product());
+            let images = ImageChange { admin, release };
+            match self.rewrite(&current, &next, Some(images)).await? {
+                Rewrite::Done => return Ok(next.into_product()),
+                Rewrite::Changed => {}
+                Rewrite::ReleaseFailed => release = false,
             }
         }
         Err(StoreError::Contended("product"))
@@ -307,7 +336,7 @@ impl Store {
             next.status = ARCHIVED.into();
             next.updated_at = now_timestamp();
             next.version += 1;
-            if self.rewrite(&current, &next).await? {
+            if let Rewrite::Done = self.rewrite(&current, &next, None).await? {
                 return Ok(());
             }
         }
@@ -315,13 +344,33 @@ impl Store {
     }
 
     /// Writes `next` over `current` if nobody changed it since it was read (`version`), with
-    /// the catalog entries moved to match. `Ok(false)`: it changed; read it again.
-    async fn rewrite(&self, current: &ProductItem, next: &ProductItem) -> StoreResult<bool> {
+    /// the catalog entries moved to match, and (with `images`) the uploads its image names
+    /// attached and released.
+    async fn rewrite(
+        &self,
+        current: &ProductItem,
+        next: &ProductItem,
+        images: Option<ImageChange<'_>>,
+    ) -> StoreResult<Rewrite> {
         let mut tx = Tx::new(&self.table);
         tx.put(
             next,
             Some(("version = :read", vec![(":read", number(current.version))])),
         )?;
+        let (mut attach_at, mut release_at) = (None, None);
+        if let Some(images) = images {
+            let old = current.image.as_deref().and_then(UploadId::parse);
+            let new = next.image.as_deref().and_then(UploadId::parse);
+            if old != new {
+                let to = Attachment::Product(next.id.clone());
+                if let Some(new) = &new {
+                    attach_at = Some(attach(&mut tx, new, images.admin, Purpose::Product, &to)?);
+                }
+                if let Some(old) = old.filter(|_| images.release) {
+                    release_at = Some(detach(&mut tx, &old, &to)?);
+                }
+            }
+        }
         let before = current.catalog_keys();
         let after = next.catalog_keys();
         for (pk, sk) in before.iter().filter(|k| !after.contains(k)) {
@@ -330,8 +379,17 @@ impl Store {
         // Entries that stay are rewritten too: they carry the price a newest-first list filters on.
         put_catalog_entries(&mut tx, next, &after)?;
         match self.transact(tx.items).await {
-            Ok(()) => Ok(true),
-            Err(TransactFailure::Cancelled(_)) => Ok(false),
+            Ok(()) => Ok(Rewrite::Done),
+            Err(TransactFailure::Cancelled(codes)) => {
+                let failed = |at: Option<usize>| at.is_some_and(|at| TransactFailure::failed_at(&codes, at));
+                if failed(attach_at) {
+                    Err(not_a_product_upload())
+                } else if failed(release_at) {
+                    Ok(Rewrite::ReleaseFailed)
+                } else {
+                    Ok(Rewrite::Changed)
+                }
+            }
             Err(TransactFailure::Other(error)) => Err(error),
         }
     }
@@ -589,6 +647,32 @@ fn put_catalog_entries(
         )?;
     }
     Ok(())
+}
+
+/// How a product's image change treats uploads.
+#[derive(Clone, Copy)]
+struct ImageChange<'a> {
+    /// Who attaches (only their own uploads can be).
+    admin: &'a UserId,
+    /// Whether to release the upload the old image named (not when it is no longer attached
+    /// here).
+    release: bool,
+}
+
+/// What a rewrite did.
+enum Rewrite {
+    Done,
+    /// The product changed since it was read: read it again.
+    Changed,
+    /// The upload the old image named is not attached here: go on without releasing it.
+    ReleaseFailed,
+}
+
+fn not_a_product_upload() -> StoreError {
+    StoreError::Rejected(vec![(
+        "image".into(),
+        "names an upload that is not your own ready product upload".into(),
+    )])
 }
 
 /// A cursor for a key given as (attribute, value) pairs.
