@@ -174,6 +174,11 @@ fn uploads_are_finalised_by_an_object_created_rule_on_the_incoming_prefix_of_thi
     let complete = &doc["Resources"]["CompleteUploadFunction"]["Properties"];
     assert!(complete["MemorySize"].as_u64().unwrap() >= 1024);
     assert!(complete["Timeout"].as_u64().unwrap() < 30);
+    // Browsers may send the presigned PUT from another origin: the local engine answers
+    // preflights from this rule, as S3 does.
+    let cors = template.bucket.cors.as_ref().expect("the bucket has a CORS rule");
+    assert!(cors.allow_methods.iter().any(|m| m == "PUT"), "{cors:?}");
+    assert!(cors.allow_origins.iter().any(|o| o == "*"), "{cors:?}");
     // Nothing under uploads/ outlives a day; the lifecycle never touches stored files.
     assert_eq!(template.bucket.expiry.len(), 1);
     assert_eq!(template.bucket.expiry[0].prefix, keel::files::INCOMING_PREFIX);

@@ -704,3 +704,48 @@ async fn a_product_photo_is_attached_by_an_admin_and_public_while_the_product_sh
         204
     );
 }
+
+#[tokio::test]
+async fn a_browser_may_send_the_presigned_upload_from_another_origin_as_the_buckets_cors_rule_says() {
+    let app = spawn_app().await;
+    let (_, token) = app.registered_user().await;
+    let bytes = png(4, 4);
+    let reply = announce(&app, &token, "a.png", "image/png", bytes.len(), "avatar").await;
+    let url = reply.body["uploadRequest"]["url"].as_str().unwrap();
+    let client = reqwest::Client::new();
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, url)
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "PUT")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("PUT")
+    );
+    let refused = client
+        .request(reqwest::Method::OPTIONS, url)
+        .header("origin", "http://localhost:5173")
+        .header("access-control-request-method", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "DELETE is not in the rule");
+    let sent = client
+        .put(url)
+        .header("origin", "http://localhost:5173")
+        .header("content-type", "image/png")
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert_eq!(sent.headers()["access-control-allow-origin"], "*");
+    assert_eq!(sent.headers()["access-control-expose-headers"], "ETag");
+}

@@ -328,14 +328,16 @@ struct HttpApiDoc {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+/// An HTTP API's `CorsConfiguration`, or one of a bucket's `CorsRules` (same meaning, other
+/// names).
 struct CorsDoc {
-    #[serde(default)]
+    #[serde(default, alias = "AllowedOrigins")]
     allow_origins: Vec<Expr>,
-    #[serde(default)]
+    #[serde(default, alias = "AllowedHeaders")]
     allow_headers: Vec<Expr>,
-    #[serde(default)]
+    #[serde(default, alias = "AllowedMethods")]
     allow_methods: Vec<Expr>,
-    #[serde(default)]
+    #[serde(default, alias = "ExposedHeaders")]
     expose_headers: Vec<Expr>,
     max_age: Option<u64>,
 }
@@ -351,21 +353,7 @@ struct BucketDoc {
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
 struct BucketCorsDoc {
-    cors_rules: Vec<CorsRuleDoc>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct CorsRuleDoc {
-    #[serde(default)]
-    allowed_origins: Vec<Expr>,
-    #[serde(default)]
-    allowed_methods: Vec<Expr>,
-    #[serde(default)]
-    allowed_headers: Vec<Expr>,
-    #[serde(default)]
-    exposed_headers: Vec<Expr>,
-    max_age: Option<u64>,
+    cors_rules: Vec<CorsDoc>,
 }
 
 #[derive(Deserialize)]
@@ -491,6 +479,19 @@ impl Template {
         };
         let global_env = globals.environment.map(|e| e.variables).unwrap_or_default();
 
+        let to_cors = |c: CorsDoc| {
+            let list = |items: &[Expr]| -> Vec<String> { items.iter().filter_map(resolve).collect() };
+            Cors {
+                allow_origins: list(&c.allow_origins),
+                allow_headers: list(&c.allow_headers)
+                    .into_iter()
+                    .map(|h| h.to_ascii_lowercase())
+                    .collect(),
+                allow_methods: list(&c.allow_methods),
+                expose_headers: list(&c.expose_headers),
+                max_age: c.max_age,
+            }
+        };
         let mut routes = Vec::new();
         let mut functions = Vec::new();
         let mut cors = None;
@@ -566,38 +567,15 @@ impl Template {
                 }
                 "AWS::Serverless::HttpApi" => {
                     let api: HttpApiDoc = serde_yaml_ng::from_value(resource.properties).unwrap_or_default();
-                    if let Some(c) = api.cors_configuration {
-                        let list =
-                            |items: &[Expr]| -> Vec<String> { items.iter().filter_map(resolve).collect() };
-                        cors = Some(Cors {
-                            allow_origins: list(&c.allow_origins),
-                            allow_headers: list(&c.allow_headers)
-                                .into_iter()
-                                .map(|h| h.to_ascii_lowercase())
-                                .collect(),
-                            allow_methods: list(&c.allow_methods),
-                            expose_headers: list(&c.expose_headers),
-                            max_age: c.max_age,
-                        });
-                    }
+                    cors = api.cors_configuration.map(&to_cors);
                 }
                 "AWS::S3::Bucket" => {
                     let doc: BucketDoc = serde_yaml_ng::from_value(resource.properties)
                         .with_context(|| format!("{id}.Properties"))?;
-                    let list = |items: &[Expr]| -> Vec<String> { items.iter().filter_map(resolve).collect() };
                     bucket.cors = doc
                         .cors_configuration
                         .and_then(|c| c.cors_rules.into_iter().next())
-                        .map(|rule| Cors {
-                            allow_origins: list(&rule.allowed_origins),
-                            allow_headers: list(&rule.allowed_headers)
-                                .into_iter()
-                                .map(|h| h.to_ascii_lowercase())
-                                .collect(),
-                            allow_methods: list(&rule.allowed_methods),
-                            expose_headers: list(&rule.exposed_headers),
-                            max_age: rule.max_age,
-                        });
+                        .map(&to_cors);
                     bucket.expiry = doc
                         .lifecycle_configuration
                         .map(|l| l.rules)

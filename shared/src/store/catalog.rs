@@ -685,6 +685,37 @@ pub(super) fn cursor_of<const N: usize>(pairs: [(&str, String); N]) -> Cursor {
     )
 }
 
+/// The `ExclusiveStartKey` of an index page from a cursor this list handed out: exactly the
+/// record's `pk` (`pk_prefix` + an id `valid_id` accepts) and `sk`, and the index key (`ipk` in
+/// `partition`, a bounded `isk`). Any other cursor is [`StoreError::BadCursor`].
+pub(super) fn index_start(
+    cursor: Option<&Cursor>,
+    (ipk, isk): (&str, &str),
+    partition: &str,
+    (pk_prefix, sk): (&str, &str),
+    valid_id: fn(&str) -> bool,
+) -> StoreResult<Option<super::Key>> {
+    let Some(cursor) = cursor else { return Ok(None) };
+    let valid = cursor.attributes().len() == 4
+        && cursor.get(ipk) == Some(partition)
+        && cursor.get("sk") == Some(sk)
+        && cursor
+            .get("pk")
+            .and_then(|pk| pk.strip_prefix(pk_prefix))
+            .is_some_and(valid_id)
+        && cursor.get(isk).is_some_and(|s| s.len() <= 100);
+    if !valid {
+        return Err(StoreError::BadCursor);
+    }
+    Ok(Some(
+        cursor
+            .attributes()
+            .iter()
+            .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
+            .collect(),
+    ))
+}
+
 /// Keeps the first `limit` of `items` (read with one extra) and answers the cursor of the last
 /// one kept when there were more.
 pub(super) fn page_cursor<T, const N: usize>(

@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{ACTIVE, Cause, ProductItem, page_cursor, stock_change};
+use super::catalog::{ACTIVE, Cause, ProductItem, index_start, page_cursor, stock_change};
 use super::keys::{ORDER_SK, idempotency_key, order_key, orders_in, orders_of, product_key, product_pk};
 use super::tx::{Tx, number};
 use super::{Detailed, Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair, to_item};
@@ -608,30 +608,9 @@ impl Store {
         } else {
             ("gsi2pk", "gsi2sk", |o| (o.gsi2pk.clone(), o.gsi2sk.clone()))
         };
-        let start = match cursor {
-            Some(cursor) => {
-                let valid = cursor.attributes().len() == 4
-                    && cursor.get(ipk) == Some(partition.as_str())
-                    && cursor.get("sk") == Some(ORDER_SK)
-                    && cursor
-                        .get("pk")
-                        .and_then(|pk| pk.strip_prefix("ORDER#"))
-                        .and_then(OrderId::parse)
-                        .is_some()
-                    && cursor.get(isk).is_some_and(|s| s.len() <= 100);
-                if !valid {
-                    return Err(StoreError::BadCursor);
-                }
-                Some(
-                    cursor
-                        .attributes()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
-                        .collect(),
-                )
-            }
-            None => None,
-        };
+        let start = index_start(cursor, (ipk, isk), &partition, ("ORDER#", ORDER_SK), |id| {
+            OrderId::parse(id).is_some()
+        })?;
         let output = self
             .client
             .query()

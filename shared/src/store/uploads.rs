@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::catalog::page_cursor;
+use super::catalog::{index_start, page_cursor};
 use super::keys::{key, user_pk};
 use super::tx::{Tx, number};
 use super::{Detailed, Store, StoreError, StoreResult, from_item};
@@ -258,30 +258,13 @@ impl Store {
         cursor: Option<&Cursor>,
     ) -> StoreResult<(Vec<Upload>, Option<Cursor>)> {
         let partition = uploads_of(owner);
-        let start = match cursor {
-            Some(cursor) => {
-                let valid = cursor.attributes().len() == 4
-                    && cursor.get("gsi1pk") == Some(partition.as_str())
-                    && cursor.get("sk") == Some(UPLOAD_SK)
-                    && cursor
-                        .get("pk")
-                        .and_then(|pk| pk.strip_prefix("UPLOAD#"))
-                        .and_then(UploadId::parse)
-                        .is_some()
-                    && cursor.get("gsi1sk").is_some_and(|s| s.len() <= 100);
-                if !valid {
-                    return Err(StoreError::BadCursor);
-                }
-                Some(
-                    cursor
-                        .attributes()
-                        .iter()
-                        .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
-                        .collect(),
-                )
-            }
-            None => None,
-        };
+        let start = index_start(
+            cursor,
+            ("gsi1pk", "gsi1sk"),
+            &partition,
+            ("UPLOAD#", UPLOAD_SK),
+            |id| UploadId::parse(id).is_some(),
+        )?;
         let output = self
             .client
             .query()
