@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{ACTIVE, Cause, ProductItem, index_start, page_cursor, stock_change};
+use super::catalog::{ACTIVE, Cause, IndexList, ProductItem, stock_change};
 use super::keys::{ORDER_SK, idempotency_key, order_key, orders_in, orders_of, product_key, product_pk};
 use super::tx::{Tx, number};
 use super::{Detailed, Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair, to_item};
@@ -115,11 +115,13 @@ pub struct ClaimTicket {
     claim: String,
 }
 
-fn epoch_now() -> i64 {
+/// Now, in the seconds-since-epoch a TTL attribute holds.
+pub(super) fn epoch_now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-fn seconds(duration: Duration) -> i64 {
+/// A duration in whole seconds, for TTL arithmetic.
+pub(super) fn seconds(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
@@ -608,38 +610,25 @@ impl Store {
         } else {
             ("gsi2pk", "gsi2sk", |o| (o.gsi2pk.clone(), o.gsi2sk.clone()))
         };
-        let start = index_start(cursor, (ipk, isk), &partition, ("ORDER#", ORDER_SK), |id| {
-            OrderId::parse(id).is_some()
-        })?;
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(index)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", ipk)
-            .expression_attribute_values(":p", AttributeValue::S(partition))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(101))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("Query orders", e))?;
-        let mut orders: Vec<OrderItem> = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<anyhow::Result<_>>()?;
-        let next = page_cursor(&mut orders, limit, |o| {
-            let (index_pk, index_sk) = index_key(o);
-            [
-                ("pk", o.pk.clone()),
-                ("sk", o.sk.clone()),
-                (ipk, index_pk),
-                (isk, index_sk),
-            ]
-        });
+        let list = IndexList {
+            index,
+            keys: (ipk, isk),
+            partition,
+            record: ("ORDER#", ORDER_SK),
+            valid_id: |id| OrderId::parse(id).is_some(),
+            operation: "Query orders",
+        };
+        let (orders, next) = self
+            .index_page(list, limit, cursor, |o: &OrderItem| {
+                let (index_pk, index_sk) = index_key(o);
+                [
+                    ("pk", o.pk.clone()),
+                    ("sk", o.sk.clone()),
+                    (ipk, index_pk),
+                    (isk, index_sk),
+                ]
+            })
+            .await?;
         Ok((orders.into_iter().map(OrderItem::into_order).collect(), next))
     }
 }

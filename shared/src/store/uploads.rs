@@ -15,8 +15,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{index_start, page_cursor};
+use super::catalog::IndexList;
 use super::keys::{key, user_pk};
+use super::orders::{epoch_now, seconds};
 use super::tx::{Tx, number};
 use super::{Detailed, Store, StoreError, StoreResult, from_item};
 use crate::domain::{
@@ -40,14 +41,6 @@ fn upload_pk(id: &UploadId) -> String {
 
 fn uploads_of(owner: &UserId) -> String {
     format!("UPLOADS#{}", owner.as_str())
-}
-
-fn epoch_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-fn seconds(duration: Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -257,41 +250,24 @@ impl Store {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> StoreResult<(Vec<Upload>, Option<Cursor>)> {
-        let partition = uploads_of(owner);
-        let start = index_start(
-            cursor,
-            ("gsi1pk", "gsi1sk"),
-            &partition,
-            ("UPLOAD#", UPLOAD_SK),
-            |id| UploadId::parse(id).is_some(),
-        )?;
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name("gsi1")
-            .key_condition_expression("gsi1pk = :p")
-            .expression_attribute_values(":p", AttributeValue::S(partition))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(101))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("Query uploads", e))?;
-        let mut items: Vec<UploadItem> = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<anyhow::Result<_>>()?;
-        let next = page_cursor(&mut items, limit, |u| {
-            [
-                ("pk", u.pk.clone()),
-                ("sk", u.sk.clone()),
-                ("gsi1pk", u.gsi1pk.clone()),
-                ("gsi1sk", u.gsi1sk.clone()),
-            ]
-        });
+        let list = IndexList {
+            index: "gsi1",
+            keys: ("gsi1pk", "gsi1sk"),
+            partition: uploads_of(owner),
+            record: ("UPLOAD#", UPLOAD_SK),
+            valid_id: |id| UploadId::parse(id).is_some(),
+            operation: "Query uploads",
+        };
+        let (items, next) = self
+            .index_page(list, limit, cursor, |u: &UploadItem| {
+                [
+                    ("pk", u.pk.clone()),
+                    ("sk", u.sk.clone()),
+                    ("gsi1pk", u.gsi1pk.clone()),
+                    ("gsi1sk", u.gsi1sk.clone()),
+                ]
+            })
+            .await?;
         let now = epoch_now();
         let uploads = items
             .into_iter()
