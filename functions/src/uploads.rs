@@ -323,18 +323,10 @@ pub async fn finalise(deps: &Deps, id: &UploadId) -> Result<Finalised, ApiError>
             None => Ok(Finalised::Unknown),
         };
     };
-    let declared = (upload.media_type, upload.size);
-    let checked = tokio::task::spawn_blocking(move || {
-        if total != declared.1 {
-            return Err(media::Rejection(format!(
-                "the file is {total} bytes, but {} were declared",
-                declared.1
-            )));
-        }
-        media::check(declared.0, declared.1, &bytes)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let (media_type, size) = (upload.media_type, upload.size);
+    let checked = tokio::task::spawn_blocking(move || media::check(media_type, size, total, &bytes))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     let verdict = match checked {
         Ok(cleaned) => {
             files

@@ -78,15 +78,22 @@ fn looks_like_markup(text: &str) -> bool {
 }
 
 /// Checks `bytes` against what was declared and cleans them. `Err` says why they are refused.
-pub fn check(declared: MediaType, declared_size: u64, bytes: &[u8]) -> Result<Cleaned, Rejection> {
+///
+/// `stored_size` is the object's whole length; `bytes` may stop short of it when it is longer
+/// than declared (the object is then refused without being read whole).
+pub fn check(
+    declared: MediaType,
+    declared_size: u64,
+    stored_size: u64,
+    bytes: &[u8],
+) -> Result<Cleaned, Rejection> {
+    if stored_size != declared_size || bytes.len() as u64 != stored_size {
+        return Err(Rejection(format!(
+            "the file is {stored_size} bytes, but {declared_size} were declared"
+        )));
+    }
     if bytes.is_empty() {
         return Err(Rejection("the file is empty".into()));
-    }
-    if bytes.len() as u64 != declared_size {
-        return Err(Rejection(format!(
-            "the file is {} bytes, but {declared_size} were declared",
-            bytes.len()
-        )));
     }
     let found = sniff(bytes);
     if found != Some(declared) {
@@ -224,7 +231,7 @@ mod tests {
     #[test]
     fn html_declared_as_jpeg_is_rejected_naming_what_it_is() {
         let html = b"<html><script>alert(1)</script></html>";
-        let rejection = check(MediaType::Jpeg, html.len() as u64, html).unwrap_err();
+        let rejection = check(MediaType::Jpeg, html.len() as u64, html.len() as u64, html).unwrap_err();
         assert_eq!(
             rejection.0,
             "the file's content is text/html, but image/jpeg was declared"
@@ -234,14 +241,17 @@ mod tests {
     #[test]
     fn a_size_other_than_declared_or_an_empty_file_is_rejected() {
         let bytes = png(4, 4);
-        assert!(check(MediaType::Png, bytes.len() as u64 + 1, &bytes).is_err());
-        assert_eq!(check(MediaType::Png, 0, &[]).unwrap_err().0, "the file is empty");
+        assert!(check(MediaType::Png, bytes.len() as u64 + 1, bytes.len() as u64, &bytes).is_err());
+        assert_eq!(
+            check(MediaType::Png, 0, 0, &[]).unwrap_err().0,
+            "the file is empty"
+        );
     }
 
     #[test]
     fn a_png_declared_as_jpeg_is_rejected() {
         let bytes = png(4, 4);
-        let rejection = check(MediaType::Jpeg, bytes.len() as u64, &bytes).unwrap_err();
+        let rejection = check(MediaType::Jpeg, bytes.len() as u64, bytes.len() as u64, &bytes).unwrap_err();
         assert_eq!(
             rejection.0,
             "the file's content is image/png, but image/jpeg was declared"
@@ -251,7 +261,7 @@ mod tests {
     #[test]
     fn an_image_gets_a_thumbnail_no_larger_than_256_pixels() {
         let bytes = png(1000, 500);
-        let cleaned = check(MediaType::Png, bytes.len() as u64, &bytes).unwrap();
+        let cleaned = check(MediaType::Png, bytes.len() as u64, bytes.len() as u64, &bytes).unwrap();
         assert_eq!(cleaned.dimensions, Some((1000, 500)));
         let (thumb, kind) = cleaned.thumbnail.unwrap();
         assert_eq!(kind, MediaType::Png);
@@ -272,7 +282,7 @@ mod tests {
             .write_with_encoder(encoder)
             .unwrap();
         assert!(bomb.len() < 300_000, "{}", bomb.len());
-        let rejection = check(MediaType::Png, bomb.len() as u64, &bomb).unwrap_err();
+        let rejection = check(MediaType::Png, bomb.len() as u64, bomb.len() as u64, &bomb).unwrap_err();
         assert!(rejection.0.contains("10000 × 10000"), "{rejection}");
     }
 }
