@@ -83,7 +83,7 @@ impl Engines {
             .context("binding the embedded DynamoDB port")?;
         let dynamodb_endpoint = format!("http://{}", dynamodb.local_addr()?);
         // DynamoDB deletes expired items (TTL) in the background; so does the embedded engine,
-        // every few seconds, with the same REMOVE records on the stream.
+        // once a minute, with the same REMOVE records on the stream.
         let sweeper = database.clone();
         let mut sweeping = stopped.clone();
         tokio::spawn(async move {
@@ -142,8 +142,10 @@ async fn bind(port: u16) -> std::io::Result<TcpListener> {
     TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port))).await
 }
 
-/// How often the embedded DynamoDB deletes expired items.
-const TTL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often the embedded DynamoDB deletes expired items. A sweep reads every TTL-enabled
+/// table whole, taking the database lock page by page, so it must not run often: readers treat
+/// an expired item as absent anyway (AWS may take days to delete one).
+const TTL_SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn serve_s3(
     listener: TcpListener,
