@@ -17,6 +17,7 @@ use keel_local::iam::{Access, AccessLog, IamGuard, Policy, Resources};
 use keel_local::registry;
 use keel_local::template::{Function, Template};
 use keel_tests::TestApp;
+use keel_tests::uploads::{png, upload};
 use serde_json::json;
 
 fn template_path() -> std::path::PathBuf {
@@ -164,31 +165,9 @@ async fn exercise(app: &TestApp) {
 /// Every upload route, the presigned requests the functions sign (judged by the S3 engine as
 /// the signer's), and the finaliser on a ready, a rejected and an unknown upload.
 async fn exercise_uploads(app: &TestApp, token: &str) {
-    let mut png = Vec::new();
-    image::DynamicImage::new_rgb8(4, 4)
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .unwrap();
     let mut ids = Vec::new();
-    for bytes in [png, b"not a png".to_vec()] {
-        let announced = app
-            .send(
-                "POST",
-                "/uploads",
-                Some(json!({"upload": {"filename": "a.png", "contentType": "image/png", "size": bytes.len(), "purpose": "avatar"}})),
-                Some(token),
-            )
-            .await;
-        assert_eq!(announced.status, 201, "{}", announced.body);
-        let request = &announced.body["uploadRequest"];
-        let sent = reqwest::Client::new()
-            .put(request["url"].as_str().unwrap())
-            .header("content-type", "image/png")
-            .body(bytes)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(sent.status(), 200);
-        let id = announced.body["upload"]["id"].as_str().unwrap().to_owned();
+    for bytes in [png(4, 4), b"not a png".to_vec()] {
+        let id = upload(app, token, "a.png", "image/png", &bytes, "avatar").await;
         let completed = app
             .send("POST", &format!("/uploads/{id}/complete"), None, Some(token))
             .await;
@@ -226,31 +205,9 @@ async fn exercise_uploads(app: &TestApp, token: &str) {
     assert_eq!(app.update_user(token, json!({"image": null})).await.status, 200);
     // A product photo: attached at creation, released by an update.
     let (_, admin) = app.admin().await;
-    let photo = {
-        let mut png = Vec::new();
-        image::DynamicImage::new_rgb8(4, 4)
-            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-            .unwrap();
-        let announced = app
-            .send(
-                "POST",
-                "/uploads",
-                Some(json!({"upload": {"filename": "p.png", "contentType": "image/png", "size": png.len(), "purpose": "product"}})),
-                Some(&admin),
-            )
-            .await;
-        reqwest::Client::new()
-            .put(announced.body["uploadRequest"]["url"].as_str().unwrap())
-            .header("content-type", "image/png")
-            .body(png)
-            .send()
-            .await
-            .unwrap();
-        let id = announced.body["upload"]["id"].as_str().unwrap().to_owned();
-        app.send("POST", &format!("/uploads/{id}/complete"), None, Some(&admin))
-            .await;
-        id
-    };
+    let photo = upload(app, &admin, "p.png", "image/png", &png(4, 4), "product").await;
+    app.send("POST", &format!("/uploads/{photo}/complete"), None, Some(&admin))
+        .await;
     let created = app
         .send(
             "POST",
@@ -287,32 +244,9 @@ async fn exercise_uploads(app: &TestApp, token: &str) {
     }
     // Bytes for an upload that does not exist: the finaliser removes everything of it.
     let orphan = uuid::Uuid::new_v4();
-    app.app
-        .s3
-        .as_ref()
-        .unwrap()
-        .put_object()
-        .bucket(&app.app.bucket)
-        .key(format!("uploads/{orphan}"))
-        .body(vec![1u8].into())
-        .send()
-        .await
-        .unwrap();
+    app.put_object(&format!("uploads/{orphan}"), vec![1u8]).await;
     let started = std::time::Instant::now();
-    loop {
-        let left = app
-            .app
-            .s3
-            .as_ref()
-            .unwrap()
-            .list_objects_v2()
-            .bucket(&app.app.bucket)
-            .send()
-            .await
-            .unwrap();
-        if left.contents().is_empty() {
-            break;
-        }
+    while !app.bucket_keys().await.is_empty() {
         assert!(
             started.elapsed() < std::time::Duration::from_secs(10),
             "the orphan stays"

@@ -5,18 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use keel_tests::{Reply, TestApp, spawn_app};
+use keel_tests::uploads::{announce, png, send_bytes, send_to, upload};
+use keel_tests::{TestApp, spawn_app};
 use serde_json::{Value, json};
 
 const GPS_JPEG: &[u8] = include_bytes!("fixtures/uploads/gps.jpg");
-
-fn png(width: u32, height: u32) -> Vec<u8> {
-    let mut out = Vec::new();
-    image::DynamicImage::new_rgb8(width, height)
-        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
-        .unwrap();
-    out
-}
 
 /// A 10000 × 10000 PNG that compresses to ~100 KB: 300 MB once decoded.
 fn bomb() -> Vec<u8> {
@@ -30,56 +23,6 @@ fn bomb() -> Vec<u8> {
         .write_with_encoder(encoder)
         .unwrap();
     out
-}
-
-async fn announce(
-    app: &TestApp,
-    token: &str,
-    filename: &str,
-    content_type: &str,
-    size: usize,
-    purpose: &str,
-) -> Reply {
-    app.send(
-        "POST",
-        "/uploads",
-        Some(json!({"upload": {"filename": filename, "contentType": content_type, "size": size, "purpose": purpose}})),
-        Some(token),
-    )
-    .await
-}
-
-/// Sends `bytes` with the presigned request the API handed out; answers S3's status.
-async fn send_bytes(request: &Value, bytes: Vec<u8>) -> u16 {
-    send_to(request["url"].as_str().unwrap(), request, bytes).await
-}
-
-async fn send_to(url: &str, request: &Value, bytes: Vec<u8>) -> u16 {
-    let mut put = reqwest::Client::new().put(url).body(bytes);
-    for (name, value) in request["headers"].as_object().unwrap() {
-        if name != "content-length" {
-            put = put.header(name, value.as_str().unwrap());
-        }
-    }
-    put.send().await.unwrap().status().as_u16()
-}
-
-/// Announces and sends a file; answers the upload id.
-async fn upload(
-    app: &TestApp,
-    token: &str,
-    filename: &str,
-    content_type: &str,
-    bytes: &[u8],
-    purpose: &str,
-) -> String {
-    let reply = announce(app, token, filename, content_type, bytes.len(), purpose).await;
-    assert_eq!(reply.status, 201, "{}", reply.body);
-    assert_eq!(
-        send_bytes(&reply.body["uploadRequest"], bytes.to_vec()).await,
-        200
-    );
-    reply.body["upload"]["id"].as_str().unwrap().to_owned()
 }
 
 /// Waits until the bucket's event has finalised upload `id`; answers the record.
@@ -99,18 +42,6 @@ async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// Every key in the bucket.
-async fn keys(app: &TestApp) -> Vec<String> {
-    let s3 = app.app.s3.as_ref().expect("local S3");
-    let listed = s3
-        .list_objects_v2()
-        .bucket(bucket(app))
-        .send()
-        .await
-        .expect("the bucket lists");
-    listed.contents().iter().filter_map(|o| o.key.clone()).collect()
 }
 
 fn bucket(app: &TestApp) -> String {
@@ -199,7 +130,7 @@ async fn a_photo_with_its_gps_location_is_served_without_it_with_a_thumbnail_and
         204
     );
     assert_eq!(
-        keys(&app).await,
+        app.bucket_keys().await,
         Vec::<String>::new(),
         "nothing left in the bucket"
     );
@@ -267,7 +198,7 @@ async fn s3_itself_refuses_a_forged_an_expired_a_retargeted_and_a_longer_upload(
     );
 
     assert_eq!(
-        keys(&app).await,
+        app.bucket_keys().await,
         Vec::<String>::new(),
         "no refused request stored anything"
     );
@@ -334,17 +265,7 @@ async fn files_that_are_not_what_was_declared_are_rejected_with_a_reason_and_lea
     for (declared, stored) in [(100usize, vec![1u8; 99]), (5, Vec::new())] {
         let reply = announce(&app, &token, "x.txt", "text/plain", declared, "attachment").await;
         let id = reply.body["upload"]["id"].as_str().unwrap().to_owned();
-        app.app
-            .s3
-            .as_ref()
-            .unwrap()
-            .put_object()
-            .bucket(bucket(&app))
-            .key(format!("uploads/{id}"))
-            .body(stored.clone().into())
-            .send()
-            .await
-            .unwrap();
+        app.put_object(&format!("uploads/{id}"), stored.clone()).await;
         let completed = app
             .send("POST", &format!("/uploads/{id}/complete"), None, Some(&token))
             .await;
@@ -356,7 +277,7 @@ async fn files_that_are_not_what_was_declared_are_rejected_with_a_reason_and_lea
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        keys(&app).await,
+        app.bucket_keys().await,
         Vec::<String>::new(),
         "rejected files are removed"
     );
@@ -426,7 +347,7 @@ async fn announcements_with_bad_fields_are_refused_by_name_and_record_nothing() 
     assert_eq!(anonymous.status, 401);
     let listed = app.send("GET", "/uploads", None, Some(&token)).await;
     assert_eq!(listed.body["uploads"], json!([]));
-    assert_eq!(keys(&app).await, Vec::<String>::new());
+    assert_eq!(app.bucket_keys().await, Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -519,7 +440,7 @@ async fn finalising_by_the_event_and_by_complete_at_once_records_one_result() {
     let after = app.send("POST", &path, None, Some(&token)).await;
     assert_eq!(after.status, 200);
     assert_eq!(after.body["upload"], record);
-    let mut stored = keys(&app).await;
+    let mut stored = app.bucket_keys().await;
     stored.sort();
     assert_eq!(
         stored,
@@ -583,15 +504,9 @@ async fn unfinished_uploads_count_against_a_quota_and_expire_leaving_nothing_in_
 
     // Bytes that arrive for an upload that no longer exists are removed by the event…
     let s3 = app.app.s3.clone().unwrap();
-    s3.put_object()
-        .bucket(bucket(&app))
-        .key(format!("uploads/{first}"))
-        .body(vec![7u8; 100].into())
-        .send()
-        .await
-        .unwrap();
+    app.put_object(&format!("uploads/{first}"), vec![7u8; 100]).await;
     let started = Instant::now();
-    while !keys(&app).await.is_empty() {
+    while !app.bucket_keys().await.is_empty() {
         assert!(
             started.elapsed() < Duration::from_secs(10),
             "orphan never removed"
@@ -607,13 +522,7 @@ async fn unfinished_uploads_count_against_a_quota_and_expire_leaving_nothing_in_
     let kept = upload(&app, &token, "kept.png", "image/png", &png(4, 4), "avatar").await;
     settled(&app, &token, &kept).await;
     // A key that names no upload: the event leaves it alone, the lifecycle does not.
-    s3.put_object()
-        .bucket(bucket(&app))
-        .key("uploads/not-an-upload")
-        .body(vec![1u8].into())
-        .send()
-        .await
-        .unwrap();
+    app.put_object("uploads/not-an-upload", vec![1u8]).await;
     let removed = keel_local::s3::expire(
         &s3,
         &bucket(&app),
@@ -623,7 +532,7 @@ async fn unfinished_uploads_count_against_a_quota_and_expire_leaving_nothing_in_
     .await
     .unwrap();
     assert_eq!(removed, ["uploads/not-an-upload"]);
-    let mut stored = keys(&app).await;
+    let mut stored = app.bucket_keys().await;
     stored.sort();
     assert_eq!(
         stored,

@@ -9,6 +9,8 @@
 pub mod budgets;
 /// Secrets Manager on loopback, for cold-start tests.
 pub mod moto;
+/// Announcing and sending uploads.
+pub mod uploads;
 
 use keel_local::engines::Storage;
 use keel_local::{App, Backend, Options};
