@@ -615,6 +615,117 @@ async fn a_product_photo_is_attached_by_an_admin_and_public_while_the_product_sh
 }
 
 #[tokio::test]
+async fn an_articles_images_are_its_authors_own_uploads_public_while_the_article_links_them() {
+    let app = spawn_app().await;
+    let (_, author) = app.registered_user().await;
+    let (_, other) = app.registered_user().await;
+    let first = upload(&app, &author, "a.png", "image/png", &png(40, 30), "article").await;
+    let second = upload(&app, &author, "b.png", "image/png", &png(30, 40), "article").await;
+    let avatar = upload(&app, &author, "me.png", "image/png", &png(8, 8), "avatar").await;
+    let theirs = upload(&app, &other, "x.png", "image/png", &png(8, 8), "article").await;
+    let mut urls = std::collections::HashMap::new();
+    for id in [&first, &second, &avatar, &theirs] {
+        let owner = if *id == theirs { &other } else { &author };
+        let record = settled(&app, owner, id).await;
+        assert_eq!(record["status"], "ready", "{record}");
+        urls.insert(id.clone(), record["url"].as_str().unwrap().to_owned());
+    }
+    let body = |ids: &[&String]| {
+        ids.iter()
+            .map(|id| format!("![photo]({})", urls[*id]))
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    };
+    let article = |body: String| json!({"article": {"title": "Photos", "description": "d", "body": body}});
+
+    // Someone else's upload, another purpose, or a link that names no upload the author may
+    // show: refused, nothing created.
+    let unknown = format!("![x](/api/uploads/{}/content)", uuid::Uuid::new_v4());
+    for text in [body(&[&first, &theirs]), body(&[&avatar]), unknown] {
+        let refused = app
+            .send("POST", "/articles", Some(article(text)), Some(&author))
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        assert!(refused.body["errors"]["body"].is_array(), "{}", refused.body);
+    }
+    assert_eq!(
+        content(&app, &first, "", None).await,
+        Err(404),
+        "a refused article attached nothing"
+    );
+    let eleven: String = (0..11)
+        .map(|_| format!("![x](/api/uploads/{}/content)", uuid::Uuid::new_v4()))
+        .collect();
+    let too_many = app
+        .send("POST", "/articles", Some(article(eleven)), Some(&author))
+        .await;
+    assert_eq!(too_many.status, 422, "{}", too_many.body);
+
+    let created = app
+        .send("POST", "/articles", Some(article(body(&[&first]))), Some(&author))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let slug = created.body["article"]["slug"].as_str().unwrap().to_owned();
+    assert!(
+        content(&app, &first, "", None).await.is_ok(),
+        "an article's image is public"
+    );
+    assert_eq!(
+        app.send("DELETE", &format!("/uploads/{first}"), None, Some(&author))
+            .await
+            .status,
+        409,
+        "an image in use cannot be deleted"
+    );
+    let stolen = app
+        .send("POST", "/articles", Some(article(body(&[&first]))), Some(&other))
+        .await;
+    assert_eq!(
+        stolen.status, 422,
+        "another author cannot show it: {}",
+        stolen.body
+    );
+
+    // An edit that swaps the image attaches the new one and releases the old.
+    let edited = app
+        .send(
+            "PUT",
+            &format!("/articles/{slug}"),
+            Some(json!({"article": {"body": body(&[&second])}})),
+            Some(&author),
+        )
+        .await;
+    assert_eq!(edited.status, 200, "{}", edited.body);
+    assert_eq!(
+        content(&app, &first, "", None).await,
+        Err(404),
+        "the old image is private again"
+    );
+    assert!(content(&app, &second, "", None).await.is_ok());
+    assert_eq!(
+        app.send("DELETE", &format!("/uploads/{first}"), None, Some(&author))
+            .await
+            .status,
+        204
+    );
+
+    // Deleting the article releases its images.
+    assert_eq!(
+        app.send("DELETE", &format!("/articles/{slug}"), None, Some(&author))
+            .await
+            .status,
+        204
+    );
+    assert_eq!(content(&app, &second, "", None).await, Err(404));
+    assert_eq!(
+        app.send("DELETE", &format!("/uploads/{second}"), None, Some(&author))
+            .await
+            .status,
+        204
+    );
+}
+
+#[tokio::test]
 async fn a_browser_may_send_the_presigned_upload_from_another_origin_as_the_buckets_cors_rule_says() {
     let app = spawn_app().await;
     let (_, token) = app.registered_user().await;

@@ -1,5 +1,6 @@
 use std::collections::BTreeSet;
 
+use super::upload::{MAX_ARTICLE_IMAGES, UploadId};
 use super::{collect, required};
 use crate::error::FieldErrors;
 
@@ -125,6 +126,27 @@ text_field!(
     /// DynamoDB's 400 KB item limit.
     ArticleBody, "body", 65_536
 );
+impl ArticleBody {
+    /// Parses a body as [`ArticleBody::parse`] does, and refuses one that links more uploads
+    /// than an article can show.
+    pub fn parse_with_images(raw: Option<&str>) -> Result<Self, FieldErrors> {
+        let body = Self::parse(raw)?;
+        if body.images().len() > MAX_ARTICLE_IMAGES {
+            return Err(FieldErrors::single(
+                "body",
+                format!("links more than {MAX_ARTICLE_IMAGES} uploaded images"),
+            ));
+        }
+        Ok(body)
+    }
+
+    /// The uploads the body shows (`…/api/uploads/<id>/content` links), attached to the article
+    /// while it shows them.
+    pub fn images(&self) -> BTreeSet<UploadId> {
+        UploadId::linked_in(&self.0)
+    }
+}
+
 text_field!(
     /// A comment body.
     CommentBody, "body", 10_000
@@ -204,7 +226,7 @@ impl NewArticle {
         let mut errors = FieldErrors::default();
         let title = collect(&mut errors, Title::parse(title));
         let description = collect(&mut errors, Description::parse(description));
-        let body = collect(&mut errors, ArticleBody::parse(body));
+        let body = collect(&mut errors, ArticleBody::parse_with_images(body));
         let tags = collect(&mut errors, TagList::parse(tags.unwrap_or_default()));
         match (title, description, body, tags) {
             (Some(title), Some(description), Some(body), Some(tags)) => Ok(Self {
@@ -243,7 +265,7 @@ impl ArticleChanges {
         let changes = Self {
             title: title.and_then(|t| collect(&mut errors, Title::parse(Some(t)))),
             description: description.and_then(|d| collect(&mut errors, Description::parse(Some(d)))),
-            body: body.and_then(|b| collect(&mut errors, ArticleBody::parse(Some(b)))),
+            body: body.and_then(|b| collect(&mut errors, ArticleBody::parse_with_images(Some(b)))),
             tags: tags.and_then(|t| collect(&mut errors, TagList::parse(t))),
         };
         errors.into_result().map(|()| changes)

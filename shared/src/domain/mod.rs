@@ -20,8 +20,8 @@ pub use catalog::{
 pub use content::{Article, Comment, Profile};
 pub use cursor::{BadCursor, Cursor};
 pub use upload::{
-    Attachment, Filename, MAX_PENDING_UPLOADS, MAX_USER_BYTES, MediaType, NewUpload, Purpose, Upload,
-    UploadFields, UploadId, UploadStatus, Variant,
+    Attachment, Filename, MAX_ARTICLE_IMAGES, MAX_PENDING_UPLOADS, MAX_USER_BYTES, MediaType, NewUpload,
+    Purpose, Upload, UploadFields, UploadId, UploadStatus, Variant,
 };
 pub use user::{Bio, Credentials, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
 

@@ -3,6 +3,7 @@
 //! go straight to S3 under a key the server makes, and are checked when the upload is
 //! finalised (`crate::media`).
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde_json::Value;
@@ -24,7 +25,29 @@ impl UploadId {
         let (_, id) = path.strip_suffix("/content")?.rsplit_once("/api/uploads/")?;
         Self::parse(id)
     }
+
+    /// The uploads `text` links as `…/api/uploads/<id>/content` (an article's Markdown images),
+    /// each once, in id order.
+    pub fn linked_in(text: &str) -> BTreeSet<Self> {
+        const MARK: &str = "/api/uploads/";
+        text.match_indices(MARK)
+            .filter_map(|(at, _)| {
+                let rest = &text[at + MARK.len()..];
+                let id = rest.get(..36)?;
+                // `/content` ends the path: `/contents` or `/content/x` is another URL.
+                let after = rest[36..].strip_prefix("/content")?;
+                let ends = after
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !(c.is_alphanumeric() || "-_./".contains(c)));
+                ends.then(|| Self::parse(id)).flatten()
+            })
+            .collect()
+    }
 }
+
+/// How many uploads one article may show: each is attached in the article's own transaction.
+pub const MAX_ARTICLE_IMAGES: usize = 10;
 
 const MIB: u64 = 1024 * 1024;
 
@@ -404,6 +427,8 @@ pub enum Attachment {
     Avatar(String),
     /// A product's image (by product id).
     Product(String),
+    /// One of an article's images (by article id).
+    Article(String),
 }
 
 impl Attachment {
@@ -412,6 +437,7 @@ impl Attachment {
         match self {
             Attachment::Avatar(user) => format!("avatar#{user}"),
             Attachment::Product(product) => format!("product#{product}"),
+            Attachment::Article(article) => format!("article#{article}"),
         }
     }
 }
@@ -496,6 +522,24 @@ impl fmt::Display for Purpose {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_article_body_links_each_upload_once_whatever_the_host_and_ignores_look_alikes() {
+        let id = "0b0e7a53-8c1e-4a0f-9a55-2d6c2f7f3c11";
+        let other = "1b0e7a53-8c1e-4a0f-9a55-2d6c2f7f3c11";
+        let third = "2b0e7a53-8c1e-4a0f-9a55-2d6c2f7f3c11";
+        let text = format!(
+            "![a](https://api.example.com/api/uploads/{id}/content) ![b](/api/uploads/{id}/content?variant=thumbnail) \
+             [c](/api/uploads/{other}/content) /api/uploads/{third}/contents /api/uploads/not-a-uuid/content \
+             /api/uploads/é/content /api/uploads/{}",
+            &other[..10]
+        );
+        let linked: Vec<String> = UploadId::linked_in(&text)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(linked, vec![id.to_owned(), other.to_owned()]);
+    }
 
     fn fields(filename: &str, content_type: &str, size: Value, purpose: &str) -> UploadFields {
         UploadFields {

@@ -27,9 +27,11 @@ use super::keys::{
 };
 use super::profiles::{PROFILE_FIELDS, profile_from, profile_keys};
 use super::tx::{Tx, number};
+use super::uploads::ImageLinks;
 use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{
-    Article, ArticleChanges, NewArticle, Page, Profile, Slug, TagList, UserId, Username, now_timestamp,
+    Article, ArticleChanges, Attachment, NewArticle, Page, Profile, Slug, TagList, UploadId, UserId,
+    Username, now_timestamp,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -231,12 +233,15 @@ impl Store {
     ///
     /// Access: one `TransactWriteItems` — put article and slug (both `attribute_not_exists`),
     /// put the `ALL` and author list entries and one entry per tag, add 1 to the `ALL`, author
-    /// and per-tag counts (≤ 26 items) — concurrently with `GetItem` of the author for the
-    /// response: 2 requests, 1 round trip. A taken slug is retried with a random suffix.
+    /// and per-tag counts, and attach each image the body links (≤ 36 items) — concurrently
+    /// with `GetItem` of the author for the response: 2 requests, 1 round trip. A taken slug is
+    /// retried with a random suffix; an image the author may not show cancels it all (422).
     pub async fn create_article(&self, author: &UserId, new: NewArticle) -> StoreResult<Article> {
         let id = uuid::Uuid::new_v4().to_string();
         let now = now_timestamp();
         let base = Slug::from_title(&new.title);
+        let images = new.body.images();
+        let attachment = Attachment::Article(id.clone());
         let write = async {
             for attempt in 0..4 {
                 let slug = if attempt == 0 {
@@ -279,8 +284,12 @@ impl Store {
                     tx.put(&EntryItem::new(tag_list(tag), &id, author.as_str(), &now), None)?;
                     tx.add_count(TAGS_PK.to_owned(), tag, 1)?;
                 }
+                let links = ImageLinks::write(&mut tx, author, &attachment, &images, [], &BTreeSet::new())?;
                 match self.transact(tx.items).await {
                     Ok(()) => return Ok(item),
+                    Err(TransactFailure::Cancelled(codes)) if links.refused(&codes).is_some() => {
+                        return Err(links.refused(&codes).unwrap_or(StoreError::Contended("article")));
+                    }
                     Err(TransactFailure::Cancelled(codes))
                         if TransactFailure::failed_at(&codes, slug_index) =>
                     {
@@ -318,9 +327,9 @@ impl Store {
     ///
     /// Access: `GetItem SLUG#<slug>`; `GetItem` of the article; one `TransactWriteItems` that
     /// updates the article on the `version` it read (no lost update: a concurrent edit makes it
-    /// re-read and re-apply), moves the slug item when the title changes the slug, and swaps
-    /// tag entries and counts for changed tags; then the response read as for `GET` — 4 round
-    /// trips.
+    /// re-read and re-apply), moves the slug item when the title changes the slug, swaps tag
+    /// entries and counts for changed tags, and attaches images the new body links and releases
+    /// those it no longer does; then the response read as for `GET` — 4 round trips.
     pub async fn update_article(
         &self,
         slug: &Slug,
@@ -334,6 +343,9 @@ impl Store {
         if guard.author_id != caller.as_str() {
             return Err(StoreError::NotOwner("article"));
         }
+        let attachment = Attachment::Article(guard.article_id.clone());
+        // Images the old body linked that turned out not to be attached here.
+        let mut stale = BTreeSet::new();
         for _ in 0..4 {
             let current = self
                 .get_article_item(&guard.article_id)
@@ -425,6 +437,18 @@ impl Store {
                     )?;
                     tx.add_count(TAGS_PK.to_owned(), added, 1)?;
                 }
+                let (old_images, new_images) = (
+                    UploadId::linked_in(&current.body),
+                    UploadId::linked_in(&next.body),
+                );
+                let links = ImageLinks::write(
+                    &mut tx,
+                    caller,
+                    &attachment,
+                    new_images.difference(&old_images),
+                    old_images.difference(&new_images),
+                    &stale,
+                )?;
                 match self.transact(tx.items).await {
                     Ok(()) => {
                         let guard = SlugItem {
@@ -435,6 +459,14 @@ impl Store {
                         return self.show(&guard, Some(caller)).await;
                     }
                     Err(TransactFailure::Cancelled(codes)) => {
+                        if let Some(refused) = links.refused(&codes) {
+                            return Err(refused);
+                        }
+                        let newly_stale = links.stale(&codes);
+                        if !newly_stale.is_empty() {
+                            stale.extend(newly_stale);
+                            break; // retry without releasing what is not attached here
+                        }
                         if slug_index.is_some_and(|i| TransactFailure::failed_at(&codes, i)) && attempt < 3 {
                             new_slug = base.as_ref().map(Slug::with_suffix);
                             continue;
@@ -454,8 +486,8 @@ impl Store {
     /// Deletes the article at `slug`, which `caller` must have written.
     ///
     /// Access: `GetItem SLUG#<slug>`, `GetItem` article, then one `TransactWriteItems` removing
-    /// the article, its slug, list and tag entries and decrementing their counts — 3 round
-    /// trips. Comments, favorites and feed entries are removed by the stream processor
+    /// the article, its slug, list and tag entries, decrementing their counts and releasing its
+    /// images — 3 round trips. Comments, favorites and feed entries are removed by the stream processor
     /// (`purge_article`); until then reads skip them, because their article is gone.
     pub async fn delete_article(&self, slug: &Slug, caller: &UserId) -> StoreResult<()> {
         let guard = self
@@ -469,6 +501,27 @@ impl Store {
             .get_article_item(&guard.article_id)
             .await?
             .ok_or(StoreError::NotFound("article"))?;
+        let images = UploadId::linked_in(&article.body);
+        let mut stale = BTreeSet::new();
+        // Each retry releases fewer images, so this ends within `images.len() + 1` attempts.
+        for _ in 0..=images.len() {
+            match self.delete_article_once(slug, &article, &images, &stale).await? {
+                Ok(()) => return Ok(()),
+                Err(more) => stale.extend(more),
+            }
+        }
+        Err(StoreError::Contended("article"))
+    }
+
+    /// One attempt at [`Store::delete_article`]: `Err` carries the images that were not
+    /// attached to the article after all, to retry without releasing them.
+    async fn delete_article_once(
+        &self,
+        slug: &Slug,
+        article: &ArticleItem,
+        images: &BTreeSet<UploadId>,
+        stale: &BTreeSet<UploadId>,
+    ) -> StoreResult<Result<(), Vec<UploadId>>> {
         let sk = entry_sk(&article.created_at, &article.id);
         let mut tx = Tx::new(&self.table);
         tx.delete(
@@ -487,10 +540,22 @@ impl Store {
             tx.delete(tag_list(tag), &sk, None)?;
             tx.add_count(TAGS_PK.to_owned(), tag, -1)?;
         }
+        let attachment = Attachment::Article(article.id.clone());
+        let links = ImageLinks::write(
+            &mut tx,
+            &UserId::from_trusted(article.author_id.clone()),
+            &attachment,
+            [],
+            images,
+            stale,
+        )?;
         match self.transact(tx.items).await {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Ok(())),
             Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => {
                 Err(StoreError::NotFound("article"))
+            }
+            Err(TransactFailure::Cancelled(codes)) if !links.stale(&codes).is_empty() => {
+                Ok(Err(links.stale(&codes)))
             }
             Err(TransactFailure::Cancelled(codes)) => {
                 Err(anyhow::anyhow!("delete cancelled: {codes:?}").into())

@@ -9,7 +9,7 @@
 //! one. A reservation carries its own expiry, so an upload that is never finished stops
 //! counting when its record expires, with no clean-up job: the next announcement drops it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -422,6 +422,7 @@ fn attached_conflict(attached: &str) -> StoreError {
     let what = match attached.split('#').next() {
         Some("avatar") => "an avatar",
         Some("product") => "a product's image",
+        Some("article") => "an article's image",
         _ => "an image",
     };
     StoreError::Conflict(vec![(
@@ -465,4 +466,57 @@ pub(super) fn detach(tx: &mut Tx<'_>, upload: &UploadId, from: &Attachment) -> a
         vec![(":from", AttributeValue::S(from.key()))],
         Some("attached_to = :from"),
     )
+}
+
+/// The attach and release writes an article's change added to its transaction, to read a
+/// cancellation by.
+#[derive(Debug, Default)]
+pub(super) struct ImageLinks {
+    attached: Vec<(usize, UploadId)>,
+    released: Vec<(usize, UploadId)>,
+}
+
+impl ImageLinks {
+    /// Adds to `tx` an attach of each of `added` (the author's own ready `article` uploads) and
+    /// a release of each of `removed` not in `stale` (known not to be attached here).
+    pub(super) fn write<'a>(
+        tx: &mut Tx<'_>,
+        author: &UserId,
+        article: &Attachment,
+        added: impl IntoIterator<Item = &'a UploadId>,
+        removed: impl IntoIterator<Item = &'a UploadId>,
+        stale: &BTreeSet<UploadId>,
+    ) -> anyhow::Result<Self> {
+        let mut links = Self::default();
+        for id in added {
+            let at = attach(tx, id, author, Purpose::Article, article)?;
+            links.attached.push((at, id.clone()));
+        }
+        for id in removed.into_iter().filter(|id| !stale.contains(*id)) {
+            links.released.push((detach(tx, id, article)?, id.clone()));
+        }
+        Ok(links)
+    }
+
+    /// The 422 for an image the author may not attach, if that is what cancelled.
+    pub(super) fn refused(&self, codes: &[Option<String>]) -> Option<StoreError> {
+        let (_, id) = self
+            .attached
+            .iter()
+            .find(|(at, _)| super::TransactFailure::failed_at(codes, *at))?;
+        Some(StoreError::Rejected(vec![(
+            "body".into(),
+            format!("links upload {id}, which is not your own ready article upload"),
+        )]))
+    }
+
+    /// The released uploads that were not attached here (deleted since, or never attached):
+    /// the change is retried without releasing them.
+    pub(super) fn stale(&self, codes: &[Option<String>]) -> Vec<UploadId> {
+        self.released
+            .iter()
+            .filter(|(at, _)| super::TransactFailure::failed_at(codes, *at))
+            .map(|(_, id)| id.clone())
+            .collect()
+    }
 }
