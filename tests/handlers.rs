@@ -114,7 +114,14 @@ async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
 
     // Written straight through the store, so the local stream driver does not see it: only the
     // Lambda handler below can put it into the feed.
-    let author_id = app.app.deps.tokens().unwrap().verify(&author_token).unwrap();
+    let author_id = app
+        .app
+        .deps
+        .tokens()
+        .unwrap()
+        .verify(&author_token)
+        .unwrap()
+        .user_id;
     let new = keel::domain::NewArticle::parse(
         Some("Written straight to the table"),
         Some("about it"),

@@ -125,7 +125,9 @@ async fn exercise(app: &TestApp) {
     assert_eq!(app.register(&reader).await.status, 409);
     let taken = app.update_user(&r, json!({"email": author.email})).await;
     assert_eq!(taken.status, 409);
-    app.update_user(&r, json!({"password": "a new password"})).await;
+    // A new password ends the session: carry on with the token the change hands back.
+    let changed = app.update_user(&r, json!({"password": "a new password"})).await;
+    let r = changed.body["user"]["token"].as_str().unwrap().to_owned();
     // A follow before the author writes (fan-out on insert), articles with comments and
     // favorites, then deletion (the stream's clean-up), then an unfollow (feed sync).
     let profile = format!("/profiles/{}/follow", author.username);
@@ -160,6 +162,8 @@ async fn exercise(app: &TestApp) {
     assert_eq!(app.send("DELETE", &profile, None, Some(&r)).await.status, 200);
     assert_eq!(app.send("POST", &profile, None, Some(&r)).await.status, 200);
     exercise_uploads(app, &a).await;
+    // Signing out everywhere, last: it ends the session.
+    assert_eq!(app.send("POST", "/user/logout", None, Some(&r)).await.status, 204);
 }
 
 /// Every upload route, the presigned requests the functions sign (judged by the S3 engine as

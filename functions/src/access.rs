@@ -7,7 +7,7 @@ use lambda_http::Request;
 /// The caller of an admin route. The role is read from the user record on every request, not
 /// from the token, so revoking it takes effect on the next request. Non-admins get a 403.
 pub async fn require_admin(deps: &Deps, req: &Request) -> Result<Session, ApiError> {
-    let session = deps.tokens()?.require(req)?;
+    let session = deps.require(req).await?;
     match deps.store.role(&session.user_id).await? {
         Some(role) if role.is_admin() => Ok(session),
         Some(_) => Err(ApiError::admin_only()),

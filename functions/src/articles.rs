@@ -1,9 +1,9 @@
 //! `/api/articles`, `/api/articles/feed`, `/api/articles/{slug}` and `/favorite`, `/api/tags`.
 
 use http::StatusCode;
-use keel::domain::{ArticleChanges, NewArticle, Page, Username};
+use keel::domain::{ArticleChanges, NewArticle, Page, Tag, Username};
 use keel::error::FieldErrors;
-use keel::http::{empty, json, query_param, slug_param, wrapped_body};
+use keel::http::{empty, json, public, query_param, slug_param, wrapped_body};
 use keel::store::ListFilter;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
@@ -60,12 +60,13 @@ fn page(req: &Request) -> Result<Page, ApiError> {
 /// `limit` (default 20) and `offset` (default 0). `articlesCount` is the filter's total.
 #[tracing::instrument(name = "list_articles", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens()?.optional(&req)?;
+    let viewer = deps.optional(&req).await?;
     let page = page(&req)?;
-    // A name no user could have matches nothing: an empty list, as for an unknown user.
+    // A name no user could have, or a tag no article could carry, matches nothing: an empty
+    // list, as for an unknown one.
     let user = |raw: String| Username::parse(Some(&raw)).ok();
     let filters: Vec<Option<ListFilter>> = [
-        query_param(&req, "tag").map(|tag| Some(ListFilter::Tag(tag))),
+        query_param(&req, "tag").map(|tag| Tag::filter(&tag).map(ListFilter::Tag)),
         query_param(&req, "author").map(|name| user(name).map(ListFilter::Author)),
         query_param(&req, "favorited").map(|name| user(name).map(ListFilter::Favorited)),
     ]
@@ -95,7 +96,7 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 /// GET /api/articles/feed — articles by the authors the caller follows, newest first.
 #[tracing::instrument(name = "feed", skip_all, fields(user_id))]
 pub async fn feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let page = page(&req)?;
     let list = deps
         .store
@@ -114,7 +115,7 @@ pub async fn feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 /// GET /api/articles/{slug} — one article with its body.
 #[tracing::instrument(name = "get_article", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens()?.optional(&req)?;
+    let viewer = deps.optional(&req).await?;
     let slug = slug_param(&req)?;
     let article = deps
         .store
@@ -152,7 +153,7 @@ impl ArticleDto {
 /// POST /api/articles — create an article (201).
 #[tracing::instrument(name = "create_article", skip_all, fields(user_id))]
 pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let dto: ArticleDto = wrapped_body(&req, "article")?;
     let tags = dto.tag_list()?;
     let new = NewArticle::parse(
@@ -168,7 +169,7 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 /// PUT /api/articles/{slug} — partial update by the author; a new title gives a new slug.
 #[tracing::instrument(name = "update_article", skip_all, fields(user_id))]
 pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let slug = slug_param(&req)?;
     let dto: ArticleDto = wrapped_body(&req, "article")?;
     let tags = dto.tag_list()?;
@@ -191,7 +192,7 @@ pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 /// DELETE /api/articles/{slug} — delete by the author (204).
 #[tracing::instrument(name = "delete_article", skip_all, fields(user_id))]
 pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let slug = slug_param(&req)?;
     deps.store.delete_article(&slug, &session.user_id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
@@ -209,7 +210,7 @@ pub async fn unfavorite(deps: &Deps, req: Request) -> Result<Response<Body>, Api
 
 #[tracing::instrument(name = "set_favorite", skip_all, fields(user_id, favorite = FAVORITE))]
 async fn set_favorite<const FAVORITE: bool>(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let slug = slug_param(&req)?;
     let article = if FAVORITE {
         deps.store.favorite(&slug, &session.user_id).await?
@@ -223,5 +224,8 @@ async fn set_favorite<const FAVORITE: bool>(deps: &Deps, req: Request) -> Result
 #[tracing::instrument(name = "list_tags", skip_all)]
 pub async fn tags(deps: &Deps, _req: Request) -> Result<Response<Body>, ApiError> {
     let tags = deps.store.tags().await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({ "tags": tags })))
+    Ok(public(
+        json(StatusCode::OK, &serde_json::json!({ "tags": tags })),
+        30,
+    ))
 }

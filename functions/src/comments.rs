@@ -26,7 +26,7 @@ endpoint!(
 /// GET /api/articles/{slug}/comments — newest first; `following` reflects the caller.
 #[tracing::instrument(name = "list_comments", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens()?.optional(&req)?;
+    let viewer = deps.optional(&req).await?;
     let slug = slug_param(&req)?;
     let comments = deps
         .store
@@ -44,7 +44,7 @@ struct NewCommentDto {
 /// POST /api/articles/{slug}/comments — add a comment (201).
 #[tracing::instrument(name = "add_comment", skip_all, fields(user_id))]
 pub async fn add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let slug = slug_param(&req)?;
     let dto: NewCommentDto = wrapped_body(&req, "comment")?;
     let body = CommentBody::parse(dto.body.as_deref())?;
@@ -55,7 +55,7 @@ pub async fn add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 /// DELETE /api/articles/{slug}/comments/{id} — delete one's own comment (204).
 #[tracing::instrument(name = "delete_comment", skip_all, fields(user_id))]
 pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let slug = slug_param(&req)?;
     let id = comment_id_param(&req)?;
     deps.store.delete_comment(&slug, id, &session.user_id).await?;

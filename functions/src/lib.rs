@@ -74,9 +74,11 @@ pub(crate) use endpoint;
 /// Runs `endpoint`'s handler and turns an expected failure into its response: the one place a
 /// handler's error becomes HTTP, for Lambda and the local server alike.
 pub async fn respond(endpoint: &Endpoint, deps: &'static Deps, req: Request) -> Response<Body> {
-    (endpoint.handler)(deps, req)
+    let caching = keel::http::Caching::of(&req);
+    let response = (endpoint.handler)(deps, req)
         .await
-        .unwrap_or_else(ApiError::into_response)
+        .unwrap_or_else(ApiError::into_response);
+    caching.finish(response)
 }
 
 /// A Lambda function's whole `main`: logging, the dependencies `endpoint` declares (once per

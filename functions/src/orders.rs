@@ -158,7 +158,7 @@ fn recorded(status: u16, body: String, replayed: bool) -> Response<Body> {
 /// a 503 with `Retry-After`: retrying with the same key is safe.
 #[tracing::instrument(name = "place_order", skip_all, fields(user_id))]
 pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let key = idempotency_key(&req)?;
     let dto: NewOrderDto = wrapped_body(&req, "order")?;
     let lines = OrderLines::parse(dto.lines.as_ref())?;
@@ -220,7 +220,7 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
 /// GET /api/orders — the caller's orders, newest first, in cursor pages.
 #[tracing::instrument(name = "list_orders", skip_all, fields(user_id))]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let limit = parse_limit(query_param(&req, "limit").as_deref())?;
     let cursor = cursor_param(&req)?;
     let (orders, next) = deps
@@ -234,7 +234,7 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 /// order that does not exist.
 #[tracing::instrument(name = "get_order", skip_all, fields(user_id))]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let id = order_id_param(&req)?;
     let order = deps
         .store
@@ -250,7 +250,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 /// POST /api/orders/{id}/cancel — the owner cancels a placed order; its stock returns.
 #[tracing::instrument(name = "cancel_order", skip_all, fields(user_id))]
 pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let id = order_id_param(&req)?;
     let order = deps.store.cancel_order(&id, &session.user_id).await?;
     Ok(order_response(StatusCode::OK, &order))

@@ -5,7 +5,7 @@ use keel::domain::{
     Cursor, LedgerEntry, NewProduct, Product, ProductChanges, ProductFields, ProductQuery, StockChange,
     parse_limit,
 };
-use keel::http::{cursor_param, empty, json, product_id_param, query_param, wrapped_body};
+use keel::http::{cursor_param, empty, json, product_id_param, public, query_param, wrapped_body};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -132,20 +132,21 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
     )?;
     let cursor = cursor_param(&req)?;
     let (products, next) = deps.store.list_products(&query, cursor.as_ref()).await?;
-    Ok(json(
+    let page = json(
         StatusCode::OK,
         &ProductsResponse {
             products: products.iter().map(ProductBody::from).collect(),
             next_cursor: next.as_ref().map(Cursor::encode),
         },
-    ))
+    );
+    Ok(public(page, PUBLIC_SECONDS))
 }
 
 /// GET /api/products/{id} — one product. An archived one is shown to admins and is a 404 for
 /// everyone else, as if it never existed.
 #[tracing::instrument(name = "get_product", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens()?.optional(&req)?;
+    let viewer = deps.optional(&req).await?;
     let id = product_id_param(&req)?;
     let product = deps
         .store
@@ -161,8 +162,16 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
             return Err(ApiError::NotFound("product"));
         }
     }
-    Ok(product_response(StatusCode::OK, &product))
+    let response = product_response(StatusCode::OK, &product);
+    Ok(if viewer.is_none() {
+        public(response, PUBLIC_SECONDS)
+    } else {
+        response
+    })
 }
+
+/// How long a shared cache may serve the public catalog: short, as stock moves.
+const PUBLIC_SECONDS: u32 = 10;
 
 /// PUT /api/products/{id} — change name, description, category, price or image. Stock and
 /// status are not fields here: stock moves through orders and `/stock`, status through DELETE.

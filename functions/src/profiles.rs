@@ -25,7 +25,7 @@ endpoint!(
 /// sent. An invalid token is a 401, not an anonymous read.
 #[tracing::instrument(name = "get_profile", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens()?.optional(&req)?;
+    let viewer = deps.optional(&req).await?;
     let username = username_param(&req)?;
     let profile = deps
         .store
@@ -47,7 +47,7 @@ pub async fn unfollow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiEr
 
 #[tracing::instrument(name = "set_following", skip_all, fields(user_id, follow = FOLLOW))]
 async fn set_following<const FOLLOW: bool>(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let username = username_param(&req)?;
     let profile = if FOLLOW {
         deps.store.follow(&session.user_id, &username).await?

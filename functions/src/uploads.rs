@@ -151,7 +151,7 @@ async fn owned(deps: &Deps, id: &UploadId, session: &Session) -> Result<Upload, 
 /// (the fields may also be sent unwrapped).
 #[tracing::instrument(name = "create_upload", skip_all, fields(user_id))]
 pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let mut document: serde_json::Value = json_body(&req)?;
     let inner = match document.get_mut("upload").map(serde_json::Value::take) {
         Some(value) if value.is_object() => value,
@@ -187,7 +187,7 @@ struct UploadsResponse<'a> {
 /// GET /api/uploads?limit=&cursor= — the caller's uploads, newest first.
 #[tracing::instrument(name = "list_uploads", skip_all, fields(user_id))]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let limit = parse_limit(query_param(&req, "limit").as_deref())?;
     let cursor = cursor_param(&req)?;
     let (uploads, next) = deps
@@ -207,7 +207,7 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 /// GET /api/uploads/{id} — the record (owner, or anyone once it is public).
 #[tracing::instrument(name = "get_upload", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens()?.optional(&req)?;
+    let viewer = deps.optional(&req).await?;
     let id = upload_id_param(&req)?;
     let upload = visible(deps, &id, viewer.as_ref()).await?;
     Ok(upload_response(StatusCode::OK, &upload, &base_url(&req), None))
@@ -217,7 +217,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 /// carries the verified type and a `Content-Disposition` (attachments are always downloaded).
 #[tracing::instrument(name = "upload_content", skip_all)]
 pub async fn content(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let viewer = deps.tokens()?.optional(&req)?;
+    let viewer = deps.optional(&req).await?;
     let id = upload_id_param(&req)?;
     let variant = Variant::parse(query_param(&req, "variant").as_deref())?;
     let upload = visible(deps, &id, viewer.as_ref()).await?;
@@ -251,7 +251,7 @@ pub async fn content(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErr
 /// no file yet. Idempotent: a finished upload answers as it was finished.
 #[tracing::instrument(name = "complete_upload", skip_all, fields(user_id))]
 pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let id = upload_id_param(&req)?;
     owned(deps, &id, &session).await?;
     match finalise(deps, &id).await? {
@@ -271,7 +271,7 @@ pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiEr
 /// Refused with 409 while an avatar or a product shows it.
 #[tracing::instrument(name = "delete_upload", skip_all, fields(user_id))]
 pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let id = upload_id_param(&req)?;
     deps.store.delete_upload(&session.user_id, &id).await?;
     deps.files()?.remove(&all_keys(&id)).await?;

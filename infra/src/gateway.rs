@@ -121,7 +121,9 @@ impl Gateway {
                 continue;
             };
             if candidate.route.method != method.as_str() && candidate.route.method != "ANY" {
-                allowed.push(candidate.route.method.clone());
+                if !allowed.contains(&candidate.route.method) {
+                    allowed.push(candidate.route.method.clone());
+                }
                 continue;
             }
             let better = match &best {
@@ -278,7 +280,14 @@ fn api_gateway_event(
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
     for (name, value) in &parts.headers {
-        let Ok(value) = value.to_str() else { continue };
+        // Bytes outside ASCII are passed on, read as Latin-1 (as HTTP/1.1 defines obs-text),
+        // never dropped: a mangled `Authorization` must reach the function and fail there,
+        // not turn the request anonymous.
+        let value: String = match value.to_str() {
+            Ok(text) => text.to_owned(),
+            Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
+        };
+        let value = value.as_str();
         if name == header::COOKIE {
             cookies.extend(
                 value

@@ -38,6 +38,10 @@ pub struct Call {
     pub read_units: f64,
     /// Write capacity units consumed (0 when the engine did not say).
     pub write_units: f64,
+    /// A read of the caller's session epoch (`keel::store::SESSION_PROJECTION`), which a
+    /// function makes at most once per user every `keel::auth::SESSION_RECHECK`, not per
+    /// request: budgets count it apart.
+    pub session_check: bool,
 }
 
 /// Shared record of calls. Clone it into the client config and keep one to read.
@@ -48,6 +52,13 @@ pub struct Meter {
 
 #[derive(Debug, Clone, Copy)]
 struct FirstCall(usize);
+
+#[derive(Debug, Clone, Copy)]
+struct SessionCheck;
+
+impl Storable for SessionCheck {
+    type Storer = StoreReplace<Self>;
+}
 
 impl Storable for FirstCall {
     type Storer = StoreReplace<Self>;
@@ -104,9 +115,15 @@ impl Intercept for Meter {
         &self,
         context: &mut BeforeSerializationInterceptorContextMut<'_>,
         _: &RuntimeComponents,
-        _: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let input = context.input_mut();
+        if input
+            .downcast_ref::<GetItemInput>()
+            .is_some_and(|get| get.projection_expression() == Some(keel::store::SESSION_PROJECTION))
+        {
+            cfg.interceptor_state().store_put(SessionCheck);
+        }
         ask_for_capacity!(
             input,
             GetItemInput,
@@ -139,6 +156,7 @@ impl Intercept for Meter {
             operation,
             read_units: 0.0,
             write_units: 0.0,
+            session_check: cfg.load::<SessionCheck>().is_some(),
         });
         Ok(())
     }

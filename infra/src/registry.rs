@@ -19,6 +19,7 @@ registry![
     users::LOGIN,
     users::CURRENT,
     users::UPDATE,
+    users::LOGOUT,
     profiles::GET,
     profiles::FOLLOW,
     profiles::UNFOLLOW,

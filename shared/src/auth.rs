@@ -88,6 +88,9 @@ struct Claims {
     iat: i64,
     exp: i64,
     iss: String,
+    /// The user's session epoch when signed; absent (0) on tokens from before epochs.
+    #[serde(default)]
+    sv: u64,
 }
 
 const ISSUER: &str = "keel";
@@ -139,8 +142,8 @@ impl TokenKeys {
         })
     }
 
-    /// Signs a token for `user`.
-    pub fn issue(&self, user: &UserId) -> Result<String, ApiError> {
+    /// Signs a token for `user` in session epoch `session` ([`crate::domain::User::session`]).
+    pub fn issue(&self, user: &UserId, session: u64) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let ttl = i64::try_from(self.ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let claims = Claims {
@@ -148,6 +151,7 @@ impl TokenKeys {
             iat: now,
             exp: now + ttl,
             iss: ISSUER.into(),
+            sv: session,
         };
         jsonwebtoken::encode(
             &Header::new(jsonwebtoken::Algorithm::HS256),
@@ -157,14 +161,20 @@ impl TokenKeys {
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("signing a token failed: {e}")))
     }
 
-    /// Verifies signature, algorithm, issuer and expiry; answers the user id inside.
-    pub fn verify(&self, token: &str) -> Result<UserId, ApiError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| UserId::from_trusted(data.claims.sub))
+    /// Verifies signature, algorithm, issuer and expiry; answers who the token names. Whether
+    /// its session is still open is the caller's check ([`crate::Deps::require`]).
+    pub fn verify(&self, token: &str) -> Result<Claimed, ApiError> {
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| {
                 tracing::debug!(reason = %error, "token rejected");
                 ApiError::token_invalid()
-            })
+            })?
+            .claims;
+        let user_id = UserId::parse(&claims.sub).ok_or_else(ApiError::token_invalid)?;
+        Ok(Claimed {
+            user_id,
+            session: claims.sv,
+        })
     }
 }
 
@@ -178,26 +188,52 @@ pub struct Session {
     pub token: String,
 }
 
-impl TokenKeys {
-    /// The caller of a route that requires a login: 401 `token: is missing` without a header.
-    /// Records `user_id` on the current span (handlers declare the field).
-    pub fn require(&self, req: &lambda_http::Request) -> Result<Session, ApiError> {
-        let session = self.optional(req)?.ok_or_else(ApiError::token_missing)?;
-        tracing::Span::current().record("user_id", session.user_id.as_str());
-        Ok(session)
+/// What a verified token says: the user, and the session epoch it was signed in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// The user the token was signed for.
+    pub user_id: UserId,
+    /// The user's session epoch when it was signed.
+    pub session: u64,
+}
+
+/// How long a container trusts a user's session epoch before reading it again: the longest a
+/// token stays usable after "sign out everywhere" or a password change elsewhere.
+pub const SESSION_RECHECK: Duration = Duration::from_secs(10);
+
+/// Each container's memory of users' session epochs, so that checking a session is a table
+/// read at most once per [`SESSION_RECHECK`] per user, not one per request.
+#[derive(Debug, Default)]
+pub struct SessionCache {
+    epochs: std::sync::Mutex<std::collections::HashMap<UserId, (u64, std::time::Instant)>>,
+}
+
+impl SessionCache {
+    /// Most users remembered; past it the cache starts again (a cold container's cost).
+    const CAPACITY: usize = 10_000;
+
+    /// The epoch read for `user` less than [`SESSION_RECHECK`] ago.
+    pub fn fresh(&self, user: &UserId) -> Option<u64> {
+        let epochs = self
+            .epochs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        epochs
+            .get(user)
+            .filter(|(_, read)| read.elapsed() < SESSION_RECHECK)
+            .map(|(epoch, _)| *epoch)
     }
 
-    /// The caller of a route where login is optional. A header that is present but does not
-    /// verify is a 401, never a silent downgrade to anonymous.
-    pub fn optional(&self, req: &lambda_http::Request) -> Result<Option<Session>, ApiError> {
-        let Some(token) = crate::http::bearer_token(req)? else {
-            return Ok(None);
-        };
-        let user_id = self.verify(token)?;
-        Ok(Some(Session {
-            user_id,
-            token: token.to_owned(),
-        }))
+    /// Remembers `user`'s current epoch, read from the table or just written.
+    pub fn remember(&self, user: &UserId, epoch: u64) {
+        let mut epochs = self
+            .epochs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if epochs.len() >= Self::CAPACITY {
+            epochs.clear();
+        }
+        epochs.insert(user.clone(), (epoch, std::time::Instant::now()));
     }
 }
 
@@ -239,15 +275,21 @@ mod tests {
     #[test]
     fn a_token_round_trips_to_its_user() {
         let user = UserId::generate();
-        let token = keys().issue(&user).unwrap();
-        assert_eq!(keys().verify(&token).unwrap(), user);
+        let token = keys().issue(&user, 3).unwrap();
+        assert_eq!(
+            keys().verify(&token).unwrap(),
+            Claimed {
+                user_id: user,
+                session: 3
+            }
+        );
     }
 
     #[test]
     fn forged_expired_and_unsigned_tokens_are_rejected() {
         let user = UserId::generate();
         let other = TokenKeys::new(&[8u8; 32], DEFAULT_TOKEN_TTL).unwrap();
-        let forged = other.issue(&user).unwrap();
+        let forged = other.issue(&user, 0).unwrap();
 
         let expired_keys = TokenKeys::new(&[7u8; 32], Duration::ZERO).unwrap();
         let mut expired_claims = Claims {
@@ -255,13 +297,14 @@ mod tests {
             iat: 0,
             exp: 0,
             iss: ISSUER.into(),
+            sv: 0,
         };
         expired_claims.exp = chrono::Utc::now().timestamp() - 60;
         let expired =
             jsonwebtoken::encode(&Header::default(), &expired_claims, &expired_keys.encoding).unwrap();
 
         // alg "none" with the claims of a valid token.
-        let valid = keys().issue(&user).unwrap();
+        let valid = keys().issue(&user, 0).unwrap();
         let payload = valid.split('.').nth(1).unwrap();
         let unsigned = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{payload}.");
 
@@ -272,6 +315,7 @@ mod tests {
                 iat: 0,
                 exp: i64::MAX / 4,
                 iss: ISSUER.into(),
+                sv: 0,
             },
             &EncodingKey::from_secret(&[7u8; 32]),
         )
@@ -283,6 +327,12 @@ mod tests {
             ("alg none", unsigned),
             ("hs512", hs512),
             ("garbage", "x.y.z".into()),
+            (
+                "subject not a user id",
+                keys()
+                    .issue(&UserId::from_trusted("u".repeat(50_000)), 0)
+                    .unwrap(),
+            ),
         ] {
             assert_eq!(keys().verify(&token).unwrap_err().status(), 401, "case: {case}");
         }

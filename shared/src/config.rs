@@ -3,7 +3,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use aws_config::SdkConfig;
 
-use crate::auth::{DEFAULT_TOKEN_TTL, TokenKeys};
+use crate::auth::{DEFAULT_TOKEN_TTL, Session, SessionCache, TokenKeys};
 use crate::error::ApiError;
 use crate::files::Files;
 use crate::store::Store;
@@ -41,6 +41,8 @@ pub struct Deps {
     /// The DynamoDB table.
     pub store: Store,
     tokens: Option<TokenKeys>,
+    /// Users' session epochs, remembered for a few seconds.
+    pub sessions: std::sync::Arc<SessionCache>,
     files: Option<Files>,
 }
 
@@ -86,6 +88,7 @@ impl Deps {
         Ok(Self {
             store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
             tokens,
+            sessions: Default::default(),
             files,
         })
     }
@@ -95,6 +98,7 @@ impl Deps {
         Self {
             store: Store::new(dynamodb, table),
             tokens: Some(tokens),
+            sessions: Default::default(),
             files: None,
         }
     }
@@ -102,7 +106,12 @@ impl Deps {
     /// Assembles dependencies from parts the caller built: the local server gives each function
     /// its own metered, IAM-checked store, and token keys only where the function declared them.
     pub fn assemble(store: Store, tokens: Option<TokenKeys>, files: Option<Files>) -> Self {
-        Self { store, tokens, files }
+        Self {
+            store,
+            tokens,
+            sessions: Default::default(),
+            files,
+        }
     }
 
     /// The uploads bucket; like [`Deps::tokens`], only for functions that declared it.
@@ -112,6 +121,60 @@ impl Deps {
                 "BUG: this function uses the bucket but did not declare it in Needs"
             ))
         })
+    }
+
+    /// The caller of a route that requires a login: 401 `token: is missing` without a header.
+    /// Records `user_id` on the current span (handlers declare the field).
+    pub async fn require(&self, req: &lambda_http::Request) -> Result<Session, ApiError> {
+        let session = self.optional(req).await?.ok_or_else(ApiError::token_missing)?;
+        tracing::Span::current().record("user_id", session.user_id.as_str());
+        Ok(session)
+    }
+
+    /// The caller of a route where login is optional. A header that is present but does not
+    /// verify, or a token from an ended session (signed out everywhere, password changed, user
+    /// gone), is a 401, never a silent downgrade to anonymous.
+    ///
+    /// Access: none while the caller's session epoch is cached ([`crate::auth::SESSION_RECHECK`]); else one
+    /// `GetItem` ([`Store::session_epoch`]).
+    pub async fn optional(&self, req: &lambda_http::Request) -> Result<Option<Session>, ApiError> {
+        let Some((session, epoch)) = self.signed(req)? else {
+            return Ok(None);
+        };
+        let current = match self.sessions.fresh(&session.user_id) {
+            Some(epoch) => epoch,
+            None => {
+                let current = self
+                    .store
+                    .session_epoch(&session.user_id)
+                    .await?
+                    .ok_or_else(ApiError::token_invalid)?;
+                self.sessions.remember(&session.user_id, current);
+                current
+            }
+        };
+        if epoch < current {
+            tracing::debug!("token rejected: its session was ended");
+            return Err(ApiError::token_invalid());
+        }
+        Ok(Some(session))
+    }
+
+    /// The caller a correctly signed, unexpired token names, and the session epoch it was
+    /// signed in — *without* checking that the session is still open. Only for a handler that
+    /// reads the user's record anyway and compares the epoch itself (`GET /api/user`).
+    pub fn signed(&self, req: &lambda_http::Request) -> Result<Option<(Session, u64)>, ApiError> {
+        let Some(token) = crate::http::bearer_token(req)? else {
+            return Ok(None);
+        };
+        let claimed = self.tokens()?.verify(token)?;
+        Ok(Some((
+            Session {
+                user_id: claimed.user_id,
+                token: token.to_owned(),
+            },
+            claimed.session,
+        )))
     }
 
     /// The session token keys. Only functions that declared [`Needs::TableAndTokens`] have

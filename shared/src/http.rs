@@ -44,6 +44,106 @@ fn with_json_type(status: StatusCode, body: Body) -> Response<Body> {
     response
 }
 
+/// Marks `response` as the same for every caller, cacheable anywhere for `seconds` (tags, the
+/// public catalog). Without this, a `GET` is revalidated on every use ([`Caching`]).
+pub fn public(mut response: Response<Body>, seconds: u32) -> Response<Body> {
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={seconds}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
+    response
+}
+
+/// Marks `response` as never to be stored: it carries a token.
+pub fn no_store(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// What of a request decides how its response may be cached, taken before the handler
+/// consumes the request; [`Caching::finish`] then sets the headers every response carries.
+#[derive(Debug)]
+pub struct Caching {
+    read: bool,
+    personal: bool,
+    if_none_match: Option<String>,
+}
+
+impl Caching {
+    /// Reads the method, whether the caller identified themselves, and `If-None-Match`.
+    pub fn of(req: &Request) -> Self {
+        let read = req.method() == http::Method::GET || req.method() == http::Method::HEAD;
+        Self {
+            read,
+            personal: req.headers().contains_key(header::AUTHORIZATION),
+            if_none_match: req
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    /// Adds to every response, errors included: `X-Content-Type-Options: nosniff`; a
+    /// `Cache-Control` unless the handler chose one (`no-store` for writes and errors,
+    /// `private, no-cache` for a read that depends on the caller, `no-cache` otherwise); `Vary:
+    /// Authorization` on reads; and on a successful read a strong `ETag` over the body, answering
+    /// `304 Not Modified` with no body when `If-None-Match` names it.
+    pub fn finish(self, mut response: Response<Body>) -> Response<Body> {
+        let ok = response.status() == StatusCode::OK;
+        let headers = response.headers_mut();
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if !headers.contains_key(header::CACHE_CONTROL) {
+            let policy = match (self.read && ok, self.personal) {
+                (false, _) => "no-store",
+                (true, true) => "private, no-cache",
+                (true, false) => "no-cache",
+            };
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
+        }
+        if !self.read {
+            return response;
+        }
+        headers.append(header::VARY, HeaderValue::from_static("Authorization"));
+        let stored = headers
+            .get(header::CACHE_CONTROL)
+            .is_some_and(|v| v.as_bytes() != b"no-store");
+        let body: &[u8] = response.body().as_ref();
+        if !ok || !stored || body.is_empty() {
+            return response;
+        }
+        let tag = entity_tag(body);
+        let matched = self.if_none_match.as_deref().is_some_and(|header| {
+            header
+                .split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == "*" || t == tag)
+        });
+        let Ok(value) = HeaderValue::from_str(&tag) else {
+            return response;
+        };
+        response.headers_mut().insert(header::ETAG, value);
+        if matched {
+            *response.status_mut() = StatusCode::NOT_MODIFIED;
+            *response.body_mut() = Body::Empty;
+            response.headers_mut().remove(header::CONTENT_TYPE);
+        }
+        response
+    }
+}
+
+/// A strong validator for exactly these bytes: a 128-bit BLAKE2b digest, quoted.
+fn entity_tag(body: &[u8]) -> String {
+    use blake2::Digest as _;
+    let digest = blake2::Blake2b::<blake2::digest::consts::U16>::digest(body);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
 /// Reads a JSON body into `T`, refusing what no well-behaved client sends.
 ///
 /// - a `Content-Type` that is present and not JSON: 415 (an absent one is tolerated);

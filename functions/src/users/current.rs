@@ -1,5 +1,4 @@
 use http::StatusCode;
-use keel::http::json;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 
@@ -7,14 +6,18 @@ use super::UserResponse;
 
 /// GET /api/user — the logged-in user, with the token they presented.
 ///
-/// A valid token for an account that no longer exists is a 401, like any other bad token.
+/// A valid token for an account that no longer exists, or from a session that was ended, is a
+/// 401 like any other bad token. The user's record carries the session epoch, so this checks
+/// the session with the read it makes anyway.
 #[tracing::instrument(name = "get_current_user", skip_all, fields(user_id))]
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let (session, epoch) = deps.signed(&req)?.ok_or_else(ApiError::token_missing)?;
     let user = deps
         .store
         .get_user(&session.user_id)
         .await?
+        .filter(|user| user.session <= epoch)
         .ok_or_else(ApiError::token_invalid)?;
-    Ok(json(StatusCode::OK, &UserResponse::new(&user, &session.token)))
+    deps.sessions.remember(&user.id, user.session);
+    Ok(UserResponse::reply(StatusCode::OK, &user, &session.token))
 }

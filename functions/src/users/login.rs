@@ -2,7 +2,7 @@ use http::StatusCode;
 use keel::auth::verify_password;
 use keel::domain::Credentials;
 use keel::error::FieldErrors;
-use keel::http::{json, wrapped_body};
+use keel::http::wrapped_body;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -38,6 +38,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
         )));
     };
     tracing::Span::current().record("user_id", user.id.as_str());
-    let token = deps.tokens()?.issue(&user.id)?;
-    Ok(json(StatusCode::OK, &UserResponse::new(&user, &token)))
+    let token = deps.tokens()?.issue(&user.id, user.session)?;
+    Ok(UserResponse::reply(StatusCode::OK, &user, &token))
 }

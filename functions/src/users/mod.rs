@@ -4,6 +4,8 @@
 pub mod current;
 /// `POST /api/users/login`.
 pub mod login;
+/// `POST /api/user/logout`.
+pub mod logout;
 /// `POST /api/users`.
 pub mod register;
 /// `PUT /api/user`.
@@ -30,6 +32,10 @@ endpoint!(
     /// `update-current-user`: PUT /api/user.
     UPDATE = "update-current-user" => update::handle, TableAndTokens
 );
+endpoint!(
+    /// `logout`: POST /api/user/logout.
+    LOGOUT = "logout" => logout::handle, TableAndTokens
+);
 
 /// RealWorld's `{"user": {...}}` response, token included.
 #[derive(Serialize)]
@@ -47,7 +53,16 @@ struct UserBody<'a> {
 }
 
 impl<'a> UserResponse<'a> {
-    /// The response for `user`, carrying `token`.
+    /// The whole response: `status`, `user` with `token`, never stored by a cache.
+    pub fn reply(
+        status: http::StatusCode,
+        user: &'a User,
+        token: &'a str,
+    ) -> lambda_http::Response<lambda_http::Body> {
+        keel::http::no_store(keel::http::json(status, &Self::new(user, token)))
+    }
+
+    /// The body for `user`, carrying `token`.
     pub fn new(user: &'a User, token: &'a str) -> Self {
         Self {
             user: UserBody {

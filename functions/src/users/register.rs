@@ -1,7 +1,7 @@
 use http::StatusCode;
 use keel::auth::hash_password;
 use keel::domain::NewUser;
-use keel::http::{json, wrapped_body};
+use keel::http::wrapped_body;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -29,6 +29,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let hash = hash_password(new.password).await?;
     let user = deps.store.create_user(new.username, new.email, hash).await?;
     tracing::Span::current().record("user_id", user.id.as_str());
-    let token = deps.tokens()?.issue(&user.id)?;
-    Ok(json(StatusCode::CREATED, &UserResponse::new(&user, &token)))
+    let token = deps.tokens()?.issue(&user.id, user.session)?;
+    Ok(UserResponse::reply(StatusCode::CREATED, &user, &token))
 }

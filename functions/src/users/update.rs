@@ -2,7 +2,7 @@ use http::StatusCode;
 use keel::auth::hash_password;
 use keel::domain::UserChanges;
 use keel::error::FieldErrors;
-use keel::http::{double_option, json, wrapped_body};
+use keel::http::{double_option, wrapped_body};
 use keel::store::UserUpdate;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
@@ -24,11 +24,12 @@ struct UpdateUserDto {
 /// PUT /api/user — partial update of the logged-in user.
 ///
 /// Only the fields sent change. A blank or `null` bio/image is cleared (shown as `null`); a new
-/// password is re-hashed; a new username or email moves its uniqueness guard in the same
+/// password is re-hashed and ends every other session (the response carries a new token); a
+/// new username or email moves its uniqueness guard in the same
 /// transaction as the user, so a taken name is a 409 and nothing is half-written.
 #[tracing::instrument(name = "update_current_user", skip_all, fields(user_id))]
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let session = deps.tokens()?.require(&req)?;
+    let session = deps.require(&req).await?;
     let dto: UpdateUserDto = wrapped_body(&req, "user")?;
     if dto.username.is_none()
         && dto.email.is_none()
@@ -45,6 +46,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
         dto.bio.as_ref().map(Option::as_deref),
         dto.image.as_ref().map(Option::as_deref),
     )?;
+    let new_password = changes.password.is_some();
     let password_hash = match changes.password {
         Some(password) => Some(hash_password(password).await?),
         None => None,
@@ -61,5 +63,12 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
         .update_user(&session.user_id, update)
         .await?
         .ok_or_else(ApiError::token_invalid)?;
-    Ok(json(StatusCode::OK, &UserResponse::new(&user, &session.token)))
+    if !new_password {
+        return Ok(UserResponse::reply(StatusCode::OK, &user, &session.token));
+    }
+    // The new password ended every earlier session, this one included: the client gets a
+    // token for the new one (RealWorld clients store the token each user response carries).
+    deps.sessions.remember(&user.id, user.session);
+    let token = deps.tokens()?.issue(&user.id, user.session)?;
+    Ok(UserResponse::reply(StatusCode::OK, &user, &token))
 }

@@ -29,10 +29,16 @@ impl Slug {
         let slug = slug.trim_end_matches('-');
         Self(if slug.is_empty() {
             "article".to_owned()
+        } else if Self::RESERVED.contains(&slug) {
+            format!("{slug}-article")
         } else {
             slug.to_owned()
         })
     }
+
+    /// Path segments a route names literally under `/api/articles/` (`/api/articles/feed` is the
+    /// feed), so no article may have them as its slug: it could never be read.
+    pub const RESERVED: &[&str] = &["feed"];
 
     /// This slug with a random suffix, for when the plain one is taken.
     pub fn with_suffix(&self) -> Self {
@@ -152,33 +158,63 @@ text_field!(
     CommentBody, "body", 10_000
 );
 
+/// One tag, as an article carries it and a list filters by it: trimmed, 1–40 characters, no
+/// control characters. A list filter that is not a tag matches nothing and never becomes a key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Tag(String);
+
+impl Tag {
+    /// Longest tag, in characters.
+    pub const MAX_LEN: usize = 40;
+
+    /// Parses untrusted input; `Ok(None)` for a blank one (dropped from a list).
+    pub fn parse(raw: &str) -> Result<Option<Self>, FieldErrors> {
+        let tag = raw.trim();
+        if tag.is_empty() {
+            return Ok(None);
+        }
+        if tag.chars().count() > Self::MAX_LEN {
+            return Err(FieldErrors::single(
+                "tagList",
+                "has a tag that is too long (maximum is 40 characters)",
+            ));
+        }
+        if tag.chars().any(char::is_control) {
+            return Err(FieldErrors::single(
+                "tagList",
+                "has a tag with control characters",
+            ));
+        }
+        Ok(Some(Self(tag.to_owned())))
+    }
+
+    /// A `?tag=` filter: the tag, or `None` when no article could carry it.
+    pub fn filter(raw: &str) -> Option<Self> {
+        Self::parse(raw).ok().flatten()
+    }
+
+    /// The tag.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// An article's tags: trimmed, de-duplicated, sorted (RealWorld clients expect a sorted
-/// `tagList`), at most [`TagList::MAX_TAGS`] of at most 40 characters each.
+/// `tagList`), at most [`TagList::MAX_TAGS`] [`Tag`]s.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TagList(Vec<String>);
 
 impl TagList {
     /// Most tags per article. Bounded so creating or deleting an article stays one transaction.
     pub const MAX_TAGS: usize = 10;
-    const MAX_TAG_LEN: usize = 40;
 
     /// Parses untrusted input; blank entries are dropped.
     pub fn parse(raw: &[String]) -> Result<Self, FieldErrors> {
         let mut tags = BTreeSet::new();
-        for tag in raw.iter().map(|t| t.trim()).filter(|t| !t.is_empty()) {
-            if tag.chars().count() > Self::MAX_TAG_LEN {
-                return Err(FieldErrors::single(
-                    "tagList",
-                    "has a tag that is too long (maximum is 40 characters)",
-                ));
+        for tag in raw {
+            if let Some(tag) = Tag::parse(tag)? {
+                tags.insert(tag.0);
             }
-            if tag.chars().any(char::is_control) {
-                return Err(FieldErrors::single(
-                    "tagList",
-                    "has a tag with control characters",
-                ));
-            }
-            tags.insert(tag.to_owned());
         }
         if tags.len() > Self::MAX_TAGS {
             return Err(FieldErrors::single(

@@ -9,7 +9,8 @@ mod upload;
 mod user;
 
 pub use article::{
-    ArticleBody, ArticleChanges, CommentBody, CommentId, Description, NewArticle, Page, Slug, TagList, Title,
+    ArticleBody, ArticleChanges, CommentBody, CommentId, Description, NewArticle, Page, Slug, Tag, TagList,
+    Title,
 };
 
 pub use catalog::{

@@ -15,7 +15,16 @@ impl UserId {
         Self(uuid::Uuid::new_v4().to_string())
     }
 
-    /// Wraps an id read from a trusted source: a verified token or our own table.
+    /// Parses an id from a token's subject: only a UUID is one, so a signed but odd subject
+    /// (50 KB, empty) never becomes a key.
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == 36)
+            .then(|| uuid::Uuid::try_parse(raw).ok())
+            .flatten()
+            .map(|id| Self(id.to_string()))
+    }
+
+    /// Wraps an id read from our own table.
     pub fn from_trusted(id: String) -> Self {
         Self(id)
     }
@@ -61,6 +70,13 @@ impl Username {
                 "is invalid (use letters, digits, '_', '.' and '-')",
             ));
         }
+        // `/api/profiles/.` and `/api/profiles/..` are not paths a client can send as written.
+        if value.chars().all(|c| c == '.') && value.len() <= 2 {
+            return Err(FieldErrors::single(
+                "username",
+                "is invalid (it must not be '.' or '..')",
+            ));
+        }
         Ok(Self(value.to_owned()))
     }
 
@@ -92,7 +108,7 @@ impl Email {
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
         let value = required("email", raw)?.to_lowercase();
         let valid = value.len() <= 254
-            && !value.chars().any(char::is_whitespace)
+            && !value.chars().any(|c| c.is_whitespace() || c.is_control())
             && matches!(value.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.contains('@')
                     && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.'));
@@ -296,6 +312,9 @@ pub struct User {
     pub bio: Option<String>,
     /// `None` renders as `null`.
     pub image: Option<String>,
+    /// The user's session epoch: tokens signed for an earlier one no longer work (bumped by
+    /// "sign out everywhere" and by a password change).
+    pub session: u64,
 }
 
 /// A validated partial update of the current user: `None` leaves a field as it is;

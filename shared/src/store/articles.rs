@@ -30,7 +30,7 @@ use super::tx::{Tx, number};
 use super::uploads::ImageLinks;
 use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{
-    Article, ArticleChanges, Attachment, NewArticle, Page, Profile, Slug, TagList, UploadId, UserId,
+    Article, ArticleChanges, Attachment, NewArticle, Page, Profile, Slug, Tag, TagList, UploadId, UserId,
     Username, now_timestamp,
 };
 
@@ -111,7 +111,7 @@ pub enum ListFilter {
     /// Written by this user.
     Author(Username),
     /// Carrying this tag.
-    Tag(String),
+    Tag(Tag),
     /// Favorited by this user.
     Favorited(Username),
     /// By authors this user follows.
@@ -640,7 +640,7 @@ impl Store {
     ) -> StoreResult<ArticleList> {
         let (list, count_key) = match &filter {
             ListFilter::All => (ALL_LIST.to_owned(), key(ALL_COUNT, COUNT_SK)),
-            ListFilter::Tag(tag) => (tag_list(tag), key(TAGS_PK, tag.as_str())),
+            ListFilter::Tag(tag) => (tag_list(tag.as_str()), key(TAGS_PK, tag.as_str())),
             ListFilter::Feed(user) => (feed_list(user.as_str()), key(feed_count(user.as_str()), COUNT_SK)),
             ListFilter::Author(name) | ListFilter::Favorited(name) => {
                 let Some(user) = self.user_id_for(name).await? else {

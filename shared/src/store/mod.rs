@@ -35,7 +35,7 @@ pub use articles::{ArticleList, ListFilter};
 pub use error::{StoreError, StoreResult};
 pub use orders::{Claim, ClaimTicket};
 pub use uploads::{PENDING_LIFETIME, Verdict};
-pub use users::{LoginRecord, UserUpdate};
+pub use users::{LoginRecord, SESSION_PROJECTION, UserUpdate};
 
 /// An item's primary key as the SDK takes it.
 pub type Key = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;

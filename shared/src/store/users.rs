@@ -39,11 +39,15 @@ struct UserItem {
     /// Set only by an operator ([`Store::set_role`]); absent on records made before roles.
     #[serde(default)]
     role: Role,
+    /// Tokens carry the epoch they were signed in; only the current one's are accepted.
+    #[serde(default)]
+    session_epoch: u64,
 }
 
 impl UserItem {
     fn into_user(self) -> User {
         User {
+            session: self.session_epoch,
             id: UserId::from_trusted(self.id),
             username: Username::from_trusted(self.username),
             email: Email::from_trusted(self.email),
@@ -135,6 +139,7 @@ impl Store {
             updated_at: now,
             version: 1,
             role: Role::User,
+            session_epoch: 0,
         };
         let mut tx = Tx::new(&self.table);
         tx.put_new(&item)?;
@@ -319,7 +324,9 @@ impl Store {
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
         if let Some(hash) = &update.password_hash {
-            set.push("password_hash = :hash");
+            // A new password ends every session signed before it.
+            set.push("password_hash = :hash, session_epoch = if_not_exists(session_epoch, :zero) + :one");
+            request = request.expression_attribute_values(":zero", AttributeValue::N("0".into()));
             request =
                 request.expression_attribute_values(":hash", AttributeValue::S(hash.as_str().to_owned()));
         }
@@ -357,6 +364,73 @@ impl Store {
                 Ok(None)
             }
             Err(error) => Err(StoreError::sdk("UpdateItem user", error)),
+        }
+    }
+}
+
+/// What a session check reads of the user's record (the meter recognises it by this).
+pub const SESSION_PROJECTION: &str = "id, session_epoch";
+
+#[derive(Deserialize)]
+struct EpochOnly {
+    #[serde(default)]
+    session_epoch: u64,
+}
+
+impl Store {
+    /// `user`'s session epoch, or `None` when the user no longer exists. Callers cache it
+    /// briefly (see `keel::auth::SessionCache`), so this is not a read per request.
+    ///
+    /// Access: `GetItem USER#<id>/USER` projecting `id, session_epoch`, strongly consistent —
+    /// 1 round trip.
+    pub async fn session_epoch(&self, user: &UserId) -> StoreResult<Option<u64>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(user.as_str())))
+            .projection_expression(SESSION_PROJECTION)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem session", e))?;
+        Ok(output
+            .item
+            .map(from_item::<EpochOnly>)
+            .transpose()?
+            .map(|e| e.session_epoch))
+    }
+
+    /// Ends every session of `user` ("sign out everywhere"): tokens signed before answer 401.
+    /// Answers the new epoch, or `None` when the user no longer exists.
+    ///
+    /// Access: one `UpdateItem` (`ADD session_epoch 1`, conditioned on the user existing) — 1
+    /// round trip.
+    pub async fn end_sessions(&self, user: &UserId) -> StoreResult<Option<u64>> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(user.as_str())))
+            // `version` too: a read-modify-write of the user must not put the old epoch back.
+            .update_expression("ADD session_epoch :one, version :one")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(Some(
+                from_item::<EpochOnly>(output.attributes.unwrap_or_default())?.session_epoch,
+            )),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(StoreError::sdk("UpdateItem session", error)),
         }
     }
 }
@@ -431,6 +505,7 @@ fn apply(mut item: UserItem, update: &UserUpdate) -> UserItem {
     }
     if let Some(hash) = &update.password_hash {
         item.password_hash = hash.clone();
+        item.session_epoch += 1;
     }
     if let Some(bio) = &update.bio {
         item.bio = bio.clone();

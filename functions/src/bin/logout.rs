@@ -1,0 +1,6 @@
+//! The `logout` Lambda function: its handler, nothing else.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    keel_functions::serve(&keel_functions::users::LOGOUT).await
+}

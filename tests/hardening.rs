@@ -1,0 +1,293 @@
+//! What an attacker or a fuzzer found, each sent again over HTTP against the local server:
+//! values that become DynamoDB keys, reserved words, odd header bytes, headers every response
+//! carries, identities that cannot be addressed, and sessions that must end.
+
+use std::time::{Duration, Instant};
+
+use keel::domain::UserId;
+use keel_tests::{NewUser, spawn_app};
+use reqwest::Method;
+use reqwest::header::HeaderValue;
+use serde_json::json;
+
+#[tokio::test]
+async fn values_no_key_could_hold_are_answered_without_reaching_the_table() {
+    let app = spawn_app().await;
+    let (_, token) = app.registered_user().await;
+    for tag in [String::new(), "t".repeat(1025), "ä".repeat(600)] {
+        let reply = app.list(&format!("?tag={tag}"), None).await;
+        assert_eq!(reply.status, 200, "tag of {} bytes: {}", tag.len(), reply.body);
+        assert_eq!(reply.body["articlesCount"], 0);
+    }
+    let slug = "s".repeat(2044);
+    for (method, path) in [
+        ("GET", format!("/articles/{slug}")),
+        ("PUT", format!("/articles/{slug}")),
+        ("DELETE", format!("/articles/{slug}")),
+        ("POST", format!("/articles/{slug}/favorite")),
+        ("DELETE", format!("/articles/{slug}/favorite")),
+        ("GET", format!("/articles/{slug}/comments")),
+        ("POST", format!("/articles/{slug}/comments")),
+        ("DELETE", format!("/articles/{slug}/comments/1")),
+    ] {
+        let body = json!({"article": {"title": "t"}, "comment": {"body": "b"}});
+        let reply = app.send(method, &path, Some(body), Some(&token)).await;
+        assert_eq!(
+            reply.status,
+            404,
+            "{method} …{}: {}",
+            &path[path.len() - 20..],
+            reply.body
+        );
+    }
+    // A token whose subject is 50 KB, correctly signed: 401, not a 500 from the key's size.
+    let huge = app
+        .app
+        .deps
+        .tokens()
+        .unwrap()
+        .issue(&UserId::from_trusted("u".repeat(50_000)), 0)
+        .unwrap();
+    for path in ["/user", "/articles"] {
+        let reply = app.send("GET", path, None, Some(&huge)).await;
+        assert_eq!(reply.status, 401, "{path}: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn an_article_titled_feed_can_be_read_and_routes_list_each_method_once() {
+    let app = spawn_app().await;
+    let (_, token) = app.registered_user().await;
+    let created = app
+        .create_article(&token, json!({"title": "Feed", "description": "d", "body": "b"}))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let slug = created.body["article"]["slug"].as_str().unwrap().to_owned();
+    assert_ne!(slug, "feed");
+    let read = app.send("GET", &format!("/articles/{slug}"), None, None).await;
+    assert_eq!(read.status, 200, "{slug}: {}", read.body);
+    assert_eq!(read.body["article"]["title"], "Feed");
+
+    let options = app.send_raw(app.request(Method::OPTIONS, "/articles/feed")).await;
+    assert_eq!(options.status, 405);
+    let allow = options.headers["allow"].to_str().unwrap().to_owned();
+    let methods: Vec<&str> = allow.split(", ").collect();
+    let mut unique = methods.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(methods.len(), unique.len(), "Allow: {allow}");
+}
+
+#[tokio::test]
+async fn an_authorization_header_with_bytes_outside_ascii_is_refused_not_ignored() {
+    let app = spawn_app().await;
+    let (_, token) = app.registered_user().await;
+    let mut bytes = format!("Token {token}").into_bytes();
+    bytes.extend_from_slice(&[0xC3, 0xA9, 0xFF]);
+    let value = HeaderValue::from_bytes(&bytes).unwrap();
+    for path in ["/articles", "/tags", "/user"] {
+        let reply = app
+            .send_raw(
+                app.request(Method::GET, path)
+                    .header("authorization", value.clone()),
+            )
+            .await;
+        let expected = if path == "/tags" { 200 } else { 401 };
+        assert_eq!(reply.status, expected, "{path}: {}", reply.body);
+    }
+}
+
+#[tokio::test]
+async fn every_response_says_nosniff_and_how_it_may_be_cached() {
+    let app = spawn_app().await;
+    let user = NewUser::random();
+    let registered = app.register(&user).await;
+    let token = registered.body["user"]["token"].as_str().unwrap().to_owned();
+    let login = app.login(&user.email, &user.password).await;
+    let current = app.current_user(Some(&token)).await;
+    let missing = app.send("GET", "/articles/no-such-article", None, None).await;
+    let refused = app.current_user(None).await;
+    let mine = app.list("", Some(&token)).await;
+    let anonymous = app.list("", None).await;
+    for (name, reply) in [
+        ("register", &registered),
+        ("login", &login),
+        ("current", &current),
+        ("404", &missing),
+        ("401", &refused),
+        ("list as user", &mine),
+        ("list anonymously", &anonymous),
+    ] {
+        assert_eq!(reply.headers["x-content-type-options"], "nosniff", "{name}");
+        assert!(reply.headers.contains_key("cache-control"), "{name}");
+    }
+    for reply in [&registered, &login, &current] {
+        assert_eq!(
+            reply.headers["cache-control"], "no-store",
+            "a token is in the body"
+        );
+    }
+    let cache = mine.headers["cache-control"].to_str().unwrap();
+    assert!(cache.contains("private"), "{cache}");
+    assert!(
+        mine.headers["vary"]
+            .to_str()
+            .unwrap()
+            .to_ascii_lowercase()
+            .contains("authorization"),
+        "the answer depends on who asks"
+    );
+    let tags = app.send("GET", "/tags", None, None).await;
+    let cache = tags.headers["cache-control"].to_str().unwrap();
+    assert!(cache.starts_with("public, max-age="), "{cache}");
+}
+
+#[tokio::test]
+async fn emails_with_control_characters_and_usernames_that_are_path_tricks_are_refused() {
+    let app = spawn_app().await;
+    for (username, email) in [
+        ("ctrl", "a\u{0}\u{7}x@example.com"),
+        ("ctrl2", "a@exa\u{1b}mple.com"),
+        (".", "dot@example.com"),
+        ("..", "dots@example.com"),
+    ] {
+        let reply = app
+            .send(
+                "POST",
+                "/users",
+                Some(json!({"user": {"username": username, "email": email, "password": "long enough password"}})),
+                None,
+            )
+            .await;
+        assert_eq!(reply.status, 422, "{username:?} {email:?}: {}", reply.body);
+    }
+}
+
+/// Polls `GET /api{path}` with `token` until it is refused; answers how long that took.
+async fn until_refused(app: &keel_tests::TestApp, token: &str, path: &str) -> Duration {
+    let started = Instant::now();
+    loop {
+        let reply = app.send("GET", path, None, Some(token)).await;
+        if reply.status == 401 {
+            return started.elapsed();
+        }
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert!(
+            started.elapsed() < Duration::from_secs(65),
+            "the token still works after 65 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn signing_out_everywhere_or_changing_the_password_ends_every_earlier_session() {
+    let app = spawn_app().await;
+    let user = NewUser::random();
+    let first = app.register(&user).await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second = app.login(&user.email, &user.password).await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Both sessions are in use (and so in any cache) before they are ended.
+    for token in [&first, &second] {
+        for path in ["/user", "/articles", "/articles/feed"] {
+            assert_eq!(app.send("GET", path, None, Some(token)).await.status, 200);
+        }
+    }
+    let out = app.send("POST", "/user/logout", None, Some(&second)).await;
+    assert_eq!(out.status, 204, "{}", out.body);
+    // Each function checks a session again at most every few seconds.
+    for (token, path) in [
+        (&first, "/user"),
+        (&second, "/user"),
+        (&first, "/articles"),
+        (&second, "/articles/feed"),
+    ] {
+        let took = until_refused(&app, token, path).await;
+        assert!(took < Duration::from_secs(60), "{path}: {took:?}");
+    }
+
+    // A password change: the client gets a new token that works; the old ones do not.
+    let third = app.login(&user.email, &user.password).await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let changed = app
+        .update_user(&third, json!({"password": "another long password"}))
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let fresh = changed.body["user"]["token"].as_str().unwrap().to_owned();
+    assert_ne!(fresh, third);
+    for path in ["/user", "/articles"] {
+        let took = until_refused(&app, &third, path).await;
+        assert!(took < Duration::from_secs(60), "{path}: {took:?}");
+    }
+    assert_eq!(app.current_user(Some(&fresh)).await.status, 200);
+    assert_eq!(app.login(&user.email, "another long password").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_get_carries_a_strong_etag_that_answers_304_until_the_resource_changes() {
+    let app = spawn_app().await;
+    let (_, author) = app.registered_user().await;
+    let (_, reader) = app.registered_user().await;
+    let slug = app.article_by(&author, "Cached", &["c"]).await;
+    let path = format!("/articles/{slug}");
+    let get = |etag: Option<String>| {
+        let mut request = app
+            .request(Method::GET, &path)
+            .header("authorization", format!("Token {reader}"));
+        if let Some(etag) = etag {
+            request = request.header("if-none-match", etag);
+        }
+        app.send_raw(request)
+    };
+    let first = get(None).await;
+    let etag = first.headers["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"') && !etag.starts_with("W/"), "{etag}");
+    let again = get(Some(etag.clone())).await;
+    assert_eq!(again.status, 304);
+    assert_eq!(again.body, serde_json::Value::Null, "a 304 has no body");
+    assert_eq!(again.headers["etag"], etag.as_str());
+
+    app.send("POST", &format!("{path}/favorite"), None, Some(&reader))
+        .await;
+    let favorited = get(Some(etag.clone())).await;
+    assert_eq!(favorited.status, 200, "a new favorite changes the ETag");
+    let etag = favorited.headers["etag"].to_str().unwrap().to_owned();
+    app.send(
+        "PUT",
+        &path,
+        Some(json!({"article": {"body": "edited"}})),
+        Some(&author),
+    )
+    .await;
+    assert_eq!(get(Some(etag)).await.status, 200, "an edit changes the ETag");
+
+    // Stock changes the product's ETag.
+    let (_, admin) = app.admin().await;
+    let product = app.product(&admin, "Mug", "kitchen", 900, 5).await;
+    let product_path = format!("/products/{product}");
+    let before = app.send("GET", &product_path, None, None).await;
+    let etag = before.headers["etag"].to_str().unwrap().to_owned();
+    let cached = app
+        .send_raw(
+            app.request(Method::GET, &product_path)
+                .header("if-none-match", etag.clone()),
+        )
+        .await;
+    assert_eq!(cached.status, 304);
+    let ordered = app.order(&reader, "etag-order", &[(&product, 1)]).await;
+    assert_eq!(ordered.status, 201, "{}", ordered.body);
+    let after = app
+        .send_raw(
+            app.request(Method::GET, &product_path)
+                .header("if-none-match", etag),
+        )
+        .await;
+    assert_eq!(after.status, 200, "a stock change changes the ETag");
+}
