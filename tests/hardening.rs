@@ -291,3 +291,50 @@ async fn a_get_carries_a_strong_etag_that_answers_304_until_the_resource_changes
         .await;
     assert_eq!(after.status, 200, "a stock change changes the ETag");
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_are_refused_for_a_while_alike_for_known_and_unknown_emails() {
+    let app = spawn_app().await;
+    let user = NewUser::random();
+    assert_eq!(app.register(&user).await.status, 201);
+    let unknown = NewUser::random();
+    let limit = keel::store::MAX_EMAIL_FAILURES;
+
+    // Failures below the limit, then a success, forget the failures.
+    for _ in 1..limit {
+        assert_eq!(app.login(&user.email, "wrong password!").await.status, 401);
+    }
+    assert_eq!(app.login(&user.email, &user.password).await.status, 200);
+    for _ in 1..limit {
+        assert_eq!(app.login(&user.email, "wrong password!").await.status, 401);
+    }
+    assert_eq!(app.login(&user.email, "wrong password!").await.status, 401);
+
+    // At the limit, even the right password waits; an unknown email answers the same.
+    let mut answers = Vec::new();
+    for email in [&user.email, &unknown.email] {
+        if email == &unknown.email {
+            for _ in 0..limit {
+                assert_eq!(app.login(email, "wrong password!").await.status, 401);
+            }
+        }
+        let refused = app.login(email, &user.password).await;
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        let wait: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!(wait > 0 && wait <= keel::store::LOGIN_WINDOW.as_secs(), "{wait}");
+        let fields: Vec<String> = refused.body["errors"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        answers.push(fields);
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "known and unknown emails are throttled alike"
+    );
+    // Other accounts are not locked out by it.
+    let (other, _) = app.registered_user().await;
+    assert_eq!(app.login(&other.email, &other.password).await.status, 200);
+}

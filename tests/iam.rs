@@ -125,6 +125,9 @@ async fn exercise(app: &TestApp) {
     assert_eq!(app.register(&reader).await.status, 409);
     let taken = app.update_user(&r, json!({"email": author.email})).await;
     assert_eq!(taken.status, 409);
+    // A failed login counts against the email and the address; the next success clears it.
+    assert_eq!(app.login(&author.email, "not the password").await.status, 401);
+    assert_eq!(app.login(&author.email, &author.password).await.status, 200);
     // A new password ends the session: carry on with the token the change hands back.
     let changed = app.update_user(&r, json!({"password": "a new password"})).await;
     let r = changed.body["user"]["token"].as_str().unwrap().to_owned();

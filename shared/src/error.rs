@@ -88,6 +88,9 @@ pub enum ApiError {
     /// 503: storage is throttling or unreachable; the client may retry after a moment.
     #[error("service unavailable")]
     ServiceUnavailable(#[source] anyhow::Error),
+    /// 429: too many failed logins; the number is the seconds until the next attempt may go.
+    #[error("too many requests")]
+    TooManyRequests(u64),
 }
 
 impl From<StoreError> for ApiError {
@@ -173,6 +176,7 @@ impl ApiError {
             ApiError::UnprocessableEntity(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -192,6 +196,10 @@ impl ApiError {
             }
             ApiError::Internal(_) => FieldErrors::single("server", "internal error"),
             ApiError::ServiceUnavailable(_) => FieldErrors::single("server", "is busy; try again shortly"),
+            ApiError::TooManyRequests(seconds) => FieldErrors::single(
+                "credentials",
+                format!("too many failed attempts; try again in {seconds} seconds"),
+            ),
         }
     }
 
@@ -216,6 +224,11 @@ impl ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            ApiError::TooManyRequests(seconds) => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
             }
             _ => {}
         }

@@ -3,6 +3,7 @@ use keel::auth::verify_password;
 use keel::domain::Credentials;
 use keel::error::FieldErrors;
 use keel::http::wrapped_body;
+use keel::store::LoginGate;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -19,12 +20,18 @@ struct LoginDto {
 ///
 /// An unknown email and a wrong password get the same 401 body, and both run one argon2
 /// verification (against a dummy hash when there is no account), so neither the answer nor
-/// its timing says which emails are registered.
+/// its timing says which emails are registered. Failures are counted per email (registered or
+/// not) and per source address; past `keel::store::MAX_EMAIL_FAILURES` or `MAX_SOURCE_FAILURES` in
+/// `LOGIN_WINDOW`, attempts are refused with 429 and `Retry-After` until the window ends.
 #[tracing::instrument(name = "login", skip_all, fields(user_id))]
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let dto: LoginDto = wrapped_body(&req, "user")?;
     let credentials = Credentials::parse(dto.email.as_deref(), dto.password.as_deref())?;
-    let record = deps.store.find_login(&credentials.email).await?;
+    let source = source_address(&req);
+    let (record, had_failures) = match deps.store.open_login(&credentials.email, &source).await? {
+        LoginGate::Throttled(seconds) => return Err(ApiError::TooManyRequests(seconds)),
+        LoginGate::Open { record, had_failures } => (record, had_failures),
+    };
     let (user, hash) = match record {
         Some(record) => (Some(record.user), Some(record.password_hash)),
         None => (None, None),
@@ -32,12 +39,33 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let verified = verify_password(credentials.password, hash).await?;
     let Some(user) = user.filter(|_| verified) else {
         tracing::debug!("login rejected: unknown email or wrong password");
+        deps.store
+            .record_login_failure(&credentials.email, &source)
+            .await?;
         return Err(ApiError::Unauthorized(FieldErrors::single(
             "credentials",
             "invalid",
         )));
     };
+    if had_failures {
+        deps.store.clear_login_failures(&credentials.email).await?;
+    }
     tracing::Span::current().record("user_id", user.id.as_str());
     let token = deps.tokens()?.issue(&user.id, user.session)?;
     Ok(UserResponse::reply(StatusCode::OK, &user, &token))
+}
+
+/// The caller's address as API Gateway saw it (never a client-supplied header), bounded: an
+/// address is at most 45 characters (IPv6 with an IPv4 tail).
+fn source_address(req: &Request) -> String {
+    use lambda_http::RequestExt as _;
+    use lambda_http::request::RequestContext;
+    let ip = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+        _ => None,
+    };
+    ip.filter(|ip| {
+        !ip.is_empty() && ip.len() <= 45 && ip.chars().all(|c| c.is_ascii_hexdigit() || ".:".contains(c))
+    })
+    .unwrap_or_else(|| "unknown".to_owned())
 }

@@ -20,6 +20,7 @@ mod orders;
 mod profiles;
 /// The change stream: feed fan-out and post-delete clean-up.
 pub mod stream;
+mod throttle;
 mod tx;
 mod uploads;
 mod users;
@@ -34,6 +35,7 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use articles::{ArticleList, ListFilter};
 pub use error::{StoreError, StoreResult};
 pub use orders::{Claim, ClaimTicket};
+pub use throttle::{LOGIN_WINDOW, LoginGate, MAX_EMAIL_FAILURES, MAX_SOURCE_FAILURES};
 pub use uploads::{PENDING_LIFETIME, Verdict};
 pub use users::{LoginRecord, SESSION_PROJECTION, UserUpdate};
 

@@ -66,7 +66,7 @@ struct GuardItem {
 
 /// An id no user can have (generated ids are UUIDs), read in place of a real user when login
 /// finds no account, to keep the timing equal.
-const NO_SUCH_USER: &str = "none";
+pub(super) const NO_SUCH_USER: &str = "none";
 
 fn guard(pk: String, sk: &str, user: &UserId) -> GuardItem {
     GuardItem {
@@ -191,19 +191,12 @@ impl Store {
             .map(|g| UserId::from_trusted(g.user_id)))
     }
 
-    /// Finds the account behind an email, with its password hash, for login.
+    /// The account `id`, with its password hash, for login (`None` for [`NO_SUCH_USER`], read
+    /// all the same so that an unknown email costs what a known one does).
     ///
-    /// Access: `GetItem EMAIL#<email>/EMAIL` then `GetItem USER#<id>/USER`, both strongly
-    /// consistent — 2 round trips (the second depends on the first). An unknown email still
-    /// makes the second read, of a key that never exists, so the two cases take the same time
-    /// (the `login_timing` example measures it).
-    pub async fn find_login(&self, email: &Email) -> StoreResult<Option<LoginRecord>> {
-        let Some(id) = self.get_guard(email_pk(email), EMAIL_SK).await? else {
-            self.get_user_item(&UserId::from_trusted(NO_SUCH_USER.to_owned()))
-                .await?;
-            return Ok(None);
-        };
-        Ok(self.get_user_item(&id).await?.map(|item| {
+    /// Access: `GetItem USER#<id>/USER`, strongly consistent — 1 round trip.
+    pub(super) async fn login_record(&self, id: &UserId) -> StoreResult<Option<LoginRecord>> {
+        Ok(self.get_user_item(id).await?.map(|item| {
             let password_hash = item.password_hash.clone();
             LoginRecord {
                 user: item.into_user(),
