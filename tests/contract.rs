@@ -249,7 +249,11 @@ fn the_api_stage_is_throttled_by_default_route_settings() {
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     let settings = &doc["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
-    let rate = settings["ThrottlingRateLimit"].as_f64().expect("a stage rate limit");
-    let burst = settings["ThrottlingBurstLimit"].as_u64().expect("a stage burst limit");
+    let rate = settings["ThrottlingRateLimit"]
+        .as_f64()
+        .expect("a stage rate limit");
+    let burst = settings["ThrottlingBurstLimit"]
+        .as_u64()
+        .expect("a stage burst limit");
     assert!(rate > 0.0 && burst > 0, "{rate} {burst}");
 }
