@@ -66,14 +66,10 @@ async fn a_store_that_is_down_is_a_503_with_retry_after_and_service_resumes_when
         .to_owned();
     let (endpoint, up) = proxy(upstream).await;
     // The function's own client, configured as a cold start configures it, through the proxy.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+    let sdk = keel::config::sdk_defaults()
         .endpoint_url(&endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::for_tests())
-        .timeout_config(keel::config::sdk_timeouts())
-        .retry_config(
-            aws_config::retry::RetryConfig::standard().with_max_attempts(keel::config::SDK_ATTEMPTS),
-        )
         .load()
         .await;
     let deps: &'static Deps = Box::leak(Box::new(Deps::new(

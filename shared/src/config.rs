@@ -47,32 +47,31 @@ pub struct Deps {
 }
 
 /// Attempts per AWS call (the first and two retries, with the SDK's jittered backoff).
-pub const SDK_ATTEMPTS: u32 = 3;
+const SDK_ATTEMPTS: u32 = 3;
 /// Longest one AWS call may take, retries included: shorter than the shortest function timeout
 /// (10 s in `template.yaml`), so a store that hangs becomes a 503 the handler answers, not a
 /// Lambda timeout.
 pub const SDK_OPERATION_TIMEOUT: Duration = Duration::from_secs(6);
 
-/// The timeouts every function's AWS clients use: connect 1 s, one attempt 2 s, the whole call
-/// [`SDK_OPERATION_TIMEOUT`].
-pub fn sdk_timeouts() -> aws_config::timeout::TimeoutConfig {
-    aws_config::timeout::TimeoutConfig::builder()
+/// How every function's AWS configuration starts: timeouts of connect 1 s, one attempt 2 s and
+/// the whole call [`SDK_OPERATION_TIMEOUT`], and [`SDK_ATTEMPTS`] attempts. Tests that put a
+/// fault between a function and its store start from the same.
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(SDK_OPERATION_TIMEOUT)
-        .build()
+        .build();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(SDK_ATTEMPTS))
 }
 
 impl Deps {
     /// Builds what `needs` asks for from the process environment and the default AWS
     /// configuration, as a Lambda cold start does. See [`Deps::cold_start`].
     pub async fn from_env(needs: Needs) -> anyhow::Result<Self> {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(aws_https_client()?)
-            .timeout_config(sdk_timeouts())
-            .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(SDK_ATTEMPTS))
-            .load()
-            .await;
+        let sdk = sdk_defaults().http_client(aws_https_client()?).load().await;
         Self::cold_start(needs, |name| std::env::var(name).ok(), &sdk).await
     }
 

@@ -50,10 +50,7 @@ macro_rules! uuid_id {
 
             /// Parses untrusted text: only a UUID (any case) is an id; it is kept lowercase.
             pub fn parse(raw: &str) -> Option<Self> {
-                if raw.len() != 36 {
-                    return None;
-                }
-                uuid::Uuid::try_parse(raw).ok().map(|id| Self(id.to_string()))
+                $crate::domain::parse_uuid(raw).map(Self)
             }
 
             /// Wraps an id read back from our own table.

@@ -28,6 +28,15 @@ pub use user::{Bio, Credentials, Email, ImageUrl, NewUser, Password, User, UserC
 
 use crate::error::FieldErrors;
 
+/// Untrusted text as a UUID id: exactly the 36-character hyphenated form (any case), kept
+/// lower-case, so an id never becomes a key of another length.
+pub(crate) fn parse_uuid(raw: &str) -> Option<String> {
+    if raw.len() != 36 {
+        return None;
+    }
+    uuid::Uuid::try_parse(raw).ok().map(|id| id.to_string())
+}
+
 /// Trims `raw` and rejects what is empty afterwards with RealWorld's wording.
 fn required<'a>(field: &'static str, raw: Option<&'a str>) -> Result<&'a str, FieldErrors> {
     match raw.map(str::trim) {

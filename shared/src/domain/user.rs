@@ -18,10 +18,7 @@ impl UserId {
     /// Parses an id from a token's subject: only a UUID is one, so a signed but odd subject
     /// (50 KB, empty) never becomes a key.
     pub fn parse(raw: &str) -> Option<Self> {
-        (raw.len() == 36)
-            .then(|| uuid::Uuid::try_parse(raw).ok())
-            .flatten()
-            .map(|id| Self(id.to_string()))
+        super::parse_uuid(raw).map(Self)
     }
 
     /// Wraps an id read from our own table.

@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Items;
+use super::error::update_condition_failed;
 use super::keys::{
     ALL_COUNT, ALL_LIST, ARTICLE_SK, COUNT_SK, SLUG_SK, TAGS_PK, article_key, article_pk, author_count,
     author_list, entry_sk, favorited_gsi, favorites_count, favorites_list, feed_count, feed_list, key,
@@ -287,15 +288,13 @@ impl Store {
                 let links = ImageLinks::write(&mut tx, author, &attachment, &images, [], &BTreeSet::new())?;
                 match self.transact(tx.items).await {
                     Ok(()) => return Ok(item),
-                    Err(TransactFailure::Cancelled(codes)) if links.refused(&codes).is_some() => {
-                        return Err(links.refused(&codes).unwrap_or(StoreError::Contended("article")));
-                    }
-                    Err(TransactFailure::Cancelled(codes))
-                        if TransactFailure::failed_at(&codes, slug_index) =>
-                    {
-                        continue;
-                    }
                     Err(TransactFailure::Cancelled(codes)) => {
+                        if let Some(refused) = links.refused(&codes) {
+                            return Err(refused);
+                        }
+                        if TransactFailure::failed_at(&codes, slug_index) {
+                            continue;
+                        }
                         return Err(anyhow::anyhow!("article creation cancelled: {codes:?}").into());
                     }
                     Err(TransactFailure::Other(error)) => return Err(error),
@@ -765,13 +764,7 @@ pub(super) async fn next_sequence(store: &Store, article_id: &str) -> StoreResul
             let seq: Seq = from_item(output.attributes.unwrap_or_default())?;
             Ok(Some(seq.comment_seq))
         }
-        Err(error)
-            if error
-                .as_service_error()
-                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-        {
-            Ok(None)
-        }
+        Err(error) if update_condition_failed(&error) => Ok(None),
         Err(error) => Err(StoreError::sdk("UpdateItem comment_seq", error)),
     }
 }

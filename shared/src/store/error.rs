@@ -82,5 +82,15 @@ impl StoreError {
     }
 }
 
+/// True when an `UpdateItem` was refused by its condition expression: for the callers that
+/// read that as an answer ("no such user", "not live"), not as a failure.
+pub(super) fn update_condition_failed<R>(
+    error: &SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>,
+) -> bool {
+    error
+        .as_service_error()
+        .is_some_and(|e| e.is_conditional_check_failed_exception())
+}
+
 /// Shorthand for store results.
 pub type StoreResult<T> = Result<T, StoreError>;

@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::error::update_condition_failed;
 use super::keys::{EMAIL_SK, email_pk, key};
 use super::orders::{epoch_now, seconds};
 use super::tx::number;
-use super::users::{LoginRecord, NO_SUCH_USER};
+use super::users::{LoginRecord, NO_SUCH_USER, UserIdOnly};
 use super::{Store, StoreError, StoreResult, from_item, key_pair};
 use crate::domain::{Email, UserId};
 
@@ -43,11 +46,6 @@ struct Counter {
     failures: u64,
     #[serde(default)]
     expires_at: i64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Guard {
-    user_id: String,
 }
 
 /// What a login attempt may go on with.
@@ -103,7 +101,7 @@ impl Store {
             return Ok(LoginGate::Throttled(retry_after));
         }
         let user = match items.get(&key_pair(&guard_key)) {
-            Some(item) => UserId::from_trusted(from_item::<Guard>(item.clone())?.user_id),
+            Some(item) => UserId::from_trusted(from_item::<UserIdOnly>(item.clone())?.user_id),
             None => UserId::from_trusted(NO_SUCH_USER.to_owned()),
         };
         Ok(LoginGate::Open {
@@ -117,62 +115,63 @@ impl Store {
     /// Access: two `UpdateItem`s, concurrently (`ADD failures 1`, the window's end set by the
     /// first) — 1 round trip.
     pub async fn record_login_failure(&self, email: &Email, source: &str) -> StoreResult<()> {
-        let expires = epoch_now() + seconds(LOGIN_WINDOW);
-        let bump = |pk: String| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(pk, COUNTER_SK)))
-                // An expired counter (TTL not yet applied) starts a new window.
-                .update_expression(
-                    "SET failures = if_not_exists(failures, :zero) + :one, expires_at = :expires",
-                )
-                .condition_expression("attribute_not_exists(expires_at) OR expires_at <= :now")
-                .expression_attribute_values(":zero", number(0))
-                .expression_attribute_values(":one", number(1))
-                .expression_attribute_values(":expires", number(expires))
-                .expression_attribute_values(":now", number(epoch_now()))
-                .send()
-        };
-        let bump_live = |pk: String| {
-            self.client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(key(pk, COUNTER_SK)))
-                .update_expression("ADD failures :one")
-                .condition_expression("expires_at > :now")
-                .expression_attribute_values(":one", number(1))
-                .expression_attribute_values(":now", number(epoch_now()))
-                .send()
-        };
         let count = |pk: String| async move {
-            // Usually the counter is live: add to it. If it is absent or expired, start it.
-            match bump_live(pk.clone()).await {
-                Ok(_) => Ok(()),
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
-                    match bump(pk).await {
-                        Ok(_) => Ok(()),
-                        // Another failure started it a moment ago: this one is within a
-                        // second of it, close enough not to count twice.
-                        Err(error)
-                            if error
-                                .as_service_error()
-                                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                        {
-                            Ok(())
-                        }
-                        Err(error) => Err(StoreError::sdk("UpdateItem throttle", error)),
-                    }
-                }
-                Err(error) => Err(StoreError::sdk("UpdateItem throttle", error)),
+            let now = number(epoch_now());
+            // Usually the counter is live: add to it.
+            let added = self
+                .update_counter(
+                    &pk,
+                    "ADD failures :one",
+                    "expires_at > :now",
+                    vec![(":one", number(1)), (":now", now.clone())],
+                )
+                .await?;
+            if !added {
+                // Absent, or expired with its TTL deletion still to come: start a window. When
+                // another failure started it a moment ago, this one is refused and not counted:
+                // close enough, within a second of it.
+                self.update_counter(
+                    &pk,
+                    "SET failures = if_not_exists(failures, :zero) + :one, expires_at = :expires",
+                    "attribute_not_exists(expires_at) OR expires_at <= :now",
+                    vec![
+                        (":zero", number(0)),
+                        (":one", number(1)),
+                        (":expires", number(epoch_now() + seconds(LOGIN_WINDOW))),
+                        (":now", now),
+                    ],
+                )
+                .await?;
             }
+            Ok::<_, StoreError>(())
         };
         let (by_email, by_source) = tokio::join!(count(email_counter(email)), count(source_counter(source)));
         by_email.and(by_source)
+    }
+
+    /// One conditional `UpdateItem` of counter `pk`: `false` when the condition refused it.
+    async fn update_counter(
+        &self,
+        pk: &str,
+        expression: &str,
+        condition: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> StoreResult<bool> {
+        let mut request = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, COUNTER_SK)))
+            .update_expression(expression)
+            .condition_expression(condition);
+        for (name, value) in values {
+            request = request.expression_attribute_values(name, value);
+        }
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(error) if update_condition_failed(&error) => Ok(false),
+            Err(error) => Err(StoreError::sdk("UpdateItem throttle", error)),
+        }
     }
 
     /// Forgets `email`'s failures after a successful login.

@@ -13,6 +13,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+use super::error::update_condition_failed;
 use super::keys::{EMAIL_SK, USER_SK, USERNAME_SK, email_pk, key, user_key, user_pk, username_pk};
 use super::tx::{Tx, number};
 use super::uploads::{attach, detach};
@@ -349,13 +350,7 @@ impl Store {
                 .map(from_item::<UserItem>)
                 .transpose()?
                 .map(UserItem::into_user)),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(error) if update_condition_failed(&error) => Ok(None),
             Err(error) => Err(StoreError::sdk("UpdateItem user", error)),
         }
     }
@@ -377,21 +372,35 @@ impl Store {
     /// Access: `GetItem USER#<id>/USER` projecting `id, session_epoch`, strongly consistent —
     /// 1 round trip.
     pub async fn session_epoch(&self, user: &UserId) -> StoreResult<Option<u64>> {
+        let epoch: Option<EpochOnly> = self
+            .user_fields(user, SESSION_PROJECTION, None, "GetItem session")
+            .await?;
+        Ok(epoch.map(|e| e.session_epoch))
+    }
+
+    /// A few attributes of `user`'s record (`projection` must name one that every record has,
+    /// so that a record is told from no record), or `None` when the user does not exist.
+    async fn user_fields<T: serde::de::DeserializeOwned>(
+        &self,
+        user: &UserId,
+        projection: &str,
+        name: Option<(&str, &str)>,
+        operation: &'static str,
+    ) -> StoreResult<Option<T>> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
             .set_key(Some(user_key(user.as_str())))
-            .projection_expression(SESSION_PROJECTION)
             .consistent_read(true)
+            .projection_expression(projection)
+            .set_expression_attribute_names(
+                name.map(|(placeholder, attribute)| [(placeholder.to_owned(), attribute.to_owned())].into()),
+            )
             .send()
             .await
-            .map_err(|e| StoreError::sdk("GetItem session", e))?;
-        Ok(output
-            .item
-            .map(from_item::<EpochOnly>)
-            .transpose()?
-            .map(|e| e.session_epoch))
+            .map_err(|e| StoreError::sdk(operation, e))?;
+        Ok(output.item.map(from_item::<T>).transpose()?)
     }
 
     /// Ends every session of `user` ("sign out everywhere"): tokens signed before answer 401.
@@ -416,13 +425,7 @@ impl Store {
             Ok(output) => Ok(Some(
                 from_item::<EpochOnly>(output.attributes.unwrap_or_default())?.session_epoch,
             )),
-            Err(error)
-                if error
-                    .as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(error) if update_condition_failed(&error) => Ok(None),
             Err(error) => Err(StoreError::sdk("UpdateItem session", error)),
         }
     }
@@ -440,22 +443,10 @@ impl Store {
     ///
     /// Access: `GetItem USER#<id>/USER` projecting `role`, strongly consistent — 1 round trip.
     pub async fn role(&self, user: &UserId) -> StoreResult<Option<Role>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(user_key(user.as_str())))
-            .consistent_read(true)
-            .projection_expression("pk, #role")
-            .expression_attribute_names("#role", "role")
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem role", e))?;
-        Ok(output
-            .item
-            .map(from_item::<RoleOnly>)
-            .transpose()?
-            .map(|r| r.role))
+        let role: Option<RoleOnly> = self
+            .user_fields(user, "pk, #role", Some(("#role", "role")), "GetItem role")
+            .await?;
+        Ok(role.map(|r| r.role))
     }
 
     /// Gives `username` the role `role`: the operator's command (`keel-local admin`), never an
@@ -485,8 +476,8 @@ impl Store {
 }
 
 #[derive(Deserialize)]
-struct UserIdOnly {
-    user_id: String,
+pub(super) struct UserIdOnly {
+    pub(super) user_id: String,
 }
 
 fn apply(mut item: UserItem, update: &UserUpdate) -> UserItem {
