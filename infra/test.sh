@@ -7,7 +7,9 @@
 #   3. the suite on the embedded engines (dynoxide + s3s-fs);
 #   4. the storage and API tests again on AWS's DynamoDB Local, which it starts and stops;
 #   5. the official RealWorld Postman collection (newman) against keel-local on both engines,
-#      from ../shared/realworld (set KEEL_REALWORLD_DIR to run it from elsewhere).
+#      from ../shared/realworld (set KEEL_REALWORLD_DIR to run it from elsewhere);
+#   6. schemathesis against keel-local on Keel's own OpenAPI document, and the docs page in
+#      headless Chromium (infra/fuzz.sh).
 # Usage: ./infra/test.sh [extra cargo-nextest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ mkdir -p "$tools"
 
 CFN_LINT_VERSION=1.51.0
 MOTO_VERSION=5.2.5
+SCHEMATHESIS_VERSION=4.32.5
 DYNAMODB_LOCAL_NPM=amplify-dynamodb-simulator@2.9.30
 NEWMAN_NPM=newman@6.2.2
 realworld=${KEEL_REALWORLD_DIR:-$root/../shared/realworld}
@@ -33,11 +36,14 @@ step "Installing test tools (skipped when present)"
 command -v cargo >/dev/null || { echo "cargo not found: install Rust from rustup first" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
-if [ ! -x "$tools/venv/bin/cfn-lint" ] || [ ! -x "$tools/venv/bin/moto_server" ]; then
+if [ ! -x "$tools/venv/bin/cfn-lint" ] || [ ! -x "$tools/venv/bin/moto_server" ] \
+  || ! "$tools/venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
-    "cfn-lint==$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION"
+    "cfn-lint==$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
 fi
+# The docs page is checked in headless Chromium (infra/fuzz.sh).
+if ! command -v chromium >/dev/null; then apt_install chromium; fi
 # DynamoDB Local is started from Java source (see infra/dynamodb-local/), which needs a JDK.
 if ! command -v javac >/dev/null; then apt_install default-jdk-headless; fi
 if ! command -v npm >/dev/null; then apt_install npm; fi
@@ -105,5 +111,8 @@ cargo nextest run -p keel-tests --locked "$@"
 
 step "RealWorld Postman collection on DynamoDB Local"
 postman dynamodb-local
+
+step "Fuzzing every operation against the OpenAPI document (schemathesis), docs page (Chromium)"
+./infra/fuzz.sh
 
 step "All checks passed"

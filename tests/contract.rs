@@ -257,3 +257,65 @@ fn the_api_stage_is_throttled_by_default_route_settings() {
         .expect("a stage burst limit");
     assert!(rate > 0.0 && burst > 0, "{rate} {burst}");
 }
+
+/// `METHOD /path` of every operation in the OpenAPI document.
+fn documented_routes() -> (BTreeSet<String>, serde_json::Value) {
+    let json = keel_functions::openapi::document()
+        .to_json()
+        .expect("the document serialises");
+    let document: serde_json::Value = serde_json::from_str(&json).expect("the document is JSON");
+    let mut routes = BTreeSet::new();
+    for (path, item) in document["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("a path item").keys() {
+            routes.insert(format!("{} {path}", method.to_ascii_uppercase()));
+        }
+    }
+    (routes, document)
+}
+
+#[test]
+fn the_openapi_document_describes_exactly_the_template_routes() {
+    let template: BTreeSet<String> = template()
+        .routes
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    let (documented, document) = documented_routes();
+    assert_eq!(document["openapi"], "3.1.0");
+    let undocumented: Vec<_> = template.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&template).collect();
+    assert!(
+        undocumented.is_empty(),
+        "template routes missing from the document: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "document operations the template does not route: {unrouted:?}"
+    );
+}
+
+#[test]
+fn every_documented_operation_declares_the_errors_it_can_answer() {
+    let (_, document) = documented_routes();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let route = format!("{} {path}", method.to_ascii_uppercase());
+            let responses = operation["responses"].as_object().unwrap();
+            let declares = |status: &str| responses.contains_key(status);
+            assert!(declares("503"), "{route}: no 503");
+            // Optional-auth reads included: an invalid token is a 401 there too.
+            if operation.get("security").is_some() {
+                assert!(declares("401"), "{route}: reads a token but declares no 401");
+            }
+            if operation.get("requestBody").is_some() {
+                for status in ["400", "413", "415", "422"] {
+                    assert!(declares(status), "{route}: reads a body but declares no {status}");
+                }
+            }
+            if path.contains('{') {
+                assert!(declares("404"), "{route}: names a resource but declares no 404");
+            }
+            assert!(operation["operationId"].is_string(), "{route}: no operationId");
+        }
+    }
+}

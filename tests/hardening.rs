@@ -8,7 +8,7 @@ use keel::domain::UserId;
 use keel_tests::{NewUser, spawn_app};
 use reqwest::Method;
 use reqwest::header::HeaderValue;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[tokio::test]
 async fn values_no_key_could_hold_are_answered_without_reaching_the_table() {
@@ -76,6 +76,58 @@ async fn an_article_titled_feed_can_be_read_and_routes_list_each_method_once() {
     unique.sort_unstable();
     unique.dedup();
     assert_eq!(methods.len(), unique.len(), "Allow: {allow}");
+    // The feed's own methods, not also those of `/api/articles/{slug}`.
+    assert_eq!(allow, "GET");
+}
+
+/// What the OpenAPI document says a valid request is, the server holds to at the edges the
+/// fuzzer found: values are taken as sent (limits count what was sent, identifiers are not
+/// trimmed), `null` is refused where a field may only be left out, and `7.0` is the integer 7.
+#[tokio::test]
+async fn requests_are_judged_as_the_openapi_document_describes_them() {
+    let app = spawn_app().await;
+    let (_, token) = app.registered_user().await;
+    for user in [
+        json!({"username": " padded", "email": "p@example.com", "password": "password123"}),
+        json!({"username": "padded", "email": " p@example.com", "password": "password123"}),
+    ] {
+        let reply = app
+            .send("POST", "/users", Some(json!({"user": user})), None)
+            .await;
+        assert_eq!(reply.status, 422, "{user}: {}", reply.body);
+    }
+    for change in [json!({"password": null}), json!({"email": null, "bio": "x"})] {
+        let reply = app
+            .send("PUT", "/user", Some(json!({"user": change})), Some(&token))
+            .await;
+        assert_eq!(reply.status, 422, "{change}: {}", reply.body);
+    }
+    let cleared = app
+        .send("PUT", "/user", Some(json!({"user": {"bio": null}})), Some(&token))
+        .await;
+    assert_eq!(cleared.status, 200, "null still clears a bio: {}", cleared.body);
+
+    let article = |title: String, tags: Value| json!({"title": title, "description": "d", "body": "b", "tagList": tags});
+    let eleven_repeats = Value::from(vec!["same"; 11]);
+    let reply = app
+        .create_article(&token, article("Repeats".into(), eleven_repeats))
+        .await;
+    assert_eq!(
+        reply.status, 422,
+        "11 tags as sent, even if repeats: {}",
+        reply.body
+    );
+    let padded = format!(" {} ", "t".repeat(199));
+    let reply = app.create_article(&token, article(padded, json!([]))).await;
+    assert_eq!(reply.status, 422, "201 characters as sent: {}", reply.body);
+    let reply = app
+        .create_article(&token, article("\u{1c}\u{7}".into(), json!([])))
+        .await;
+    assert_eq!(
+        reply.status, 422,
+        "only control characters is blank: {}",
+        reply.body
+    );
 }
 
 #[tokio::test]

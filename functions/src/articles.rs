@@ -58,6 +58,20 @@ fn page(req: &Request) -> Result<Page, ApiError> {
 
 /// GET /api/articles — newest first, filtered by at most one of `tag`, `author`, `favorited`;
 /// `limit` (default 20) and `offset` (default 0). `articlesCount` is the filter's total.
+#[utoipa::path(get, path = "/api/articles", tag = "articles", operation_id = "listArticles",
+    summary = "Articles, newest first, filtered by at most one of tag, author and favorited",
+    params(
+        ("tag" = Option<String>, Query, description = "Only articles with this tag"),
+        ("author" = Option<String>, Query, description = "Only articles by this username"),
+        ("favorited" = Option<String>, Query, description = "Only articles this username favorited"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Articles to skip (default 0)"),
+    ),
+    responses(
+        (status = 200, description = "A page and the filter's total", body = ArticlesResponse),
+        (status = 422, description = "More than one filter, or limit/offset out of range", body = crate::openapi::ErrorBody),
+    ),
+    security((), ("token" = [])))]
 #[tracing::instrument(name = "list_articles", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
@@ -94,6 +108,14 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 }
 
 /// GET /api/articles/feed — articles by the authors the caller follows, newest first.
+#[utoipa::path(get, path = "/api/articles/feed", tag = "articles", operation_id = "getFeed",
+    summary = "Articles by the authors the caller follows, newest first",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Articles to skip (default 0)"),
+    ),
+    responses((status = 200, description = "A page and the feed's total", body = ArticlesResponse)),
+    security(("token" = [])))]
 #[tracing::instrument(name = "feed", skip_all, fields(user_id))]
 pub async fn feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -113,6 +135,11 @@ pub async fn feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 }
 
 /// GET /api/articles/{slug} — one article with its body.
+#[utoipa::path(get, path = "/api/articles/{slug}", tag = "articles", operation_id = "getArticle",
+    summary = "One article with its body",
+    params(("slug" = String, Path, description = "The article's slug")),
+    responses((status = 200, description = "The article", body = ArticleResponse)),
+    security((), ("token" = [])))]
 #[tracing::instrument(name = "get_article", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
@@ -128,8 +155,11 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ArticleDto {
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     title: Option<String>,
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     description: Option<String>,
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     body: Option<String>,
     /// Absent keeps the tags on update; `null` is rejected (see `tag_list`).
     #[serde(default, deserialize_with = "keel::http::double_option")]
@@ -151,6 +181,11 @@ impl ArticleDto {
 }
 
 /// POST /api/articles — create an article (201).
+#[utoipa::path(post, path = "/api/articles", tag = "articles", operation_id = "createArticle",
+    summary = "Create an article",
+    request_body = crate::openapi::NewArticleRequest,
+    responses((status = 201, description = "The article", body = ArticleResponse)),
+    security(("token" = [])))]
 #[tracing::instrument(name = "create_article", skip_all, fields(user_id))]
 pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -167,6 +202,15 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// PUT /api/articles/{slug} — partial update by the author; a new title gives a new slug.
+#[utoipa::path(put, path = "/api/articles/{slug}", tag = "articles", operation_id = "updateArticle",
+    summary = "Change an article (its author only); a new title gives a new slug",
+    params(("slug" = String, Path, description = "The article's slug")),
+    request_body = crate::openapi::UpdateArticleRequest,
+    responses(
+        (status = 200, description = "The article", body = ArticleResponse),
+        (status = 403, description = "Not the author", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "update_article", skip_all, fields(user_id))]
 pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -190,6 +234,14 @@ pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// DELETE /api/articles/{slug} — delete by the author (204).
+#[utoipa::path(delete, path = "/api/articles/{slug}", tag = "articles", operation_id = "deleteArticle",
+    summary = "Delete an article (its author only)",
+    params(("slug" = String, Path, description = "The article's slug")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not the author", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "delete_article", skip_all, fields(user_id))]
 pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -199,11 +251,21 @@ pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// POST /api/articles/{slug}/favorite — favorite (idempotent: a repeat never counts twice).
+#[utoipa::path(post, path = "/api/articles/{slug}/favorite", tag = "articles", operation_id = "favoriteArticle",
+    summary = "Favorite an article (idempotent)",
+    params(("slug" = String, Path, description = "The article's slug")),
+    responses((status = 200, description = "The article", body = ArticleResponse)),
+    security(("token" = [])))]
 pub async fn favorite(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     set_favorite::<true>(deps, req).await
 }
 
 /// DELETE /api/articles/{slug}/favorite — unfavorite (idempotent).
+#[utoipa::path(delete, path = "/api/articles/{slug}/favorite", tag = "articles", operation_id = "unfavoriteArticle",
+    summary = "Unfavorite an article (idempotent)",
+    params(("slug" = String, Path, description = "The article's slug")),
+    responses((status = 200, description = "The article", body = ArticleResponse)),
+    security(("token" = [])))]
 pub async fn unfavorite(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     set_favorite::<false>(deps, req).await
 }
@@ -221,6 +283,9 @@ async fn set_favorite<const FAVORITE: bool>(deps: &Deps, req: Request) -> Result
 }
 
 /// GET /api/tags — every tag in use, most used first.
+#[utoipa::path(get, path = "/api/tags", tag = "articles", operation_id = "listTags",
+    summary = "Every tag in use, most used first",
+    responses((status = 200, description = "The tags", body = crate::openapi::TagsResponse)))]
 #[tracing::instrument(name = "list_tags", skip_all)]
 pub async fn tags(deps: &Deps, _req: Request) -> Result<Response<Body>, ApiError> {
     let tags = deps.store.tags().await?;

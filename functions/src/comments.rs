@@ -24,6 +24,11 @@ endpoint!(
 );
 
 /// GET /api/articles/{slug}/comments — newest first; `following` reflects the caller.
+#[utoipa::path(get, path = "/api/articles/{slug}/comments", tag = "comments", operation_id = "listComments",
+    summary = "An article's comments",
+    params(("slug" = String, Path, description = "The article's slug")),
+    responses((status = 200, description = "The comments", body = CommentsResponse)),
+    security((), ("token" = [])))]
 #[tracing::instrument(name = "list_comments", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
@@ -42,6 +47,12 @@ struct NewCommentDto {
 }
 
 /// POST /api/articles/{slug}/comments — add a comment (201).
+#[utoipa::path(post, path = "/api/articles/{slug}/comments", tag = "comments", operation_id = "addComment",
+    summary = "Comment on an article",
+    params(("slug" = String, Path, description = "The article's slug")),
+    request_body = crate::openapi::NewCommentRequest,
+    responses((status = 201, description = "The comment", body = CommentResponse)),
+    security(("token" = [])))]
 #[tracing::instrument(name = "add_comment", skip_all, fields(user_id))]
 pub async fn add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -53,6 +64,17 @@ pub async fn add(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 }
 
 /// DELETE /api/articles/{slug}/comments/{id} — delete one's own comment (204).
+#[utoipa::path(delete, path = "/api/articles/{slug}/comments/{id}", tag = "comments", operation_id = "deleteComment",
+    summary = "Delete one's own comment",
+    params(
+        ("slug" = String, Path, description = "The article's slug"),
+        ("id" = u64, Path, description = "The comment's id"),
+    ),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "Not the comment's author", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "delete_comment", skip_all, fields(user_id))]
 pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;

@@ -23,6 +23,8 @@ pub mod access;
 pub mod articles;
 /// Comments on articles.
 pub mod comments;
+/// The OpenAPI document, from the handlers' annotations.
+pub mod openapi;
 /// Orders: placing (idempotently), history, cancel and fulfil.
 pub mod orders;
 /// The product catalog and each product's stock ledger.

@@ -49,7 +49,7 @@ pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 /// 409: long enough that a client's parallel retries all get the first answer.
 const IN_FLIGHT_WAIT: Duration = Duration::from_secs(3);
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct LineBody<'a> {
     product_id: &'a str,
@@ -59,15 +59,18 @@ struct LineBody<'a> {
     line_total: MoneyBody<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrderBody<'a> {
     id: &'a str,
     user_id: &'a str,
+    #[schema(value_type = crate::openapi::OrderStatusName)]
     status: &'static str,
     lines: Vec<LineBody<'a>>,
     total: MoneyBody<'a>,
+    #[schema(format = DateTime)]
     created_at: &'a str,
+    #[schema(format = DateTime)]
     updated_at: &'a str,
 }
 
@@ -95,7 +98,7 @@ impl<'a> From<&'a Order> for OrderBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct OrderResponse<'a> {
     order: OrderBody<'a>,
 }
@@ -104,7 +107,7 @@ fn order_response(status: StatusCode, order: &Order) -> Response<Body> {
     json(status, &OrderResponse { order: order.into() })
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct OrdersResponse<'a> {
     orders: Vec<OrderBody<'a>>,
@@ -156,6 +159,17 @@ fn recorded(status: u16, body: String, replayed: bool) -> Response<Body> {
 /// first is still running waits for its answer, and gets a 409 if it takes too long. When many
 /// buyers of one product arrive at once and this order cannot get a turn in time, the answer is
 /// a 503 with `Retry-After`: retrying with the same key is safe.
+#[utoipa::path(post, path = "/api/orders", tag = "orders", operation_id = "placeOrder",
+    summary = "Place an order; retry safely with the same Idempotency-Key",
+    params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7e]+$",
+        description = "A unique value per order, reused when retrying it")),
+    request_body = crate::openapi::NewOrderRequest,
+    responses(
+        (status = 201, description = "The order (a retry: the first answer, with `Idempotent-Replayed: true`)", body = OrderResponse),
+        (status = 409, description = "Out of stock, or the same key still in flight", body = crate::openapi::ErrorBody),
+        (status = 422, description = "Unknown or unavailable product, bad lines, or the key reused for other lines", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "place_order", skip_all, fields(user_id))]
 pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -218,6 +232,17 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
 }
 
 /// GET /api/orders — the caller's orders, newest first, in cursor pages.
+#[utoipa::path(get, path = "/api/orders", tag = "orders", operation_id = "listOrders",
+    summary = "The caller's orders, newest first",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = OrdersResponse),
+        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "list_orders", skip_all, fields(user_id))]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -232,6 +257,11 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 
 /// GET /api/orders/{id} — for its owner and admins; anyone else gets the same 404 as for an
 /// order that does not exist.
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", operation_id = "getOrder",
+    summary = "One order (its owner and admins)",
+    params(("id" = String, Path, description = "The order id (UUID)")),
+    responses((status = 200, description = "The order", body = OrderResponse)),
+    security(("token" = [])))]
 #[tracing::instrument(name = "get_order", skip_all, fields(user_id))]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -248,6 +278,14 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 }
 
 /// POST /api/orders/{id}/cancel — the owner cancels a placed order; its stock returns.
+#[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", operation_id = "cancelOrder",
+    summary = "Cancel one's own placed order; its stock returns",
+    params(("id" = String, Path, description = "The order id (UUID)")),
+    responses(
+        (status = 200, description = "The order", body = OrderResponse),
+        (status = 409, description = "No longer placed", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "cancel_order", skip_all, fields(user_id))]
 pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -257,6 +295,15 @@ pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// POST /api/orders/{id}/fulfil — an admin marks a placed order shipped.
+#[utoipa::path(post, path = "/api/orders/{id}/fulfil", tag = "orders", operation_id = "fulfilOrder",
+    summary = "Mark a placed order shipped (admins)",
+    params(("id" = String, Path, description = "The order id (UUID)")),
+    responses(
+        (status = 200, description = "The order", body = OrderResponse),
+        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+        (status = 409, description = "No longer placed", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "fulfil_order", skip_all, fields(user_id))]
 pub async fn fulfil(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     require_admin(deps, &req).await?;
@@ -267,6 +314,19 @@ pub async fn fulfil(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 
 /// GET /api/admin/orders?status=placed — every order in one status (default `placed`: the
 /// orders waiting to be fulfilled), newest first, in cursor pages.
+#[utoipa::path(get, path = "/api/admin/orders", tag = "orders", operation_id = "listAllOrders",
+    summary = "Every order in one status, newest first (admins)",
+    params(
+        ("status" = Option<crate::openapi::OrderStatusName>, Query, description = "Default placed"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = OrdersResponse),
+        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "list_all_orders", skip_all, fields(user_id))]
 pub async fn admin_list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     require_admin(deps, &req).await?;

@@ -43,7 +43,7 @@ endpoint!(
 );
 
 /// A price as the API shows it: integer minor units and an ISO 4217 code.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MoneyBody<'a> {
     amount: i64,
     currency: &'a str,
@@ -56,7 +56,7 @@ impl<'a> MoneyBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ProductBody<'a> {
     id: &'a str,
@@ -65,9 +65,12 @@ struct ProductBody<'a> {
     category: &'a str,
     price: MoneyBody<'a>,
     stock: i64,
+    #[schema(value_type = crate::openapi::ProductStatusName)]
     status: &'static str,
     image: Option<&'a str>,
+    #[schema(format = DateTime)]
     created_at: &'a str,
+    #[schema(format = DateTime)]
     updated_at: &'a str,
 }
 
@@ -88,7 +91,7 @@ impl<'a> From<&'a Product> for ProductBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct ProductResponse<'a> {
     product: ProductBody<'a>,
 }
@@ -102,7 +105,7 @@ fn product_response(status: StatusCode, product: &Product) -> Response<Body> {
     )
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct ProductsResponse<'a> {
     products: Vec<ProductBody<'a>>,
@@ -110,6 +113,14 @@ struct ProductsResponse<'a> {
 }
 
 /// POST /api/products — a new product (201). Admins only.
+#[utoipa::path(post, path = "/api/products", tag = "products", operation_id = "createProduct",
+    summary = "Add a product (admins)",
+    request_body = crate::openapi::NewProductRequest,
+    responses(
+        (status = 201, description = "The product", body = ProductResponse),
+        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "create_product", skip_all, fields(user_id))]
 pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let admin = require_admin(deps, &req).await?;
@@ -121,6 +132,20 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 
 /// GET /api/products — the public catalog: active products, newest first or by price,
 /// optionally in one category and a price range, in cursor pages.
+#[utoipa::path(get, path = "/api/products", tag = "products", operation_id = "listProducts",
+    summary = "The public catalog: active products, newest first or by price, in cursor pages",
+    params(
+        ("category" = Option<String>, Query, max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", description = "Only this category"),
+        ("minPrice" = Option<i64>, Query, minimum = 0, maximum = 1_000_000_000_000_i64, description = "Lowest price, minor units"),
+        ("maxPrice" = Option<i64>, Query, minimum = 0, maximum = 1_000_000_000_000_i64, description = "Highest price, minor units"),
+        ("sort" = Option<crate::openapi::ProductSort>, Query, description = "Order (default newest)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = ProductsResponse),
+        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
+    ))]
 #[tracing::instrument(name = "list_products", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let query = ProductQuery::parse(
@@ -144,6 +169,11 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 
 /// GET /api/products/{id} — one product. An archived one is shown to admins and is a 404 for
 /// everyone else, as if it never existed.
+#[utoipa::path(get, path = "/api/products/{id}", tag = "products", operation_id = "getProduct",
+    summary = "One product (an archived one only for admins)",
+    params(("id" = String, Path, description = "The product id (UUID)")),
+    responses((status = 200, description = "The product", body = ProductResponse)),
+    security((), ("token" = [])))]
 #[tracing::instrument(name = "get_product", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
@@ -175,6 +205,16 @@ const PUBLIC_SECONDS: u32 = 10;
 
 /// PUT /api/products/{id} — change name, description, category, price or image. Stock and
 /// status are not fields here: stock moves through orders and `/stock`, status through DELETE.
+#[utoipa::path(put, path = "/api/products/{id}", tag = "products", operation_id = "updateProduct",
+    summary = "Change a product (admins)",
+    params(("id" = String, Path, description = "The product id (UUID)")),
+    request_body = crate::openapi::UpdateProductRequest,
+    responses(
+        (status = 200, description = "The product", body = ProductResponse),
+        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Changed by another request; retry", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "update_product", skip_all, fields(user_id))]
 pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let admin = require_admin(deps, &req).await?;
@@ -186,6 +226,14 @@ pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 }
 
 /// DELETE /api/products/{id} — archive: out of the catalog, still in old orders (204).
+#[utoipa::path(delete, path = "/api/products/{id}", tag = "products", operation_id = "archiveProduct",
+    summary = "Archive a product: out of the catalog, still in old orders (admins)",
+    params(("id" = String, Path, description = "The product id (UUID)")),
+    responses(
+        (status = 204, description = "Archived"),
+        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "archive_product", skip_all, fields(user_id))]
 pub async fn archive(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     require_admin(deps, &req).await?;
@@ -202,6 +250,16 @@ struct StockDto {
 
 /// POST /api/products/{id}/stock — `{"stock": {"delta": 10, "reason": "delivery"}}`: an
 /// admin's restock or write-off, recorded in the ledger; never below zero (409).
+#[utoipa::path(post, path = "/api/products/{id}/stock", tag = "products", operation_id = "adjustStock",
+    summary = "Restock or write off (admins); recorded in the stock history",
+    params(("id" = String, Path, description = "The product id (UUID)")),
+    request_body = crate::openapi::StockRequest,
+    responses(
+        (status = 200, description = "The product", body = ProductResponse),
+        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Stock would go below zero", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "adjust_stock", skip_all, fields(user_id))]
 pub async fn adjust_stock(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let admin = require_admin(deps, &req).await?;
@@ -212,7 +270,7 @@ pub async fn adjust_stock(deps: &Deps, req: Request) -> Result<Response<Body>, A
     Ok(product_response(StatusCode::OK, &product))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EntryBody<'a> {
     delta: i64,
@@ -220,6 +278,7 @@ struct EntryBody<'a> {
     reason: &'a str,
     order_id: Option<&'a str>,
     admin_id: Option<&'a str>,
+    #[schema(format = DateTime)]
     created_at: &'a str,
 }
 
@@ -236,7 +295,7 @@ impl<'a> From<&'a LedgerEntry> for EntryBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct EntriesResponse<'a> {
     entries: Vec<EntryBody<'a>>,
@@ -245,6 +304,19 @@ struct EntriesResponse<'a> {
 
 /// GET /api/products/{id}/stock-history — every stock change, newest first, each with the
 /// stock right after it. Admins only.
+#[utoipa::path(get, path = "/api/products/{id}/stock-history", tag = "products", operation_id = "stockHistory",
+    summary = "Every stock change, newest first (admins)",
+    params(
+        ("id" = String, Path, description = "The product id (UUID)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = EntriesResponse),
+        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "stock_history", skip_all, fields(user_id))]
 pub async fn stock_history(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     require_admin(deps, &req).await?;

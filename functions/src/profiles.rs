@@ -23,6 +23,11 @@ endpoint!(
 
 /// GET /api/profiles/{username} — a profile; `following` reflects the caller when a token is
 /// sent. An invalid token is a 401, not an anonymous read.
+#[utoipa::path(get, path = "/api/profiles/{username}", tag = "profiles", operation_id = "getProfile",
+    summary = "A profile; `following` reflects the caller",
+    params(("username" = String, Path, description = "The username")),
+    responses((status = 200, description = "The profile", body = ProfileResponse)),
+    security((), ("token" = [])))]
 #[tracing::instrument(name = "get_profile", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
@@ -36,11 +41,27 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 }
 
 /// POST /api/profiles/{username}/follow — follow a user (idempotent).
+#[utoipa::path(post, path = "/api/profiles/{username}/follow", tag = "profiles", operation_id = "followUser",
+    summary = "Follow a user (idempotent); their newest articles are in the feed at once",
+    params(("username" = String, Path, description = "The username")),
+    responses(
+        (status = 200, description = "The profile", body = ProfileResponse),
+        (status = 422, description = "The caller's own profile", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 pub async fn follow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     set_following::<true>(deps, req).await
 }
 
 /// DELETE /api/profiles/{username}/follow — stop following a user (idempotent).
+#[utoipa::path(delete, path = "/api/profiles/{username}/follow", tag = "profiles", operation_id = "unfollowUser",
+    summary = "Stop following a user (idempotent)",
+    params(("username" = String, Path, description = "The username")),
+    responses(
+        (status = 200, description = "The profile", body = ProfileResponse),
+        (status = 422, description = "The caller's own profile", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 pub async fn unfollow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     set_following::<false>(deps, req).await
 }

@@ -44,14 +44,17 @@ endpoint!(
     DELETE = "delete-upload" => delete, TableTokensAndBucket
 );
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UploadBody<'a> {
     id: &'a str,
+    #[schema(value_type = crate::openapi::PurposeName)]
     purpose: &'static str,
     filename: &'a str,
+    #[schema(value_type = crate::openapi::FileType)]
     content_type: &'static str,
     size: u64,
+    #[schema(value_type = crate::openapi::UploadStatusName)]
     status: &'static str,
     reason: Option<&'a str>,
     width: Option<u32>,
@@ -61,6 +64,7 @@ struct UploadBody<'a> {
     thumbnail_url: Option<String>,
     /// True when something public shows it (then anyone may download it).
     attached: bool,
+    #[schema(format = DateTime)]
     created_at: &'a str,
 }
 
@@ -86,11 +90,12 @@ impl<'a> UploadBody<'a> {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UploadResponse<'a> {
     upload: UploadBody<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<crate::openapi::UploadRequestBody>)]
     upload_request: Option<&'a PresignedRequest>,
 }
 
@@ -149,6 +154,14 @@ async fn owned(deps: &Deps, id: &UploadId, session: &Session) -> Result<Upload, 
 /// POST /api/uploads — announce a file (201): its record, `pending`, and the presigned `PUT`
 /// that sends the bytes to S3. The body is `{"upload": {filename, contentType, size, purpose}}`
 /// (the fields may also be sent unwrapped).
+#[utoipa::path(post, path = "/api/uploads", tag = "uploads", operation_id = "createUpload",
+    summary = "Announce a file; send it with the returned request, then call complete",
+    request_body = crate::openapi::NewUploadRequest,
+    responses(
+        (status = 201, description = "The pending upload and where to send the file", body = UploadResponse),
+        (status = 409, description = "Too many pending uploads, or the storage quota is used up", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "create_upload", skip_all, fields(user_id))]
 pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -177,7 +190,7 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct UploadsResponse<'a> {
     uploads: Vec<UploadBody<'a>>,
@@ -185,6 +198,17 @@ struct UploadsResponse<'a> {
 }
 
 /// GET /api/uploads?limit=&cursor= — the caller's uploads, newest first.
+#[utoipa::path(get, path = "/api/uploads", tag = "uploads", operation_id = "listUploads",
+    summary = "The caller's uploads, newest first",
+    params(
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
+        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "A page", body = UploadsResponse),
+        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "list_uploads", skip_all, fields(user_id))]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -205,6 +229,11 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 }
 
 /// GET /api/uploads/{id} — the record (owner, or anyone once it is public).
+#[utoipa::path(get, path = "/api/uploads/{id}", tag = "uploads", operation_id = "getUpload",
+    summary = "One upload (its owner's, or a public one)",
+    params(("id" = String, Path, description = "The upload id (UUID)")),
+    responses((status = 200, description = "The upload", body = UploadResponse)),
+    security((), ("token" = [])))]
 #[tracing::instrument(name = "get_upload", skip_all)]
 pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
@@ -215,6 +244,15 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 
 /// GET /api/uploads/{id}/content[?variant=thumbnail] — 302 to a presigned download that
 /// carries the verified type and a `Content-Disposition` (attachments are always downloaded).
+#[utoipa::path(get, path = "/api/uploads/{id}/content", tag = "uploads", operation_id = "uploadContent",
+    summary = "Download: a redirect to a short-lived link to the file",
+    params(
+        ("id" = String, Path, description = "The upload id (UUID)"),
+        ("variant" = Option<crate::openapi::VariantName>, Query, description = "Default original"),
+    ),
+    responses((status = 302, description = "The file is at `Location`",
+        headers(("Location" = String, description = "A presigned URL, valid for a few minutes")))),
+    security((), ("token" = [])))]
 #[tracing::instrument(name = "upload_content", skip_all)]
 pub async fn content(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
@@ -249,6 +287,15 @@ pub async fn content(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErr
 /// POST /api/uploads/{id}/complete — finalise now instead of waiting for the bucket's event:
 /// 200 with the ready record; 422 with the reason when the file was refused; 409 while S3 has
 /// no file yet. Idempotent: a finished upload answers as it was finished.
+#[utoipa::path(post, path = "/api/uploads/{id}/complete", tag = "uploads", operation_id = "completeUpload",
+    summary = "Check the sent file and make it ready (or rejected)",
+    params(("id" = String, Path, description = "The upload id (UUID)")),
+    responses(
+        (status = 200, description = "The upload, ready", body = UploadResponse),
+        (status = 409, description = "The file has not been sent yet", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The file was rejected; the message says why", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "complete_upload", skip_all, fields(user_id))]
 pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
@@ -269,6 +316,14 @@ pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiEr
 
 /// DELETE /api/uploads/{id} — the owner removes the record and every stored file (204).
 /// Refused with 409 while an avatar or a product shows it.
+#[utoipa::path(delete, path = "/api/uploads/{id}", tag = "uploads", operation_id = "deleteUpload",
+    summary = "Delete one's own upload",
+    params(("id" = String, Path, description = "The upload id (UUID)")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 409, description = "In use (an avatar, an article's image, a product's photo)", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "delete_upload", skip_all, fields(user_id))]
 pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;

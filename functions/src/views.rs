@@ -2,9 +2,10 @@
 
 use keel::domain::{Article, Comment, Profile};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// `{"profile": {...}}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProfileResponse<'a> {
     profile: ProfileBody<'a>,
 }
@@ -19,7 +20,7 @@ impl<'a> ProfileResponse<'a> {
 }
 
 /// A profile, inside any response.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ProfileBody<'a> {
     username: &'a str,
     bio: Option<&'a str>,
@@ -39,7 +40,7 @@ impl<'a> From<&'a Profile> for ProfileBody<'a> {
 }
 
 /// An article; `body` is left out of lists.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ArticleBody<'a> {
     slug: &'a str,
@@ -48,7 +49,9 @@ pub struct ArticleBody<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     body: Option<&'a str>,
     tag_list: &'a [String],
+    #[schema(format = DateTime)]
     created_at: &'a str,
+    #[schema(format = DateTime)]
     updated_at: &'a str,
     favorited: bool,
     favorites_count: u64,
@@ -73,7 +76,7 @@ impl<'a> From<&'a Article> for ArticleBody<'a> {
 }
 
 /// `{"article": {...}}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ArticleResponse<'a> {
     article: ArticleBody<'a>,
 }
@@ -88,7 +91,7 @@ impl<'a> ArticleResponse<'a> {
 }
 
 /// `{"articles": [...], "articlesCount": n}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ArticlesResponse<'a> {
     articles: Vec<ArticleBody<'a>>,
@@ -106,11 +109,13 @@ impl<'a> ArticlesResponse<'a> {
 }
 
 /// A comment, inside any response.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommentBody<'a> {
     id: u64,
+    #[schema(format = DateTime)]
     created_at: &'a str,
+    #[schema(format = DateTime)]
     updated_at: &'a str,
     body: &'a str,
     author: ProfileBody<'a>,
@@ -129,7 +134,7 @@ impl<'a> From<&'a Comment> for CommentBody<'a> {
 }
 
 /// `{"comment": {...}}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CommentResponse<'a> {
     comment: CommentBody<'a>,
 }
@@ -144,7 +149,7 @@ impl<'a> CommentResponse<'a> {
 }
 
 /// `{"comments": [...]}`.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct CommentsResponse<'a> {
     comments: Vec<CommentBody<'a>>,
 }

@@ -114,14 +114,22 @@ impl Gateway {
 
     fn find(&self, method: &Method, path: &str) -> Result<(&CompiledRoute, BTreeMap<String, String>), Miss> {
         let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        let mut allowed = Vec::new();
+        // A 405's `Allow` names the methods of the most specific path that matches: for
+        // `/api/articles/feed` that is the feed's GET, not also `/api/articles/{slug}`'s methods.
+        let mut allowed: Vec<String> = Vec::new();
+        let mut allowed_rank: Vec<u8> = Vec::new();
         let mut best: Option<(&CompiledRoute, BTreeMap<String, String>)> = None;
         for candidate in &self.routes {
             let Some(params) = match_path(&candidate.segments, &parts) else {
                 continue;
             };
             if candidate.route.method != method.as_str() && candidate.route.method != "ANY" {
-                if !allowed.contains(&candidate.route.method) {
+                let rank = specificity(&candidate.segments);
+                if rank > allowed_rank {
+                    allowed.clear();
+                    allowed_rank.clone_from(&rank);
+                }
+                if rank == allowed_rank && !allowed.contains(&candidate.route.method) {
                     allowed.push(candidate.route.method.clone());
                 }
                 continue;
@@ -172,6 +180,9 @@ impl Gateway {
     ) -> hyper::Response<Full<Bytes>> {
         if let Some(cors) = self.cors.as_ref().filter(|_| is_preflight(&req)) {
             return preflight(cors, req.headers());
+        }
+        if let Some(response) = crate::docs::serve(req.method(), req.uri().path()) {
+            return response;
         }
         let (matched, params) = match self.find(req.method(), req.uri().path()) {
             Ok(found) => found,

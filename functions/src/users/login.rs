@@ -23,6 +23,15 @@ struct LoginDto {
 /// its timing says which emails are registered. Failures are counted per email (registered or
 /// not) and per source address; past `keel::store::MAX_EMAIL_FAILURES` or `MAX_SOURCE_FAILURES` in
 /// `LOGIN_WINDOW`, attempts are refused with 429 and `Retry-After` until the window ends.
+#[utoipa::path(post, path = "/api/users/login", tag = "users", operation_id = "login",
+    summary = "Log in",
+    request_body = crate::openapi::LoginRequest,
+    responses(
+        (status = 200, description = "The user, with a token", body = super::UserResponse),
+        (status = 401, description = "Unknown email or wrong password (one answer for both)", body = crate::openapi::ErrorBody),
+        (status = 429, description = "Too many failed logins for this email or address; retry after `Retry-After` seconds",
+            body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 #[tracing::instrument(name = "login", skip_all, fields(user_id))]
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let dto: LoginDto = wrapped_body(&req, "user")?;

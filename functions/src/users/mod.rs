@@ -13,6 +13,7 @@ pub mod update;
 
 use keel::domain::User;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::endpoint;
 
@@ -38,12 +39,12 @@ endpoint!(
 );
 
 /// RealWorld's `{"user": {...}}` response, token included.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct UserResponse<'a> {
     user: UserBody<'a>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct UserBody<'a> {
     email: &'a str,
     token: &'a str,

@@ -18,6 +18,13 @@ struct NewUserDto {
 /// POST /api/users — create an account and return it with a token (201).
 ///
 /// 422 for invalid fields (all reported at once), 409 when the username or email is taken.
+#[utoipa::path(post, path = "/api/users", tag = "users", operation_id = "register",
+    summary = "Register an account",
+    request_body = crate::openapi::RegisterRequest,
+    responses(
+        (status = 201, description = "The new user, with a token", body = super::UserResponse),
+        (status = 409, description = "The username or email is taken", body = crate::openapi::ErrorBody),
+    ))]
 #[tracing::instrument(name = "register", skip_all, fields(user_id))]
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let dto: NewUserDto = wrapped_body(&req, "user")?;

@@ -12,8 +12,11 @@ use super::UserResponse;
 
 #[derive(Deserialize)]
 struct UpdateUserDto {
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     username: Option<String>,
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     email: Option<String>,
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     password: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     bio: Option<Option<String>>,
@@ -27,6 +30,14 @@ struct UpdateUserDto {
 /// password is re-hashed and ends every other session (the response carries a new token); a
 /// new username or email moves its uniqueness guard in the same
 /// transaction as the user, so a taken name is a 409 and nothing is half-written.
+#[utoipa::path(put, path = "/api/user", tag = "users", operation_id = "updateCurrentUser",
+    summary = "Change the current user; a new password ends every other session",
+    request_body = crate::openapi::UpdateUserRequest,
+    responses(
+        (status = 200, description = "The user, with a token (a new one after a password change)", body = super::UserResponse),
+        (status = 409, description = "The username or email is taken", body = crate::openapi::ErrorBody),
+    ),
+    security(("token" = [])))]
 #[tracing::instrument(name = "update_current_user", skip_all, fields(user_id))]
 pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;

@@ -95,9 +95,10 @@ macro_rules! text_field {
             pub const MAX_LEN: usize = $max;
 
             /// Parses untrusted input: trimmed, not blank, not too long.
+            /// The limit counts what was sent, surrounding whitespace included.
             pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
                 let value = required($field, raw)?;
-                if value.chars().count() > Self::MAX_LEN {
+                if raw.unwrap_or_default().chars().count() > Self::MAX_LEN {
                     return Err(FieldErrors::single(
                         $field,
                         format!("is too long (maximum is {} characters)", Self::MAX_LEN),
@@ -168,22 +169,23 @@ impl Tag {
     pub const MAX_LEN: usize = 40;
 
     /// Parses untrusted input; `Ok(None)` for a blank one (dropped from a list).
+    /// Limits apply to what was sent, before trimming.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldErrors> {
-        let tag = raw.trim();
-        if tag.is_empty() {
-            return Ok(None);
-        }
-        if tag.chars().count() > Self::MAX_LEN {
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(FieldErrors::single(
                 "tagList",
                 "has a tag that is too long (maximum is 40 characters)",
             ));
         }
-        if tag.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err(FieldErrors::single(
                 "tagList",
                 "has a tag with control characters",
             ));
+        }
+        let tag = raw.trim();
+        if tag.is_empty() {
+            return Ok(None);
         }
         Ok(Some(Self(tag.to_owned())))
     }
@@ -209,7 +211,14 @@ impl TagList {
     pub const MAX_TAGS: usize = 10;
 
     /// Parses untrusted input; blank entries are dropped.
+    /// At most [`TagList::MAX_TAGS`] entries as sent, repeats and blanks included.
     pub fn parse(raw: &[String]) -> Result<Self, FieldErrors> {
+        if raw.len() > Self::MAX_TAGS {
+            return Err(FieldErrors::single(
+                "tagList",
+                "has too many tags (maximum is 10)",
+            ));
+        }
         let mut tags = BTreeSet::new();
         for tag in raw {
             if let Some(tag) = Tag::parse(tag)? {
@@ -333,10 +342,9 @@ impl Page {
     pub fn parse(limit: Option<&str>, offset: Option<&str>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         let number =
-            |field: &'static str, raw: Option<&str>, default: usize, min: usize, max: usize| match raw
-                .map(str::trim)
-            {
-                None | Some("") => Ok(default),
+            // Absent is the default; present, it must be the number (`limit=` is not one).
+            |field: &'static str, raw: Option<&str>, default: usize, min: usize, max: usize| match raw {
+                None => Ok(default),
                 Some(text) => match text.parse::<usize>() {
                     Ok(n) if (min..=max).contains(&n) => Ok(n),
                     _ => Err(FieldErrors::single(

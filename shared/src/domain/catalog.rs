@@ -97,6 +97,11 @@ XOF XPF YER ZAR ZMW ZWG";
 pub struct Currency(String);
 
 impl Currency {
+    /// Every code accepted, alphabetical (the OpenAPI document lists them).
+    pub fn codes() -> impl Iterator<Item = &'static str> {
+        CURRENCIES.split(' ')
+    }
+
     /// Parses a code; only codes of currencies in use are accepted, in upper case.
     pub fn parse(raw: &str) -> Option<Self> {
         (raw.len() == 3 && CURRENCIES.split(' ').any(|code| code == raw)).then(|| Self(raw.to_owned()))
@@ -141,16 +146,18 @@ impl Money {
         };
         let mut errors = FieldErrors::default();
         let amount = match object.get("amount") {
-            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => match n.as_i64() {
-                Some(a) if (0..=Self::MAX_AMOUNT).contains(&a) => Some(a),
-                _ => {
-                    errors.push(
-                        format!("{field}.amount"),
-                        format!("must be from 0 to {}", Self::MAX_AMOUNT),
-                    );
-                    None
+            Some(number) if super::json_whole(number).is_some() || number.is_u64() => {
+                match super::json_whole(number) {
+                    Some(a) if (0..=Self::MAX_AMOUNT).contains(&a) => Some(a),
+                    _ => {
+                        errors.push(
+                            format!("{field}.amount"),
+                            format!("must be from 0 to {}", Self::MAX_AMOUNT),
+                        );
+                        None
+                    }
                 }
-            },
+            }
             None | Some(Value::Null) => {
                 errors.push(format!("{field}.amount"), "can't be blank");
                 None
@@ -196,8 +203,10 @@ impl Category {
     pub const MAX_LEN: usize = 50;
 
     /// Parses untrusted input (`field` names it in errors: `category` in a body or a query).
+    /// Taken as sent: surrounding spaces are refused, not trimmed.
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
-        let value = required("category", raw)?;
+        required("category", raw)?;
+        let value = raw.unwrap_or_default();
         let valid = value.len() <= Self::MAX_LEN
             && value.split('-').all(|part| {
                 !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
@@ -230,7 +239,8 @@ fn text(field: &'static str, raw: Option<&str>, max: usize, blank_ok: bool) -> R
         _ if blank_ok => return Ok(String::new()),
         _ => return Err(FieldErrors::single(field, "can't be blank")),
     };
-    if value.chars().count() > max {
+    // The limit counts what was sent, surrounding whitespace included.
+    if raw.unwrap_or_default().chars().count() > max {
         return Err(FieldErrors::single(
             field,
             format!("is too long (maximum is {max} characters)"),
@@ -266,14 +276,19 @@ pub struct NewProduct {
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ProductFields {
     /// `name`.
+    #[serde(default, deserialize_with = "crate::http::not_null")]
     pub name: Option<String>,
     /// `description`.
+    #[serde(default, deserialize_with = "crate::http::not_null")]
     pub description: Option<String>,
     /// `category`.
+    #[serde(default, deserialize_with = "crate::http::not_null")]
     pub category: Option<String>,
     /// `price`, read as JSON so a float or a string gets a precise message.
+    #[serde(default, deserialize_with = "crate::http::not_null")]
     pub price: Option<Value>,
     /// `stock` (creation only; afterwards stock moves through orders and restocks).
+    #[serde(default, deserialize_with = "crate::http::not_null")]
     pub stock: Option<Value>,
     /// `image`: an upload id, or `null` to clear it.
     #[serde(default, deserialize_with = "crate::http::double_option")]
@@ -383,8 +398,8 @@ impl ProductChanges {
 
 /// An integer in `min..=max`; floats and strings are refused.
 fn whole(field: &str, raw: &Value, min: i64, max: i64) -> Result<i64, FieldErrors> {
-    match raw.as_i64() {
-        Some(n) if (min..=max).contains(&n) && !raw.is_f64() => Ok(n),
+    match super::json_whole(raw) {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(FieldErrors::single(
             field,
             format!("must be a whole number from {min} to {max}"),
@@ -605,8 +620,9 @@ pub struct ProductQuery {
 
 /// Parses a `limit` query value: 1–100, default 20.
 pub fn parse_limit(raw: Option<&str>) -> Result<usize, FieldErrors> {
-    match raw.map(str::trim) {
-        None | Some("") => Ok(20),
+    // Absent is the default; present, it must be the number (`limit=` is not one).
+    match raw {
+        None => Ok(20),
         Some(text) => match text.parse::<usize>() {
             Ok(n) if (1..=100).contains(&n) => Ok(n),
             _ => Err(FieldErrors::single(
@@ -646,11 +662,6 @@ impl ProductQuery {
         };
         let min_price = collect(&mut errors, price("minPrice", min_price));
         let max_price = collect(&mut errors, price("maxPrice", max_price));
-        if let (Some(Some(min)), Some(Some(max))) = (min_price, max_price)
-            && min > max
-        {
-            errors.push("minPrice", "must not be above maxPrice");
-        }
         let sort = match sort.unwrap_or("newest") {
             "newest" => Some(ProductSort::Newest),
             "price_asc" => Some(ProductSort::PriceAsc),

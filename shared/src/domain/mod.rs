@@ -37,12 +37,32 @@ pub(crate) fn parse_uuid(raw: &str) -> Option<String> {
     uuid::Uuid::try_parse(raw).ok().map(|id| id.to_string())
 }
 
-/// Trims `raw` and rejects what is empty afterwards with RealWorld's wording.
+/// Trims `raw` and rejects what is blank with RealWorld's wording.
 fn required<'a>(field: &'static str, raw: Option<&'a str>) -> Result<&'a str, FieldErrors> {
-    match raw.map(str::trim) {
-        Some(value) if !value.is_empty() => Ok(value),
+    match raw {
+        Some(value) if !is_blank(value) => Ok(value.trim()),
         _ => Err(FieldErrors::single(field, "can't be blank")),
     }
+}
+
+/// A JSON number that is a whole number, as JSON Schema's `integer` is: `7` and `7.0` alike
+/// (within ±2⁵³ for the latter, where a double is still exact); `7.5`, strings and the rest are not.
+pub(crate) fn json_whole(raw: &serde_json::Value) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    match raw {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() <= EXACT)
+                .map(|f| f as i64)
+        }),
+        _ => None,
+    }
+}
+
+/// Nothing a reader would see: only whitespace and control characters (the OpenAPI document
+/// says the same with the pattern `[^\s\x00-\x1f\x7f-\x9f]`, "has a visible character").
+pub(crate) fn is_blank(value: &str) -> bool {
+    value.chars().all(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Collects the outcome of parsing one field into `errors`, so a DTO reports every bad field.

@@ -210,8 +210,8 @@ impl Filename {
             Some("is too long (maximum is 255 bytes)")
         } else if name.chars().any(char::is_control) {
             Some("must not contain control characters")
-        } else if name.contains(['/', '\\']) || name.starts_with('.') {
-            Some("must be a bare file name (no folders, not starting with a dot)")
+        } else if name.contains(['/', '\\']) || name.starts_with('.') || name.ends_with('.') {
+            Some("must be a bare file name (no folders, not starting or ending with a dot)")
         } else if name
             .chars()
             .any(|c| matches!(c, '"' | '<' | '>' | ':' | '|' | '?' | '*'))
@@ -334,7 +334,7 @@ impl NewUpload {
                 errors.push("size", "can't be blank");
                 None
             }
-            Some(raw) => match raw.as_u64() {
+            Some(raw) => match super::json_whole(raw).and_then(|n| u64::try_from(n).ok()) {
                 Some(0) => {
                     errors.push("size", "must be greater than 0 (empty files are not accepted)");
                     None

@@ -50,8 +50,11 @@ impl Username {
     pub const MAX_LEN: usize = 40;
 
     /// Parses untrusted input.
+    /// Taken as sent: surrounding spaces are not trimmed away but refused, like any other
+    /// character outside the set.
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
-        let value = required("username", raw)?;
+        required("username", raw)?;
+        let value = raw.unwrap_or_default();
         if value.chars().count() > Self::MAX_LEN {
             return Err(FieldErrors::single(
                 "username",
@@ -102,9 +105,12 @@ pub struct Email(String);
 
 impl Email {
     /// Parses untrusted input.
+    /// Taken as sent (whitespace anywhere is refused, not trimmed); at most 254 characters.
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
-        let value = required("email", raw)?.to_lowercase();
-        let valid = value.len() <= 254
+        required("email", raw)?;
+        let raw = raw.unwrap_or_default();
+        let value = raw.to_lowercase();
+        let valid = raw.chars().count() <= 254
             && !value.chars().any(|c| c.is_whitespace() || c.is_control())
             && matches!(value.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.contains('@')
@@ -161,7 +167,7 @@ impl Password {
     /// never lock out an existing account.
     pub fn parse_for_login(raw: Option<&str>) -> Result<Self, FieldErrors> {
         match raw {
-            Some(value) if !value.is_empty() && value.len() <= 4 * Self::MAX_LEN => {
+            Some(value) if !value.is_empty() && value.chars().count() <= 4 * Self::MAX_LEN => {
                 Ok(Self(value.to_owned()))
             }
             Some(value) if !value.is_empty() => Err(FieldErrors::single("password", "is too long")),
@@ -192,10 +198,10 @@ impl Bio {
     /// `Ok(None)` for blank input: RealWorld clients send `""` to clear a bio.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldErrors> {
         let value = raw.trim();
-        if value.is_empty() {
+        if super::is_blank(raw) {
             return Ok(None);
         }
-        if value.chars().count() > Self::MAX_LEN {
+        if raw.chars().count() > Self::MAX_LEN {
             return Err(FieldErrors::single(
                 "bio",
                 "is too long (maximum is 4000 characters)",
@@ -216,15 +222,17 @@ pub struct ImageUrl(String);
 
 impl ImageUrl {
     /// `Ok(None)` for blank input, like [`Bio::parse`].
+    /// Blank (only whitespace or control characters) clears it; otherwise it is taken as
+    /// sent, with no whitespace or control characters anywhere.
     pub fn parse(raw: &str) -> Result<Option<Self>, FieldErrors> {
-        let value = raw.trim();
-        if value.is_empty() {
+        if super::is_blank(raw) {
             return Ok(None);
         }
+        let value = raw;
         let lower = value.to_ascii_lowercase();
-        if value.len() > 2048
+        if value.chars().count() > 2048
             || !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || value.chars().any(char::is_whitespace)
+            || value.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(FieldErrors::single(
                 "image",

@@ -418,9 +418,9 @@ impl Store {
                 )]));
             }
             if after > MAX_STOCK {
-                return Err(StoreError::Rejected(vec![(
-                    "delta".into(),
-                    format!("would take stock above {MAX_STOCK}"),
+                return Err(StoreError::Conflict(vec![(
+                    "stock".into(),
+                    format!("would rise above {MAX_STOCK}: {} in stock", current.stock),
                 )]));
             }
             let now = now_timestamp();
@@ -533,6 +533,10 @@ impl Store {
             price_sk(query.min_price.unwrap_or(0), ""),
             price_sk(query.max_price.unwrap_or(Money::MAX_AMOUNT), "~"),
         );
+        // An empty price range matches nothing (and is no key condition DynamoDB would take).
+        if query.min_price.unwrap_or(0) > query.max_price.unwrap_or(Money::MAX_AMOUNT) {
+            return Ok((Vec::new(), None));
+        }
         let mut start = match cursor {
             Some(cursor) => {
                 let sk = cursor.get("sk").ok_or(StoreError::BadCursor)?;
