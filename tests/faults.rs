@@ -1,10 +1,11 @@
 //! Storage faults, injected on the wire: a function's DynamoDB client talks to the real engine
-//! through a TCP proxy on loopback that the test can cut. While it is cut, every request gets a
-//! 503 JSON answer with `Retry-After` — not a panic, not a 500, not a hang past the SDK's
-//! timeouts — and nothing is half-written; once it is back, the same function serves again.
+//! through a TCP proxy on loopback that the test can cut, or make answer every request with
+//! DynamoDB's `ThrottlingException`. Either way every request gets a 503 JSON answer with
+//! `Retry-After` — not a panic, not a 500, not a hang past the SDK's timeouts and retries — and
+//! nothing is half-written; once the store is back, the same function serves again.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use keel::Deps;
@@ -12,22 +13,73 @@ use keel_functions::{articles, users};
 use keel_tests::spawn_app;
 use lambda_http::Body;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 
-/// Forwards loopback connections to `upstream` while `up` is set; refuses them otherwise.
-async fn proxy(upstream: String) -> (String, Arc<AtomicBool>) {
+/// What the proxy does with a connection.
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+const THROTTLED: u8 = 2;
+
+/// DynamoDB's answer when a table's or an account's throughput is exceeded.
+fn throttling() -> String {
+    let body =
+        r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
+    format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/x-amz-json-1.0\r\n\
+         x-amzn-requestid: fault-injection\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// Forwards loopback connections to `upstream` while the mode is [`UP`]; refuses them when
+/// [`DOWN`]; answers each request with a `ThrottlingException` when [`THROTTLED`].
+async fn proxy(upstream: String) -> (String, Arc<AtomicU8>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = format!("http://{}", listener.local_addr().unwrap());
-    let up = Arc::new(AtomicBool::new(true));
-    let gate = up.clone();
+    let mode = Arc::new(AtomicU8::new(UP));
+    let gate = mode.clone();
     tokio::spawn(async move {
         loop {
             let Ok((mut client, _)) = listener.accept().await else {
                 return;
             };
-            if !gate.load(Ordering::SeqCst) {
-                drop(client); // connection closed at once: the SDK sees a dispatch failure
-                continue;
+            match gate.load(Ordering::SeqCst) {
+                DOWN => {
+                    drop(client); // connection closed at once: the SDK sees a dispatch failure
+                    continue;
+                }
+                THROTTLED => {
+                    tokio::spawn(async move {
+                        // Read the whole request (headers, then content-length bytes) first.
+                        let mut request = Vec::new();
+                        let mut chunk = [0u8; 8192];
+                        loop {
+                            let Ok(n) = client.read(&mut chunk).await else {
+                                return;
+                            };
+                            if n == 0 {
+                                return;
+                            }
+                            request.extend_from_slice(&chunk[..n]);
+                            let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                            if let Some(end) = text.find("\r\n\r\n") {
+                                let length = text
+                                    .lines()
+                                    .find_map(|l| l.strip_prefix("content-length:"))
+                                    .and_then(|v| v.trim().parse::<usize>().ok())
+                                    .unwrap_or(0);
+                                if request.len() >= end + 4 + length {
+                                    break;
+                                }
+                            }
+                        }
+                        let _ = client.write_all(throttling().as_bytes()).await;
+                        let _ = client.shutdown().await;
+                    });
+                    continue;
+                }
+                _ => {}
             }
             let upstream = upstream.clone();
             tokio::spawn(async move {
@@ -37,7 +89,7 @@ async fn proxy(upstream: String) -> (String, Arc<AtomicBool>) {
             });
         }
     });
-    (address, up)
+    (address, mode)
 }
 
 fn request(method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> lambda_http::Request {
@@ -55,6 +107,15 @@ fn request(method: &str, path: &str, body: Option<Value>, token: Option<&str>) -
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_store_that_is_down_is_a_503_with_retry_after_and_service_resumes_when_it_returns() {
+    outage_then_recovery(DOWN, "During the outage").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_throttling_store_is_a_503_with_retry_after_after_the_sdks_retries_and_service_resumes() {
+    outage_then_recovery(THROTTLED, "While throttled").await;
+}
+
+async fn outage_then_recovery(fault: u8, title: &str) {
     let app = spawn_app().await;
     let (user, token) = app.registered_user().await;
     let upstream = app
@@ -64,7 +125,7 @@ async fn a_store_that_is_down_is_a_503_with_retry_after_and_service_resumes_when
         .expect("a local engine")
         .trim_start_matches("http://")
         .to_owned();
-    let (endpoint, up) = proxy(upstream).await;
+    let (endpoint, mode) = proxy(upstream).await;
     // The function's own client, configured as a cold start configures it, through the proxy.
     let sdk = keel::config::sdk_defaults()
         .endpoint_url(&endpoint)
@@ -81,12 +142,12 @@ async fn a_store_that_is_down_is_a_503_with_retry_after_and_service_resumes_when
         request(
             "POST",
             "/api/articles",
-            Some(json!({"article": {"title": "During the outage", "description": "d", "body": "b"}})),
+            Some(json!({"article": {"title": title, "description": "d", "body": "b"}})),
             Some(&token),
         )
     };
 
-    up.store(false, Ordering::SeqCst);
+    mode.store(fault, Ordering::SeqCst);
     for (endpoint, req) in [
         (&articles::LIST, request("GET", "/api/articles", None, None)),
         (&articles::CREATE, create()),
@@ -109,7 +170,7 @@ async fn a_store_that_is_down_is_a_503_with_retry_after_and_service_resumes_when
     let list = app.list(&format!("?author={}", user.username), None).await;
     assert_eq!(list.body["articlesCount"], 0);
 
-    up.store(true, Ordering::SeqCst);
+    mode.store(UP, Ordering::SeqCst);
     let created = keel_functions::respond(&articles::CREATE, deps, create()).await;
     assert_eq!(created.status(), 201);
     let listed =

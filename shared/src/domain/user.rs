@@ -400,9 +400,11 @@ mod tests {
 
     #[test]
     fn usernames_keep_their_case_but_compare_without_it() {
-        let name = Username::parse(Some("  Jake_1.x-y ")).unwrap();
+        let name = Username::parse(Some("Jake_1.x-y")).unwrap();
         assert_eq!(name.as_str(), "Jake_1.x-y");
         assert_eq!(name.key(), "jake_1.x-y");
+        // Taken as sent: surrounding spaces are refused, not trimmed.
+        assert!(Username::parse(Some("  Jake_1.x-y ")).is_err());
     }
 
     #[test]
@@ -428,9 +430,10 @@ mod tests {
     #[test]
     fn emails_are_lower_cased() {
         assert_eq!(
-            Email::parse(Some(" Jake@Example.COM ")).unwrap().as_str(),
+            Email::parse(Some("Jake@Example.COM")).unwrap().as_str(),
             "jake@example.com"
         );
+        assert!(Email::parse(Some(" Jake@Example.COM ")).is_err());
     }
 
     #[test]
