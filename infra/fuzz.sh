@@ -14,18 +14,16 @@ st=$tools/venv/bin/schemathesis
 [ -x "$st" ] || { echo "schemathesis not installed: run ./infra/test.sh once" >&2; exit 1; }
 [ -x target/debug/keel-local ] || cargo build --locked -p keel-local
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# shellcheck source=infra/ports.sh
+. infra/ports.sh
+port=$(free_port)
 data=$(mktemp -d)
 log=$tools/keel-local-fuzz.log
 table=fuzz-$port
 ./target/debug/keel-local --port "$port" --data-dir "$data" --table "$table" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 120); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
-  kill -0 "$server" 2>/dev/null || { cat "$log" >&2; exit 1; }
-  sleep 0.5
-done
+wait_for_port "$port" "$server" "$log"
 
 export KEEL_FUZZ_URL="http://127.0.0.1:$port"
 export KEEL_FUZZ_ADMIN="$root/target/debug/keel-local admin grant --data-dir $data --table $table"

@@ -59,15 +59,8 @@ if [ ! -x "$tools/newman/node_modules/.bin/newman" ]; then
   npm install --silent --no-audit --no-fund --prefix "$tools/newman" "$NEWMAN_NPM"
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for_port() { # port pid log
-  for _ in $(seq 1 120); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; echo "process exited before listening" >&2; return 1; }
-    sleep 0.5
-  done
-  cat "$3" >&2; echo "nothing listened on port $1" >&2; return 1
-}
+# shellcheck source=infra/ports.sh
+. infra/ports.sh
 pids=()
 trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done' EXIT
 

@@ -9,7 +9,7 @@
 //! resource, 503 everywhere) are added in one place, [`CommonResponses`], from what the
 //! operation declares — so an operation cannot forget them.
 //!
-//! `tests/openapi.rs` holds the document to `template.yaml`: every route in one is in the other.
+//! `tests/contract.rs` holds the document to `template.yaml`: every route in one is in the other.
 
 #![allow(dead_code)] // The request schemas exist to be described, never constructed.
 
@@ -18,6 +18,11 @@ use utoipa::openapi::path::{Operation, ParameterIn};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{Content, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
+
+use keel::domain::{
+    ArticleBody, Bio, Category, CommentBody, Description, Email, ImageUrl, NewProduct, Password, StockChange,
+    Tag, Title, Username,
+};
 
 use crate::{articles, comments, orders, products, profiles, uploads, users};
 
@@ -102,15 +107,23 @@ impl Modify for CommonResponses {
     }
 }
 
-/// What a created resource leads to: (operation, status, the path parameter and where the
-/// response has it, the operations it feeds). Clients and the fuzzer's stateful phase follow
-/// these from a new article, comment, product, order or upload to what takes its id.
-const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
+/// A link from what a created resource's response holds to an operation that takes it:
+/// the operation whose response it is, the status, the target's parameters (name and where
+/// its value is), and the targets.
+type Link = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static [&'static str],
+);
+
+/// What a created resource leads to. Clients and the fuzzer's stateful phase follow these
+/// from a new article, comment, user, product, order or upload to what takes its id.
+const LINKS: &[Link] = &[
     (
         "createArticle",
         "201",
-        "slug",
-        "$response.body#/article/slug",
+        &[("slug", "$response.body#/article/slug")],
         &[
             "getArticle",
             "updateArticle",
@@ -121,25 +134,26 @@ const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
             "addComment",
         ],
     ),
+    // A comment is deleted on the article it was made on: the request's own path.
     (
         "addComment",
         "201",
-        "id",
-        "$response.body#/comment/id",
+        &[
+            ("id", "$response.body#/comment/id"),
+            ("slug", "$request.path.slug"),
+        ],
         &["deleteComment"],
     ),
     (
         "register",
         "201",
-        "username",
-        "$response.body#/user/username",
+        &[("username", "$response.body#/user/username")],
         &["getProfile", "followUser", "unfollowUser"],
     ),
     (
         "createProduct",
         "201",
-        "id",
-        "$response.body#/product/id",
+        &[("id", "$response.body#/product/id")],
         &[
             "getProduct",
             "updateProduct",
@@ -151,29 +165,24 @@ const LINKS: &[(&str, &str, &str, &str, &[&str])] = &[
     (
         "placeOrder",
         "201",
-        "id",
-        "$response.body#/order/id",
+        &[("id", "$response.body#/order/id")],
         &["getOrder", "cancelOrder", "fulfilOrder"],
     ),
     (
         "createUpload",
         "201",
-        "id",
-        "$response.body#/upload/id",
+        &[("id", "$response.body#/upload/id")],
         &["getUpload", "deleteUpload", "uploadContent", "completeUpload"],
     ),
 ];
 
 fn add_links(doc: &mut utoipa::openapi::OpenApi) {
-    // `deleteComment` also needs the article's slug: the comment was made on the request's path.
-    let mut extra = std::collections::BTreeMap::new();
-    extra.insert(("addComment", "deleteComment"), ("slug", "$request.path.slug"));
     for item in doc.paths.paths.values_mut() {
         for operation in operations(item) {
             let Some(id) = operation.operation_id.clone() else {
                 continue;
             };
-            for (source, status, parameter, expression, targets) in LINKS {
+            for (source, status, parameters, targets) in LINKS {
                 if *source != id {
                     continue;
                 }
@@ -181,12 +190,10 @@ fn add_links(doc: &mut utoipa::openapi::OpenApi) {
                     continue;
                 };
                 for target in *targets {
-                    let mut link = utoipa::openapi::link::LinkBuilder::new()
-                        .operation_id(*target)
-                        .parameter(*parameter, *expression);
-                    if let Some((name, value)) = extra.get(&(*source, *target)) {
-                        link = link.parameter(*name, *value);
-                    }
+                    let link = parameters.iter().fold(
+                        utoipa::openapi::link::LinkBuilder::new().operation_id(*target),
+                        |link, (name, value)| link.parameter(*name, *value),
+                    );
                     response
                         .links
                         .insert((*target).to_owned(), RefOr::T(link.build()));
@@ -268,6 +275,162 @@ fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
     )
 }
 
+/// Declares a string schema whose limits are the domain parser's own constants, so the
+/// document cannot drift from what the server accepts.
+macro_rules! text_type {
+    ($description:literal, $name:ident, $min:expr, $max:expr, $pattern:expr) => {
+        #[doc = $description]
+        #[derive(Deserialize)]
+        pub(crate) struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
+                text_schema($description, $min, $max, $pattern)
+            }
+        }
+        impl ToSchema for $name {}
+    };
+}
+
+/// Has a character a reader would see: the server's "blank" is only whitespace and control
+/// characters.
+const VISIBLE: &str = r"[^\s\x00-\x1f\x7f-\x9f]";
+/// One or more lines (newlines and tabs allowed, no other control character), not blank.
+const LINES: &str =
+    r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$";
+/// Lines as [`LINES`], possibly blank.
+const LINES_OR_BLANK: &str = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$";
+
+text_type!(
+    "Letters, digits, `_`, `.`, `-`; not `.` or `..`. Unique, ignoring case.",
+    UsernameText,
+    Some(1),
+    Username::MAX_LEN,
+    Some(r"^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)$")
+);
+text_type!(
+    "An email address: one `@`, a dot inside the domain, no whitespace or control characters. Unique, ignoring case.",
+    EmailText,
+    None,
+    Email::MAX_LEN,
+    Some(
+        r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$"
+    )
+);
+text_type!(
+    "A new password.",
+    PasswordText,
+    Some(Password::MIN_LEN),
+    Password::MAX_LEN,
+    None
+);
+text_type!(
+    "A password offered at login.",
+    LoginPasswordText,
+    Some(1),
+    Password::MAX_LOGIN_LEN,
+    None
+);
+text_type!(
+    "A bio; `\"\"` or `null` clears it.",
+    BioText,
+    None,
+    Bio::MAX_LEN,
+    None
+);
+text_type!(
+    "An `http(s)` URL; `\"\"` or `null` clears it.",
+    ImageUrlText,
+    None,
+    ImageUrl::MAX_LEN,
+    Some(r"^([\s\x00-\x1f\x7f-\x9f]*|[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f-\x9f]*)$")
+);
+text_type!(
+    "An article's title.",
+    TitleText,
+    Some(1),
+    Title::MAX_LEN,
+    Some(VISIBLE)
+);
+text_type!(
+    "An article's description.",
+    DescriptionText,
+    Some(1),
+    Description::MAX_LEN,
+    Some(VISIBLE)
+);
+text_type!(
+    "An article's body, Markdown.",
+    ArticleBodyText,
+    Some(1),
+    ArticleBody::MAX_LEN,
+    Some(VISIBLE)
+);
+text_type!(
+    "A comment's body.",
+    CommentText,
+    Some(1),
+    CommentBody::MAX_LEN,
+    Some(VISIBLE)
+);
+text_type!(
+    "A product's name.",
+    ProductNameText,
+    Some(1),
+    NewProduct::NAME_MAX_LEN,
+    Some(LINES)
+);
+text_type!(
+    "A product's description (may be blank).",
+    ProductDescriptionText,
+    None,
+    NewProduct::DESCRIPTION_MAX_LEN,
+    Some(LINES_OR_BLANK)
+);
+text_type!(
+    "Lowercase letters, digits and single hyphens.",
+    CategoryText,
+    None,
+    Category::MAX_LEN,
+    Some("^[a-z0-9]+(-[a-z0-9]+)*$")
+);
+text_type!(
+    "Why stock changed.",
+    ReasonText,
+    Some(1),
+    StockChange::REASON_MAX_LEN,
+    Some(LINES)
+);
+text_type!(
+    "A tag: no control characters; a blank one is dropped.",
+    TagText,
+    Some(0),
+    Tag::MAX_LEN,
+    Some(r"^[^\x00-\x1f\x7f-\x9f]*$")
+);
+text_type!(
+    "A bare file name: no folders, no control characters, none of `\" < > : | ? *`. Described here without an extension; one, if given, must match `contentType` (`.png` for `image/png`…).",
+    FileName,
+    Some(1),
+    255,
+    Some(r#"^[^./\\"<>:|?*\x00-\x1f\x7f-\x9f]+$"#)
+);
+
+fn text_schema(
+    description: &str,
+    min: Option<usize>,
+    max: usize,
+    pattern: Option<&str>,
+) -> RefOr<utoipa::openapi::schema::Schema> {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some(description))
+        .min_length(min)
+        .max_length(Some(max))
+        .pattern(pattern)
+        .into()
+}
+
 // ---- Request bodies: what a valid request is. ----
 
 /// `{"user": {...}}` to register.
@@ -279,22 +442,12 @@ pub(crate) struct RegisterRequest {
 /// A new account.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct NewUserFields {
-    /// Letters, digits, `_`, `.`, `-`; unique, ignoring case; not `.` or `..`.
-    #[schema(
-        min_length = 1,
-        max_length = 40,
-        pattern = r"^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)$"
-    )]
-    username: String,
-    /// Unique, ignoring case.
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$"
-    )]
-    email: String,
-    /// 8–256 characters.
-    #[schema(min_length = 8, max_length = 256)]
-    password: String,
+    #[schema(inline)]
+    username: UsernameText,
+    #[schema(inline)]
+    email: EmailText,
+    #[schema(inline)]
+    password: PasswordText,
 }
 
 /// `{"user": {"email", "password"}}` to log in.
@@ -306,13 +459,10 @@ pub(crate) struct LoginRequest {
 /// Credentials.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct LoginFields {
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$"
-    )]
-    email: String,
-    #[schema(min_length = 1, max_length = 1024)]
-    password: String,
+    #[schema(inline)]
+    email: EmailText,
+    #[schema(inline)]
+    password: LoginPasswordText,
 }
 
 /// `{"user": {...}}`: the fields to change, at least one.
@@ -327,31 +477,16 @@ pub(crate) struct UpdateUserRequest {
 #[schema(min_properties = 1)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserChangesFields {
-    #[schema(
-        min_length = 1,
-        max_length = 40,
-        pattern = r"^([A-Za-z0-9_-][A-Za-z0-9_.-]*|\.[A-Za-z0-9_-][A-Za-z0-9_.-]*|\.\.[A-Za-z0-9_.-]+)$",
-        nullable = false
-    )]
-    username: Option<String>,
-    #[schema(
-        max_length = 254,
-        pattern = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f][^\s@\x00-\x1f\x7f-\x9f]*\.[^\s@\x00-\x1f\x7f-\x9f]*[^\s@.\x00-\x1f\x7f-\x9f]$",
-        nullable = false
-    )]
-    email: Option<String>,
-    #[schema(min_length = 8, max_length = 256, nullable = false)]
-    password: Option<String>,
-    /// Up to 4,000 characters; `""` or `null` clears it.
-    #[schema(max_length = 4000, nullable)]
-    bio: Option<String>,
-    /// An `http(s)` URL of up to 2,048 characters; `""` or `null` clears it.
-    #[schema(
-        max_length = 2048,
-        pattern = r"^([\s\x00-\x1f\x7f-\x9f]*|[Hh][Tt][Tt][Pp][Ss]?://[^\s\x00-\x1f\x7f-\x9f]*)$",
-        nullable
-    )]
-    image: Option<String>,
+    #[schema(inline, nullable = false)]
+    username: Option<UsernameText>,
+    #[schema(inline, nullable = false)]
+    email: Option<EmailText>,
+    #[schema(inline, nullable = false)]
+    password: Option<PasswordText>,
+    #[schema(inline, nullable)]
+    bio: Option<BioText>,
+    #[schema(inline, nullable)]
+    image: Option<ImageUrlText>,
 }
 
 /// `{"article": {...}}` to create an article.
@@ -365,27 +500,15 @@ pub(crate) struct NewArticleRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct NewArticleFields {
-    #[schema(min_length = 1, max_length = 200, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
-    title: String,
-    #[schema(min_length = 1, max_length = 1000, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
-    description: String,
-    /// Markdown.
-    #[schema(min_length = 1, max_length = 65536, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
-    body: String,
+    #[schema(inline)]
+    title: TitleText,
+    #[schema(inline)]
+    description: DescriptionText,
+    #[schema(inline)]
+    body: ArticleBodyText,
     #[schema(max_items = 10, nullable = false)]
     tag_list: Option<Vec<TagText>>,
 }
-
-/// A tag: up to 40 characters, no control characters; a blank one is dropped.
-#[derive(Deserialize)]
-pub(crate) struct TagText;
-
-impl utoipa::PartialSchema for TagText {
-    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-        text_schema(0, 40, r"^[^\x00-\x1f\x7f-\x9f]*$")
-    }
-}
-impl ToSchema for TagText {}
 
 /// `{"article": {...}}`: the fields to change, at least one. A new title gives a new slug.
 #[derive(Deserialize, ToSchema)]
@@ -399,27 +522,12 @@ pub(crate) struct UpdateArticleRequest {
 #[schema(min_properties = 1)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ArticleChangesFields {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"[^\s\x00-\x1f\x7f-\x9f]",
-        nullable = false
-    )]
-    title: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 1000,
-        pattern = r"[^\s\x00-\x1f\x7f-\x9f]",
-        nullable = false
-    )]
-    description: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 65536,
-        pattern = r"[^\s\x00-\x1f\x7f-\x9f]",
-        nullable = false
-    )]
-    body: Option<String>,
+    #[schema(inline, nullable = false)]
+    title: Option<TitleText>,
+    #[schema(inline, nullable = false)]
+    description: Option<DescriptionText>,
+    #[schema(inline, nullable = false)]
+    body: Option<ArticleBodyText>,
     #[schema(max_items = 10, nullable = false)]
     tag_list: Option<Vec<TagText>>,
 }
@@ -433,8 +541,8 @@ pub(crate) struct NewCommentRequest {
 /// A comment.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct NewCommentFields {
-    #[schema(min_length = 1, max_length = 10000, pattern = r"[^\s\x00-\x1f\x7f-\x9f]")]
-    body: String,
+    #[schema(inline)]
+    body: CommentText,
 }
 
 /// A price: integer minor units (cents) and an ISO 4217 code.
@@ -454,21 +562,12 @@ pub(crate) struct NewProductRequest {
 /// A new product.
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct NewProductFields {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
-    )]
-    name: String,
-    #[schema(
-        max_length = 5000,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
-        nullable = false
-    )]
-    description: Option<String>,
-    /// Lowercase letters, digits and single hyphens.
-    #[schema(max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$")]
-    category: String,
+    #[schema(inline)]
+    name: ProductNameText,
+    #[schema(inline, nullable = false)]
+    description: Option<ProductDescriptionText>,
+    #[schema(inline)]
+    category: CategoryText,
     price: MoneyFields,
     #[schema(minimum = 0, maximum = 1_000_000_000, nullable = false)]
     stock: Option<i64>,
@@ -488,21 +587,12 @@ pub(crate) struct UpdateProductRequest {
 #[schema(min_properties = 1)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ProductChangesFields {
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
-        nullable = false
-    )]
-    name: Option<String>,
-    #[schema(
-        max_length = 5000,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*$",
-        nullable = false
-    )]
-    description: Option<String>,
-    #[schema(max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", nullable = false)]
-    category: Option<String>,
+    #[schema(inline, nullable = false)]
+    name: Option<ProductNameText>,
+    #[schema(inline, nullable = false)]
+    description: Option<ProductDescriptionText>,
+    #[schema(inline, nullable = false)]
+    category: Option<CategoryText>,
     #[schema(nullable = false)]
     price: Option<MoneyFields>,
     #[schema(format = Uuid, nullable)]
@@ -519,12 +609,8 @@ pub(crate) struct StockRequest {
 #[derive(Deserialize, ToSchema)]
 pub(crate) struct StockFields {
     delta: StockDelta,
-    #[schema(
-        min_length = 1,
-        max_length = 200,
-        pattern = r"^[^\x00-\x08\x0b-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b-\x1f\x7f-\x9f]*$"
-    )]
-    reason: String,
+    #[schema(inline)]
+    reason: ReasonText,
 }
 
 /// `{"order": {"lines": [...]}}`.
@@ -593,28 +679,6 @@ pub(crate) enum NewUploadFields {
         #[schema(minimum = 1, maximum = 26_214_400)]
         size: u64,
     },
-}
-
-/// A bare file name: no folders, no control characters, none of `" < > : | ? *`. Described
-/// here without an extension; one, if given, must match `contentType` (`.png` for
-/// `image/png`…).
-#[derive(Deserialize)]
-pub(crate) struct FileName;
-
-impl utoipa::PartialSchema for FileName {
-    fn schema() -> RefOr<utoipa::openapi::schema::Schema> {
-        text_schema(1, 255, r#"^[^./\\"<>:|?*\x00-\x1f\x7f-\x9f]+$"#)
-    }
-}
-impl ToSchema for FileName {}
-
-fn text_schema(min: usize, max: usize, pattern: &str) -> RefOr<utoipa::openapi::schema::Schema> {
-    utoipa::openapi::ObjectBuilder::new()
-        .schema_type(utoipa::openapi::schema::Type::String)
-        .min_length(Some(min))
-        .max_length(Some(max))
-        .pattern(Some(pattern))
-        .into()
 }
 
 /// The image types accepted.

@@ -40,8 +40,9 @@ pub fn serve(method: &Method, path: &str) -> Option<hyper::Response<Full<Bytes>>
         return Some(response);
     }
     let file = path.trim_start_matches("/api/docs/");
-    let config = Arc::new(utoipa_swagger_ui::Config::new([DOCUMENT_PATH]));
-    Some(match utoipa_swagger_ui::serve(file, config) {
+    static CONFIG: OnceLock<Arc<utoipa_swagger_ui::Config<'static>>> = OnceLock::new();
+    let config = CONFIG.get_or_init(|| Arc::new(utoipa_swagger_ui::Config::new([DOCUMENT_PATH])));
+    Some(match utoipa_swagger_ui::serve(file, config.clone()) {
         Ok(Some(found)) => {
             let mut response = plain(
                 StatusCode::OK,

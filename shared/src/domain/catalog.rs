@@ -306,13 +306,26 @@ fn image(raw: Option<&str>) -> Result<String, FieldErrors> {
 }
 
 impl NewProduct {
+    /// Longest product name, in characters.
+    pub const NAME_MAX_LEN: usize = 200;
+    /// Longest product description, in characters.
+    pub const DESCRIPTION_MAX_LEN: usize = 5_000;
+
     /// Validates every field, reporting all bad ones at once.
     pub fn parse(fields: &ProductFields) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let name = collect(&mut errors, text("name", fields.name.as_deref(), 200, false));
+        let name = collect(
+            &mut errors,
+            text("name", fields.name.as_deref(), NewProduct::NAME_MAX_LEN, false),
+        );
         let description = collect(
             &mut errors,
-            text("description", fields.description.as_deref(), 5_000, true),
+            text(
+                "description",
+                fields.description.as_deref(),
+                NewProduct::DESCRIPTION_MAX_LEN,
+                true,
+            ),
         );
         let category = collect(&mut errors, Category::parse(fields.category.as_deref()));
         let price = collect(&mut errors, Money::parse("price", fields.price.as_ref()));
@@ -364,10 +377,21 @@ impl ProductChanges {
         let mut errors = FieldErrors::default();
         let mut changes = Self::default();
         if let Some(name) = &fields.name {
-            changes.name = collect(&mut errors, text("name", Some(name), 200, false));
+            changes.name = collect(
+                &mut errors,
+                text("name", Some(name), NewProduct::NAME_MAX_LEN, false),
+            );
         }
         if let Some(description) = &fields.description {
-            changes.description = collect(&mut errors, text("description", Some(description), 5_000, true));
+            changes.description = collect(
+                &mut errors,
+                text(
+                    "description",
+                    Some(description),
+                    NewProduct::DESCRIPTION_MAX_LEN,
+                    true,
+                ),
+            );
         }
         if let Some(category) = &fields.category {
             changes.category = collect(&mut errors, Category::parse(Some(category)));
@@ -417,6 +441,9 @@ pub struct StockChange {
 }
 
 impl StockChange {
+    /// Longest reason, in characters.
+    pub const REASON_MAX_LEN: usize = 200;
+
     /// Parses `{"delta": <int>, "reason": "..."}`.
     pub fn parse(delta: Option<&Value>, reason: Option<&str>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
@@ -433,7 +460,7 @@ impl StockChange {
                 other => other,
             },
         };
-        let reason = collect(&mut errors, text("reason", reason, 200, false));
+        let reason = collect(&mut errors, text("reason", reason, Self::REASON_MAX_LEN, false));
         match (delta, reason) {
             (Some(delta), Some(reason)) => Ok(Self { delta, reason }),
             _ => Err(errors),

@@ -104,13 +104,16 @@ impl Username {
 pub struct Email(String);
 
 impl Email {
+    /// Longest accepted address, in characters.
+    pub const MAX_LEN: usize = 254;
+
     /// Parses untrusted input.
     /// Taken as sent (whitespace anywhere is refused, not trimmed); at most 254 characters.
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
         required("email", raw)?;
         let raw = raw.unwrap_or_default();
         let value = raw.to_lowercase();
-        let valid = raw.chars().count() <= 254
+        let valid = raw.chars().count() <= Self::MAX_LEN
             && !value.chars().any(|c| c.is_whitespace() || c.is_control())
             && matches!(value.split_once('@'), Some((local, domain))
                 if !local.is_empty() && !domain.contains('@')
@@ -141,6 +144,9 @@ impl Password {
     pub const MIN_LEN: usize = 8;
     /// An upper bound so nobody can make the server hash megabytes.
     pub const MAX_LEN: usize = 256;
+    /// Longest password a login reads: generous, so a rule tightened later never locks out
+    /// a password set before it, yet bounded.
+    pub const MAX_LOGIN_LEN: usize = 4 * Self::MAX_LEN;
 
     /// Parses a new password (registration or change): length rules apply.
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
@@ -167,7 +173,7 @@ impl Password {
     /// never lock out an existing account.
     pub fn parse_for_login(raw: Option<&str>) -> Result<Self, FieldErrors> {
         match raw {
-            Some(value) if !value.is_empty() && value.chars().count() <= 4 * Self::MAX_LEN => {
+            Some(value) if !value.is_empty() && value.chars().count() <= Self::MAX_LOGIN_LEN => {
                 Ok(Self(value.to_owned()))
             }
             Some(value) if !value.is_empty() => Err(FieldErrors::single("password", "is too long")),
@@ -221,6 +227,9 @@ impl Bio {
 pub struct ImageUrl(String);
 
 impl ImageUrl {
+    /// Longest accepted URL, in characters.
+    pub const MAX_LEN: usize = 2048;
+
     /// `Ok(None)` for blank input, like [`Bio::parse`].
     /// Blank (only whitespace or control characters) clears it; otherwise it is taken as
     /// sent, with no whitespace or control characters anywhere.
@@ -228,18 +237,17 @@ impl ImageUrl {
         if super::is_blank(raw) {
             return Ok(None);
         }
-        let value = raw;
-        let lower = value.to_ascii_lowercase();
-        if value.chars().count() > 2048
+        let lower = raw.to_ascii_lowercase();
+        if raw.chars().count() > Self::MAX_LEN
             || !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || value.chars().any(|c| c.is_whitespace() || c.is_control())
+            || raw.chars().any(|c| c.is_whitespace() || c.is_control())
         {
             return Err(FieldErrors::single(
                 "image",
                 "is invalid (must be an http(s) URL)",
             ));
         }
-        Ok(Some(Self(value.to_owned())))
+        Ok(Some(Self(raw.to_owned())))
     }
 
     /// The URL.
