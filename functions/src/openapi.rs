@@ -20,8 +20,8 @@ use utoipa::openapi::{Content, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use keel::domain::{
-    ArticleBody, Bio, Category, CommentBody, Description, Email, ImageUrl, NewProduct, Password, StockChange,
-    Tag, Title, Username,
+    ArticleBody, Bio, Category, CommentBody, Description, Email, Filename, ImageUrl, NewProduct, Password,
+    StockChange, Tag, Title, Username,
 };
 
 use crate::{articles, comments, orders, products, profiles, uploads, users};
@@ -412,7 +412,7 @@ text_type!(
     "A bare file name: no folders, no control characters, none of `\" < > : | ? *`. Described here without an extension; one, if given, must match `contentType` (`.png` for `image/png`…).",
     FileName,
     Some(1),
-    255,
+    Filename::MAX_LEN,
     Some(r#"^[^./\\"<>:|?*\x00-\x1f\x7f-\x9f]+$"#)
 );
 

@@ -315,7 +315,9 @@ pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiEr
 }
 
 /// DELETE /api/uploads/{id} — the owner removes the record and every stored file (204).
-/// Refused with 409 while an avatar or a product shows it.
+/// Refused with 409 while an avatar or a product shows it. The record is marked first and
+/// deleted only once the files are gone: if S3 fails in between (503), the upload is hidden
+/// and sending the delete again finishes it.
 #[utoipa::path(delete, path = "/api/uploads/{id}", tag = "uploads", operation_id = "deleteUpload",
     summary = "Delete one's own upload",
     params(("id" = String, Path, description = "The upload id (UUID)")),
@@ -328,8 +330,9 @@ pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiEr
 pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
     let id = upload_id_param(&req)?;
-    deps.store.delete_upload(&session.user_id, &id).await?;
+    let upload = deps.store.begin_upload_delete(&session.user_id, &id).await?;
     deps.files()?.remove(&all_keys(&id)).await?;
+    deps.store.delete_upload(&session.user_id, &upload).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

@@ -198,16 +198,21 @@ impl Purpose {
 }
 
 /// The name the client gave its file: shown back and offered on download, never used as a
-/// storage key. A bare name: no folders, no control characters, at most 255 bytes.
+/// storage key. A bare name: no folders, no control characters, at most
+/// [`Filename::MAX_LEN`] characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filename(String);
 
 impl Filename {
+    /// Longest name, in characters (as JSON Schema's `maxLength` counts): what desktop file
+    /// systems allow for one path component.
+    pub const MAX_LEN: usize = 255;
+
     /// Parses an untrusted name.
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
         let name = required("filename", raw)?;
-        let problem = if name.len() > 255 {
-            Some("is too long (maximum is 255 bytes)")
+        let problem = if name.chars().count() > Self::MAX_LEN {
+            Some("is too long (maximum is 255 characters)")
         } else if name.chars().any(char::is_control) {
             Some("must not contain control characters")
         } else if name.contains(['/', '\\']) || name.starts_with('.') || name.ends_with('.') {
@@ -607,10 +612,18 @@ mod tests {
             "a\nb.png",
             "a\"b.png",
             &"x".repeat(256),
+            &"é".repeat(256),
         ] {
             let errors = errors_of(fields(name, "image/png", 10.into(), "avatar"));
             assert!(errors.get("filename").is_some(), "{name:?}");
         }
+    }
+
+    #[test]
+    fn the_filename_limit_counts_characters_as_the_openapi_document_does() {
+        let name = format!("{}.png", "é".repeat(Filename::MAX_LEN - 4));
+        assert!(name.len() > Filename::MAX_LEN, "more bytes than characters");
+        assert!(NewUpload::parse(&fields(&name, "image/png", 10.into(), "avatar")).is_ok());
     }
 
     #[test]

@@ -64,6 +64,10 @@ struct UploadItem {
     has_thumbnail: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     attached_to: Option<String>,
+    /// Set by the first half of a delete: the files are being removed; no read shows it and
+    /// nothing may attach it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    deleting: bool,
     created_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     expires_at: Option<i64>,
@@ -72,9 +76,10 @@ struct UploadItem {
 }
 
 impl UploadItem {
-    /// An expired record is treated as absent, as DynamoDB's TTL deletion may lag by days.
+    /// An expired record is treated as absent, as DynamoDB's TTL deletion may lag by days; so
+    /// is one being deleted.
     fn live(self, now: i64) -> Option<Self> {
-        self.expires_at.is_none_or(|at| at > now).then_some(self)
+        (!self.deleting && self.expires_at.is_none_or(|at| at > now)).then_some(self)
     }
 
     fn into_upload(self) -> anyhow::Result<Upload> {
@@ -187,6 +192,7 @@ impl Store {
                 height: None,
                 has_thumbnail: false,
                 attached_to: None,
+                deleting: false,
                 gsi1pk: uploads_of(owner),
                 gsi1sk: format!("{created_at}#{id}"),
                 created_at,
@@ -364,26 +370,78 @@ impl Store {
         }
     }
 
-    /// Deletes `owner`'s upload `id` and releases its quota. Refused while something shows it.
+    /// First half of deleting `owner`'s upload `id`: marks the record as being deleted, so no
+    /// read shows it and nothing can attach it while the caller removes its files; then
+    /// [`Store::delete_upload`]. Refused while something shows it. A record already marked is
+    /// answered again, so a delete that failed between the halves (S3 unreachable) is finished
+    /// by sending it again, and no file outlives an acknowledged delete.
     ///
-    /// Access: one `TransactWriteItems` (the record, conditioned on owner and not attached;
-    /// the quota), and a `GetItem` only when it is refused, to say why — 1 round trip.
-    pub async fn delete_upload(&self, owner: &UserId, id: &UploadId) -> StoreResult<Upload> {
-        let Some(upload) = self.upload(id).await?.filter(|u| u.owner == owner.as_str()) else {
+    /// Access: a consistent `GetItem` and, unless already marked, one conditional
+    /// `UpdateItem` — 2 round trips.
+    pub async fn begin_upload_delete(&self, owner: &UserId, id: &UploadId) -> StoreResult<Upload> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(upload_pk(id), UPLOAD_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("GetItem upload", e))?;
+        let item: Option<UploadItem> = output.item.map(from_item).transpose()?;
+        let Some(item) =
+            item.filter(|i| i.owner == owner.as_str() && i.expires_at.is_none_or(|at| at > epoch_now()))
+        else {
             return Err(StoreError::NotFound("upload"));
         };
-        if let Some(attached) = &upload.attached_to {
+        if let Some(attached) = &item.attached_to {
             return Err(attached_conflict(attached));
         }
+        if item.deleting {
+            return Ok(item.into_upload()?);
+        }
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(upload_pk(id), UPLOAD_SK)))
+            .update_expression("SET deleting = :yes")
+            .condition_expression("#owner = :me AND attribute_not_exists(attached_to)")
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":me", AttributeValue::S(owner.as_str().into()))
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match marked {
+            Ok(_) => Ok(item.into_upload()?),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                // Attached (or removed) since the read: the next attempt says which.
+                Err(StoreError::Contended("upload"))
+            }
+            Err(e) => Err(StoreError::sdk("UpdateItem upload", e)),
+        }
+    }
+
+    /// Second half of deleting (after [`Store::begin_upload_delete`] and the files' removal):
+    /// deletes the marked record and releases its quota.
+    ///
+    /// Access: one `TransactWriteItems` (the record, conditioned on owner, mark and status;
+    /// the quota) — 1 round trip.
+    pub async fn delete_upload(&self, owner: &UserId, upload: &Upload) -> StoreResult<()> {
+        let id = &upload.id;
         let mut tx = Tx::new(&self.table);
         tx.delete_named(
             upload_pk(id),
             UPLOAD_SK,
             &[("#owner", "owner"), ("#status", "status")],
             Some((
-                "#owner = :me AND attribute_not_exists(attached_to) AND #status = :status",
+                "#owner = :me AND deleting = :yes AND attribute_not_exists(attached_to) AND #status = :status",
                 vec![
                     (":me", AttributeValue::S(owner.as_str().into())),
+                    (":yes", AttributeValue::Bool(true)),
                     (":status", AttributeValue::S(upload.status.as_str().into())),
                 ],
             )),
@@ -405,14 +463,10 @@ impl Store {
         };
         tx.update_named(user_pk(owner.as_str()), QUOTA_SK, expression, names, values, None)?;
         match self.transact_detailed(tx.items, true).await {
-            Ok(()) => Ok(upload),
-            Err(Detailed::Cancelled(_)) => match self.upload(id).await? {
-                Some(now) if now.owner == owner.as_str() => match &now.attached_to {
-                    Some(attached) => Err(attached_conflict(attached)),
-                    None => Err(StoreError::Contended("upload")),
-                },
-                _ => Err(StoreError::NotFound("upload")),
-            },
+            Ok(()) => Ok(()),
+            // Settled by a finalise that read it before the mark, or already deleted by a
+            // concurrent request: sending the delete again finishes it or answers 404.
+            Err(Detailed::Cancelled(_)) => Err(StoreError::Contended("upload")),
             Err(Detailed::Other(error)) => Err(error),
         }
     }
@@ -453,7 +507,7 @@ pub(super) fn attach(
             (":ready", AttributeValue::S(UploadStatus::Ready.as_str().into())),
             (":purpose", AttributeValue::S(purpose.as_str().into())),
         ],
-        Some("#owner = :me AND #status = :ready AND purpose = :purpose AND (attribute_not_exists(attached_to) OR attached_to = :to)"),
+        Some("#owner = :me AND #status = :ready AND purpose = :purpose AND attribute_not_exists(deleting) AND (attribute_not_exists(attached_to) OR attached_to = :to)"),
     )
 }
 
