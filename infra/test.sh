@@ -8,7 +8,8 @@
 #   4. the storage and API tests again on AWS's DynamoDB Local, which it starts and stops;
 #   5. the official RealWorld Postman collection (newman) against keel-local on both engines,
 #      from ../shared/realworld (set KEEL_REALWORLD_DIR to run it from elsewhere);
-#   6. schemathesis against keel-local on Keel's own OpenAPI document, and the docs page in
+#   6. DynamoDB Local stopped and restarted under a running keel-local (infra/outage.sh);
+#   7. schemathesis against keel-local on Keel's own OpenAPI document, and the docs page in
 #      headless Chromium (infra/fuzz.sh).
 # Usage: ./infra/test.sh [extra cargo-nextest arguments]
 set -euo pipefail
@@ -104,6 +105,9 @@ cargo nextest run -p keel-tests --locked "$@"
 
 step "RealWorld Postman collection on DynamoDB Local"
 postman dynamodb-local
+
+step "DynamoDB Local stopped under keel-local and started again"
+./infra/outage.sh
 
 step "Fuzzing every operation against the OpenAPI document (schemathesis), docs page (Chromium)"
 ./infra/fuzz.sh
