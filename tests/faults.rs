@@ -332,7 +332,7 @@ async fn an_unreachable_or_throttling_bucket_is_a_503_and_no_upload_is_left_half
             "pending",
             "fault {fault}"
         );
-        assert_eq!(keys().await, [incoming.clone()], "fault {fault}");
+        assert_eq!(keys().await, std::slice::from_ref(&incoming), "fault {fault}");
     }
     mode.send_replace(UP);
     let completed = keel_functions::respond(
