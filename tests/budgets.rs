@@ -66,6 +66,7 @@ async fn a_list_page_costs_the_same_however_many_articles_and_follows_there_are(
                 .await;
         }
     }
+    app.settled().await;
     let (reply, many) = app
         .metered(app.send("GET", "/articles/feed?limit=2", None, Some(&reader)))
         .await;

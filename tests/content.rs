@@ -379,6 +379,8 @@ async fn deleting_an_article_removes_it_from_every_list_and_count() {
             .status,
         404
     );
+    // Favorites, comments and feed entries are cleaned up by the table stream.
+    app.settled().await;
     for query in [
         "".to_owned(),
         format!("?tag={tag}"),
@@ -724,6 +726,8 @@ async fn the_feed_shows_followed_authors_only_and_follows_changes() {
     )
     .await;
     let new = app.article_by(&f, "After the follow", &[]).await;
+    // A new article reaches followers' feeds through the table stream.
+    app.settled().await;
     let feed = app.send("GET", "/articles/feed", None, Some(&reader)).await;
     assert_eq!(TestApp::slugs(&feed), [new.clone(), old]);
     assert_eq!(feed.body["articlesCount"], 2);
@@ -742,6 +746,7 @@ async fn the_feed_shows_followed_authors_only_and_follows_changes() {
         Some(&reader),
     )
     .await;
+    app.settled().await;
     let after = app.send("GET", "/articles/feed", None, Some(&reader)).await;
     assert_eq!(after.body, json!({"articles": [], "articlesCount": 0}));
 
@@ -776,4 +781,52 @@ async fn the_content_api_answers_a_cors_preflight() {
             .unwrap()
             .contains("DELETE")
     );
+}
+
+#[tokio::test]
+async fn following_an_author_shows_their_newest_articles_in_the_feed_at_once() {
+    let app = spawn_app().await;
+    let (author, token) = app.registered_user().await;
+    let (_, reader) = app.registered_user().await;
+    for i in 0..25 {
+        app.article_by(&token, &format!("Piece {i:02}"), &[]).await;
+    }
+    let newest = app
+        .list(&format!("?author={}&limit=20", author.username), None)
+        .await;
+
+    let followed = app
+        .send(
+            "POST",
+            &format!("/profiles/{}/follow", author.username),
+            None,
+            Some(&reader),
+        )
+        .await;
+    assert_eq!(followed.status, 200);
+    // No waiting for the table stream: the follow itself wrote the first page.
+    let feed = app.send("GET", "/articles/feed", None, Some(&reader)).await;
+    assert_eq!(TestApp::slugs(&feed), TestApp::slugs(&newest));
+    assert!(feed.body["articles"][0]["author"]["following"].as_bool().unwrap());
+
+    // The stream adds the rest, each article once.
+    app.settled().await;
+    let all = app
+        .send("GET", "/articles/feed?limit=100", None, Some(&reader))
+        .await;
+    assert_eq!(all.body["articlesCount"], 25);
+    assert_eq!(all.body["articles"].as_array().unwrap().len(), 25);
+    // Following again changes nothing.
+    app.send(
+        "POST",
+        &format!("/profiles/{}/follow", author.username),
+        None,
+        Some(&reader),
+    )
+    .await;
+    app.settled().await;
+    let again = app
+        .send("GET", "/articles/feed?limit=100", None, Some(&reader))
+        .await;
+    assert_eq!(again.body["articlesCount"], 25);
 }

@@ -101,7 +101,13 @@ async fn a_login_event_for_the_fixture_user_succeeds_through_the_registry() {
 
 #[tokio::test]
 async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
-    let app = spawn_app().await;
+    // The test is the event source here: the local server does not process the stream.
+    let dir = tempfile::tempdir().unwrap();
+    let options = keel_local::Options {
+        process_stream: false,
+        ..keel_tests::test_options(dir.path(), false)
+    };
+    let app = keel_tests::TestApp::new(keel_local::spawn(options).await.unwrap(), dir);
     let (author, author_token) = app.registered_user().await;
     let (_, reader) = app.registered_user().await;
     app.send(
@@ -112,8 +118,7 @@ async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
     )
     .await;
 
-    // Written straight through the store, so the local stream driver does not see it: only the
-    // Lambda handler below can put it into the feed.
+    // Only the Lambda handler below can put it into the feed.
     let author_id = app
         .app
         .deps

@@ -167,6 +167,8 @@ async fn exercise(app: &TestApp) {
     exercise_uploads(app, &a).await;
     // Signing out everywhere, last: it ends the session.
     assert_eq!(app.send("POST", "/user/logout", None, Some(&r)).await.status, 204);
+    // The stream function's requests are made in the background: wait for them.
+    app.settled().await;
 }
 
 /// Every upload route, the presigned requests the functions sign (judged by the S3 engine as

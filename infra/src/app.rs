@@ -48,6 +48,9 @@ pub struct Options {
     pub meter: crate::meter::Meter,
     /// Records every AWS request each function sends, as IAM sees it.
     pub access_log: AccessLog,
+    /// Whether the table stream is processed (on except in tests that deliver stream events
+    /// to the `feed-fanout` handler themselves, as Lambda would).
+    pub process_stream: bool,
 }
 
 impl Options {
@@ -75,12 +78,27 @@ pub struct App {
     /// The bucket's name.
     pub bucket: String,
     server: JoinHandle<()>,
+    /// The table stream's poller (local engines only); stops with the app.
+    stream: Option<crate::streams::StreamPoller>,
     _engines: Option<Engines>,
 }
 
 impl Drop for App {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+impl App {
+    /// Waits until every change written to the table so far has been through the stream
+    /// processor (feeds filled, deleted articles cleaned up), as a client of the deployed API
+    /// would wait a moment; fails after `timeout`. Immediate where there is no local stream
+    /// (real AWS).
+    pub async fn stream_settled(&self, timeout: std::time::Duration) -> anyhow::Result<()> {
+        match &self.stream {
+            Some(stream) => stream.settled(timeout).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -167,18 +185,30 @@ pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::
     })
 }
 
-/// Attaches the stream driver to the local table. Polling the stream is the event source
-/// mapping's work (Lambda's, in AWS), so its client is neither metered nor charged to a
-/// function; processing the records runs with `processor`, the stream function's own store.
-pub async fn attach_stream(
+/// Starts polling the local table's stream in the background, as the `feed-fanout` function's
+/// event source mapping does in AWS, with the settings of its `DynamoDB` event. Polling is
+/// the mapping's work (Lambda's, in AWS), so its client is neither metered nor charged to a
+/// function; processing the records runs with the stream function's own store. Positions are
+/// kept under `state_dir`.
+pub async fn start_stream(
     endpoint: &str,
+    template: &Template,
+    functions: &FunctionDeps,
     table: &str,
-    processor: keel::store::Store,
-) -> anyhow::Result<crate::streams::StreamDriver> {
+    state_dir: &std::path::Path,
+) -> anyhow::Result<crate::streams::StreamPoller> {
+    let function = template
+        .function_for_binary(keel_functions::streams::FEED_FANOUT)
+        .context("template.yaml declares no feed-fanout function")?;
+    let source = function
+        .stream_source
+        .clone()
+        .with_context(|| format!("{} has no DynamoDB event", function.logical_id))?;
+    let processor = functions.feed_fanout(template)?;
     let sdk = local_sdk_config().into_builder().endpoint_url(endpoint).build();
     let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    crate::streams::StreamDriver::attach(&dynamodb, streams, table, processor).await
+    crate::streams::StreamPoller::start(&dynamodb, streams, table, processor, source, state_dir).await
 }
 
 /// The bucket's lifecycle rules, applied hourly as S3 applies them (daily).
@@ -384,11 +414,24 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         signers,
         &tokens,
     )?;
-    let mut gateway = Gateway::new(&template, &functions)?;
-    if let Some(endpoint) = &storage.dynamodb_endpoint {
-        let fanout = functions.feed_fanout(&template)?;
-        gateway = gateway.with_stream(Arc::new(attach_stream(endpoint, &options.table, fanout).await?));
-    }
+    let gateway = Gateway::new(&template, &functions)?;
+    let stream = match storage
+        .dynamodb_endpoint
+        .as_ref()
+        .filter(|_| options.process_stream)
+    {
+        Some(endpoint) => Some(
+            start_stream(
+                endpoint,
+                &template,
+                &functions,
+                &options.table,
+                options.storage.dir(),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
         let finaliser = functions.event_function(&template, keel_functions::uploads::FINALISE)?;
         tokio::spawn(deliver_object_events(events, options.bucket.clone(), finaliser));
@@ -415,6 +458,7 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         s3: storage.s3,
         bucket: options.bucket.clone(),
         server,
+        stream,
         _engines: storage.engines,
     })
 }

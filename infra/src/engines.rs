@@ -55,6 +55,15 @@ pub enum Storage {
     Ephemeral(PathBuf),
 }
 
+impl Storage {
+    /// The folder: engine data, and the local stream's positions.
+    pub fn dir(&self) -> &std::path::Path {
+        match self {
+            Storage::Dir(dir) | Storage::Ephemeral(dir) => dir,
+        }
+    }
+}
+
 impl Engines {
     /// Starts both engines on the given loopback ports (0 = any free port). The S3 engine
     /// answers browsers as the bucket's CORS rule (`cors`) says.

@@ -51,7 +51,6 @@ struct CompiledRoute {
 pub struct Gateway {
     routes: Vec<CompiledRoute>,
     cors: Option<Cors>,
-    stream: Option<std::sync::Arc<crate::streams::StreamDriver>>,
 }
 
 /// Why a request matched no route.
@@ -88,14 +87,7 @@ impl Gateway {
         Ok(Self {
             routes,
             cors: template.cors.clone(),
-            stream: None,
         })
-    }
-
-    /// Runs the stream processor after every write, before the response goes out.
-    pub fn with_stream(mut self, driver: std::sync::Arc<crate::streams::StreamDriver>) -> Self {
-        self.stream = Some(driver);
-        self
     }
 
     /// The event API Gateway would send for this request; `None` when no route matches.
@@ -209,15 +201,7 @@ impl Gateway {
                 );
             }
         };
-        let response = keel_functions::respond(matched.endpoint, matched.deps, request).await;
-        // Only a write that succeeded can have changed anything.
-        let is_write = parts.method != Method::GET && response.status().is_success();
-        if let Some(stream) = self.stream.as_ref().filter(|_| is_write)
-            && let Err(error) = stream.drain().await
-        {
-            tracing::error!(error = format!("{error:#}"), "stream processing failed");
-        }
-        to_hyper(response)
+        to_hyper(keel_functions::respond(matched.endpoint, matched.deps, request).await)
     }
 }
 

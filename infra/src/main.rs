@@ -117,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         engine_ports: (cli.dynamodb_port, cli.s3_port),
         meter: Default::default(),
         access_log: Default::default(),
+        process_stream: true,
     };
 
     if cli.engines_only {
@@ -157,16 +158,16 @@ async fn main() -> anyhow::Result<()> {
                 None,
                 &tokens,
             )?;
-            let fanout = functions.feed_fanout(&template)?;
-            let driver = keel_local::app::attach_stream(endpoint, &options.table, fanout).await?;
-            tokio::spawn(async move {
-                loop {
-                    if let Err(error) = driver.drain().await {
-                        tracing::error!(error = format!("{error:#}"), "stream processing failed");
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-                }
-            });
+            let _stream = keel_local::app::start_stream(
+                endpoint,
+                &template,
+                &functions,
+                &options.table,
+                options.storage.dir(),
+            )
+            .await?;
+            tokio::signal::ctrl_c().await?;
+            return Ok(());
         }
         tokio::signal::ctrl_c().await?;
         return Ok(());

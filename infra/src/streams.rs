@@ -1,42 +1,107 @@
-//! Drives the stream processor locally, as Lambda's event source mapping does in AWS: reads the
-//! engine's DynamoDB stream (embedded or DynamoDB Local, through the ordinary Streams API) and
-//! hands the records to [`keel::store::Store::process_changes`].
+//! The table stream, processed locally as Lambda's event source mapping processes it in AWS:
+//! in the background, one poller per shard, never on a request's path.
 //!
-//! The gateway drains the stream after every write, before answering, so local reads see the
-//! fan-out at once; in AWS it lands a moment later.
+//! - **Same settings as the template.** Batch size, retries, bisection on error, starting
+//!   position and filter patterns come from the stream function's `DynamoDB` event
+//!   ([`StreamSource`]); a batch runs [`keel::store::Store::process_changes`], the code the
+//!   `feed-fanout` function runs, with that function's own (IAM-checked) store.
+//! - **Durable position.** After each batch a shard's last sequence number is written to the
+//!   data folder (`streams/<table>.json`, replaced atomically and synced), and a restart resumes
+//!   after it: nothing committed is skipped. A crash between processing and saving reprocesses
+//!   that batch, which changes nothing (processing is idempotent).
+//! - **Shard order.** A child shard is read only once its parent is finished, as Lambda does.
+//! - **Observable.** [`StreamPoller::settled`] waits until every record written before the
+//!   call has been processed: what tests use instead of assuming the fan-out is instant.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::types::{OperationType, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
 use keel::store::Store;
 use keel::store::stream::{Change, ChangeKind, Image};
-use tokio::sync::Mutex;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 
-#[derive(Debug, Default)]
-struct Shard {
-    iterator: Option<String>,
-    last_sequence: Option<String>,
-    closed: bool,
+use crate::template::StreamSource;
+
+/// How often an idle shard is read again (Lambda polls about four times a second; locally a
+/// little more often, so a client sees the fan-out sooner).
+const IDLE_POLL: Duration = Duration::from_millis(50);
+/// How often the shard list is read again, for new shards.
+const DISCOVERY_INTERVAL: Duration = Duration::from_millis(250);
+/// Wait after a failed read of the stream.
+const READ_RETRY: Duration = Duration::from_millis(500);
+/// Longest wait between two attempts at a failing batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Reads one table's stream in the background and applies it; stops when dropped.
+pub struct StreamPoller {
+    shared: Arc<Shared>,
+    discovery: JoinHandle<()>,
 }
 
-/// Reads one table's stream and applies it.
-pub struct StreamDriver {
+impl Drop for StreamPoller {
+    fn drop(&mut self) {
+        // The shard tasks live in the discovery task's JoinSet and stop with it.
+        self.discovery.abort();
+    }
+}
+
+struct Shared {
     client: Client,
     arn: String,
-    store: Store,
-    shards: Mutex<HashMap<String, Shard>>,
+    processor: Store,
+    source: StreamSource,
+    positions: Positions,
+    progress: watch::Sender<Progress>,
+    nudge: Notify,
 }
 
-impl StreamDriver {
-    /// Attaches to `table`'s stream, starting after everything already in it.
-    pub async fn attach(
+/// What [`StreamPoller::settled`] watches.
+#[derive(Debug, Default)]
+struct Progress {
+    /// When the last successful listing of the shards started, and the shards it found.
+    discovered: Option<(Instant, Vec<String>)>,
+    /// Per shard: when the last read that found nothing new started.
+    caught_up: HashMap<String, Instant>,
+    /// Shards read to their end.
+    finished: HashSet<String>,
+}
+
+impl Progress {
+    /// True when everything written before `since` has been processed: the shard list was
+    /// read after `since`, and every shard on it is finished or has since been read empty.
+    fn settled_since(&self, since: Instant) -> bool {
+        let Some((at, shards)) = &self.discovered else {
+            return false;
+        };
+        *at >= since
+            && shards.iter().all(|shard| {
+                self.finished.contains(shard) || self.caught_up.get(shard).is_some_and(|t| *t >= since)
+            })
+    }
+}
+
+impl StreamPoller {
+    /// Starts polling `table`'s stream as `source` says, processing with `processor` and
+    /// keeping positions in `state_dir`.
+    pub async fn start(
         dynamodb: &aws_sdk_dynamodb::Client,
-        streams: Client,
+        client: Client,
         table: &str,
-        store: Store,
+        processor: Store,
+        source: StreamSource,
+        state_dir: &Path,
     ) -> anyhow::Result<Self> {
+        for pattern in &source.filters {
+            check_pattern(pattern).with_context(|| format!("unsupported filter pattern {pattern}"))?;
+        }
         let described = dynamodb
             .describe_table()
             .table_name(table)
@@ -48,168 +113,564 @@ impl StreamDriver {
             .and_then(|t| t.latest_stream_arn())
             .with_context(|| format!("table {table} has no stream"))?
             .to_owned();
-        let driver = Self {
-            client: streams,
+        let positions = Positions::load(state_dir.join("streams").join(format!("{table}.json")), &arn)?;
+        let shared = Arc::new(Shared {
+            client,
             arn,
-            store,
-            shards: Mutex::new(HashMap::new()),
+            processor,
+            source,
+            positions,
+            progress: watch::Sender::new(Progress::default()),
+            nudge: Notify::new(),
+        });
+        let discovery = tokio::spawn(discover(shared.clone()));
+        Ok(Self { shared, discovery })
+    }
+
+    /// Waits until every record written to the table before this call has been processed, or
+    /// fails after `timeout`.
+    pub async fn settled(&self, timeout: Duration) -> anyhow::Result<()> {
+        let since = Instant::now();
+        let mut progress = self.shared.progress.subscribe();
+        let wait = async {
+            loop {
+                self.shared.nudge.notify_waiters();
+                if progress.borrow_and_update().settled_since(since) {
+                    return;
+                }
+                // Nudged pollers report within milliseconds; the timer covers a missed nudge.
+                let _ = tokio::time::timeout(IDLE_POLL, progress.changed()).await;
+            }
         };
-        let mut shards = driver.shards.lock().await;
-        for shard_id in driver.shard_ids().await? {
-            let iterator = driver
-                .iterator(&shard_id, ShardIteratorType::Latest, None)
-                .await?;
-            shards.insert(
-                shard_id,
-                Shard {
-                    iterator,
-                    ..Shard::default()
-                },
-            );
-        }
-        drop(shards);
-        Ok(driver)
-    }
-
-    async fn shard_ids(&self) -> anyhow::Result<Vec<String>> {
-        let output = self
-            .client
-            .describe_stream()
-            .stream_arn(&self.arn)
-            .send()
+        tokio::time::timeout(timeout, wait)
             .await
-            .context("DescribeStream")?;
-        Ok(output
-            .stream_description()
-            .map(|d| {
-                d.shards()
-                    .iter()
-                    .filter_map(|s| s.shard_id().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default())
-    }
-
-    async fn iterator(
-        &self,
-        shard: &str,
-        kind: ShardIteratorType,
-        after: Option<&str>,
-    ) -> anyhow::Result<Option<String>> {
-        let output = self
-            .client
-            .get_shard_iterator()
-            .stream_arn(&self.arn)
-            .shard_id(shard)
-            .shard_iterator_type(kind)
-            .set_sequence_number(after.map(str::to_owned))
-            .send()
-            .await
-            .context("GetShardIterator")?;
-        Ok(output.shard_iterator)
-    }
-
-    /// Reads and applies every record written so far; answers how many were read.
-    pub async fn drain(&self) -> anyhow::Result<usize> {
-        let mut shards = self.shards.lock().await;
-        let mut total = 0;
-        // Applying records writes more (feed entries, counts): read again until quiet.
-        for _ in 0..50 {
-            for shard_id in self.shard_ids().await? {
-                if let std::collections::hash_map::Entry::Vacant(vacant) = shards.entry(shard_id) {
-                    let iterator = self
-                        .iterator(vacant.key(), ShardIteratorType::TrimHorizon, None)
-                        .await?;
-                    vacant.insert(Shard {
-                        iterator,
-                        ..Shard::default()
-                    });
-                }
-            }
-            let mut changes = Vec::new();
-            // New positions are kept aside and applied only once the records are processed, so
-            // a failure re-reads them on the next drain instead of losing them.
-            let mut advanced: Vec<(String, Option<String>, Option<String>)> = Vec::new();
-            let open: Vec<String> = shards
-                .iter()
-                .filter(|(_, s)| !s.closed)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for shard_id in &open {
-                let Some(shard) = shards.get_mut(shard_id) else {
-                    continue;
-                };
-                let Some(iterator) = shard.iterator.clone() else {
-                    continue;
-                };
-                let output = match self.client.get_records().shard_iterator(iterator).send().await {
-                    Ok(output) => output,
-                    // An expired iterator, or (DynamoDB Local) one taken while the shard was
-                    // still empty: start again after the last record seen. Processing is
-                    // idempotent, so reading a record twice is harmless.
-                    Err(error)
-                        if error.as_service_error().is_some_and(|e| {
-                            e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception()
-                        }) =>
-                    {
-                        let (kind, after) = match &shard.last_sequence {
-                            Some(seq) => (ShardIteratorType::AfterSequenceNumber, Some(seq.clone())),
-                            None => (ShardIteratorType::TrimHorizon, None),
-                        };
-                        shard.iterator = self.iterator(shard_id, kind, after.as_deref()).await?;
-                        let Some(retry) = shard.iterator.clone() else {
-                            continue;
-                        };
-                        self.client
-                            .get_records()
-                            .shard_iterator(retry)
-                            .send()
-                            .await
-                            .context("GetRecords")?
-                    }
-                    Err(error) => return Err(anyhow::Error::new(error).context("GetRecords")),
-                };
-                let mut last_sequence = shard.last_sequence.clone();
-                for record in output.records.unwrap_or_default() {
-                    let Some(data) = record.dynamodb else { continue };
-                    if data.sequence_number.is_some() {
-                        last_sequence = data.sequence_number.clone();
-                    }
-                    let kind = match record.event_name {
-                        Some(OperationType::Insert) => ChangeKind::Insert,
-                        Some(OperationType::Modify) => ChangeKind::Modify,
-                        Some(OperationType::Remove) => ChangeKind::Remove,
-                        _ => continue,
-                    };
-                    changes.push(Change {
-                        kind,
-                        old: image(data.old_image),
-                        new: image(data.new_image),
-                    });
-                }
-                advanced.push((shard_id.clone(), output.next_shard_iterator, last_sequence));
-            }
-            if !changes.is_empty() {
-                self.store.process_changes(&changes).await?;
-            }
-            for (shard_id, next, last_sequence) in advanced {
-                if let Some(shard) = shards.get_mut(&shard_id) {
-                    shard.closed = next.is_none();
-                    shard.iterator = next;
-                    shard.last_sequence = last_sequence;
-                }
-            }
-            if changes.is_empty() {
-                return Ok(total);
-            }
-            total += changes.len();
-        }
-        anyhow::bail!("the stream did not quiet down after 50 passes")
+            .with_context(|| format!("the table stream was not processed within {timeout:?}"))
     }
 }
 
+/// Lists the shards now and then, and starts a poller for each one that is ready.
+async fn discover(shared: Arc<Shared>) {
+    let mut pollers = tokio::task::JoinSet::new();
+    let mut started: HashSet<String> = HashSet::new();
+    let mut first = true;
+    loop {
+        let at = Instant::now();
+        match list_shards(&shared).await {
+            Ok(shards) => {
+                let listed: HashSet<&str> = shards.iter().map(|(id, _)| id.as_str()).collect();
+                for (id, parent) in &shards {
+                    if started.contains(id) || shared.positions.finished(id) {
+                        continue;
+                    }
+                    // A child is read after its parent, unless the parent is gone (trimmed).
+                    let parent_done = parent
+                        .as_deref()
+                        .is_none_or(|p| shared.positions.finished(p) || !listed.contains(p));
+                    if parent_done {
+                        started.insert(id.clone());
+                        pollers.spawn(poll_shard(shared.clone(), id.clone(), first));
+                    }
+                }
+                first = false;
+                let finished: Vec<String> = shards
+                    .iter()
+                    .filter(|(id, _)| shared.positions.finished(id))
+                    .map(|(id, _)| id.clone())
+                    .collect();
+                shared.progress.send_modify(|p| {
+                    p.finished.extend(finished);
+                    p.discovered = Some((at, shards.into_iter().map(|(id, _)| id).collect()));
+                });
+            }
+            Err(error) => tracing::warn!(error = format!("{error:#}"), "listing the stream's shards failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(DISCOVERY_INTERVAL) => {}
+            _ = shared.nudge.notified() => {}
+        }
+    }
+}
+
+/// Every shard of the stream with its parent.
+async fn list_shards(shared: &Shared) -> anyhow::Result<Vec<(String, Option<String>)>> {
+    let mut shards = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let output = shared
+            .client
+            .describe_stream()
+            .stream_arn(&shared.arn)
+            .set_exclusive_start_shard_id(after.clone())
+            .send()
+            .await
+            .context("DescribeStream")?;
+        let Some(description) = output.stream_description else {
+            return Ok(shards);
+        };
+        for shard in description.shards() {
+            if let Some(id) = shard.shard_id() {
+                shards.push((id.to_owned(), shard.parent_shard_id().map(str::to_owned)));
+            }
+        }
+        match description.last_evaluated_shard_id {
+            Some(last) if Some(&last) != after.as_ref() => after = Some(last),
+            _ => return Ok(shards),
+        }
+    }
+}
+
+/// Reads one shard from its saved position to its end, batch by batch.
+async fn poll_shard(shared: Arc<Shared>, shard: String, initial: bool) {
+    let mut iterator: Option<String> = None;
+    loop {
+        if iterator.is_none() {
+            match shard_iterator(&shared, &shard, initial).await {
+                Ok(Some(it)) => iterator = Some(it),
+                Ok(None) => {
+                    finish(&shared, &shard);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(
+                        shard,
+                        error = format!("{error:#}"),
+                        "opening a stream shard failed"
+                    );
+                    tokio::time::sleep(READ_RETRY).await;
+                    continue;
+                }
+            }
+        }
+        let started = Instant::now();
+        let read = shared
+            .client
+            .get_records()
+            .shard_iterator(iterator.clone().unwrap_or_default())
+            .limit(i32::try_from(shared.source.batch_size).unwrap_or(1000))
+            .send()
+            .await;
+        let output = match read {
+            Ok(output) => output,
+            Err(error) => {
+                // An expired iterator (or, on DynamoDB Local, one taken while the shard was
+                // empty): reopen after the saved position. Anything else: wait, then the same.
+                let stale = error.as_service_error().is_some_and(|e| {
+                    e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception()
+                });
+                if !stale {
+                    tracing::warn!(
+                        shard,
+                        error = format!("{:#}", anyhow::Error::new(error)),
+                        "reading the stream failed"
+                    );
+                    tokio::time::sleep(READ_RETRY).await;
+                }
+                iterator = None;
+                continue;
+            }
+        };
+        let records = output.records.unwrap_or_default();
+        let last = records
+            .iter()
+            .rev()
+            .find_map(|r| r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()));
+        let changes: Vec<Change> = records
+            .into_iter()
+            .filter(|record| shared.delivers(record))
+            .filter_map(change)
+            .collect();
+        if !changes.is_empty() {
+            shared.deliver(&changes).await;
+        }
+        if let Some(last) = &last
+            && let Err(error) = shared.positions.advance(&shard, last)
+        {
+            tracing::error!(
+                shard,
+                error = format!("{error:#}"),
+                "saving the stream position failed"
+            );
+        }
+        iterator = output.next_shard_iterator;
+        if iterator.is_none() {
+            finish(&shared, &shard);
+            return;
+        }
+        if last.is_none() {
+            shared.progress.send_modify(|p| {
+                p.caught_up.insert(shard.clone(), started);
+            });
+            tokio::select! {
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = shared.nudge.notified() => {}
+            }
+        }
+    }
+}
+
+/// Where to start reading `shard`: after its saved position; else where the template says
+/// for the shards there at start, and from the beginning for shards that appear later.
+async fn shard_iterator(shared: &Shared, shard: &str, initial: bool) -> anyhow::Result<Option<String>> {
+    let saved = shared.positions.after(shard);
+    let (kind, after) = match &saved {
+        Some(sequence) => (ShardIteratorType::AfterSequenceNumber, Some(sequence.clone())),
+        None if initial && shared.source.starting_position == "LATEST" => (ShardIteratorType::Latest, None),
+        None => (ShardIteratorType::TrimHorizon, None),
+    };
+    let output = shared
+        .client
+        .get_shard_iterator()
+        .stream_arn(&shared.arn)
+        .shard_id(shard)
+        .shard_iterator_type(kind)
+        .set_sequence_number(after)
+        .send()
+        .await;
+    match output {
+        Ok(output) => Ok(output.shard_iterator),
+        // The saved position has been trimmed away: everything after it is what remains.
+        Err(error)
+            if saved.is_some()
+                && error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_trimmed_data_access_exception()) =>
+        {
+            let output = shared
+                .client
+                .get_shard_iterator()
+                .stream_arn(&shared.arn)
+                .shard_id(shard)
+                .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .context("GetShardIterator")?;
+            Ok(output.shard_iterator)
+        }
+        Err(error) => Err(anyhow::Error::new(error).context("GetShardIterator")),
+    }
+}
+
+fn finish(shared: &Shared, shard: &str) {
+    if let Err(error) = shared.positions.finish(shard) {
+        tracing::error!(
+            shard,
+            error = format!("{error:#}"),
+            "saving the stream position failed"
+        );
+    }
+    shared.progress.send_modify(|p| {
+        p.finished.insert(shard.to_owned());
+    });
+    // Its children may start now.
+    shared.nudge.notify_waiters();
+}
+
+impl Shared {
+    /// True when the template's filter criteria let `record` through (all do without any).
+    fn delivers(&self, record: &Record) -> bool {
+        if self.source.filters.is_empty() {
+            return true;
+        }
+        let event = record_json(record);
+        self.source.filters.iter().any(|pattern| matches(pattern, &event))
+    }
+
+    /// Runs the processor on `changes` as the event source mapping invokes the function: a
+    /// failed batch is retried with back-off, split in halves first when bisection is on,
+    /// and skipped (with an error logged) once the template's retries are used up.
+    async fn deliver(&self, changes: &[Change]) {
+        let mut pending = vec![(0..changes.len(), 0u32)];
+        while let Some((range, retries)) = pending.pop() {
+            let Err(error) = self.processor.process_changes(&changes[range.clone()]).await else {
+                continue;
+            };
+            if self
+                .source
+                .maximum_retry_attempts
+                .is_some_and(|max| retries >= max)
+            {
+                tracing::error!(
+                    records = range.len(),
+                    retries,
+                    error = format!("{error:#}"),
+                    "stream batch skipped after its last retry"
+                );
+                continue;
+            }
+            tracing::warn!(
+                records = range.len(),
+                retries,
+                error = format!("{error:#}"),
+                "stream batch failed; retrying"
+            );
+            let backoff = Duration::from_millis(100u64 << retries.min(6)).min(MAX_BACKOFF);
+            tokio::time::sleep(backoff).await;
+            if self.source.bisect_on_error && range.len() > 1 {
+                let middle = range.start + range.len() / 2;
+                // Popped last-in first-out: the first half runs first.
+                pending.push((middle..range.end, retries + 1));
+                pending.push((range.start..middle, retries + 1));
+            } else {
+                pending.push((range, retries + 1));
+            }
+        }
+    }
+}
+
+/// A stream record in the processor's terms.
+fn change(record: Record) -> Option<Change> {
+    let kind = match record.event_name? {
+        OperationType::Insert => ChangeKind::Insert,
+        OperationType::Modify => ChangeKind::Modify,
+        OperationType::Remove => ChangeKind::Remove,
+        _ => return None,
+    };
+    let data = record.dynamodb?;
+    Some(Change {
+        kind,
+        old: image(data.old_image),
+        new: image(data.new_image),
+    })
+}
+
 /// A stream image in the SDK's table types (both SDKs share DynamoDB's JSON model).
-fn image(map: Option<HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>) -> Option<Image> {
+fn image(map: Option<HashMap<String, AttributeValue>>) -> Option<Image> {
     map.filter(|m| !m.is_empty())
         .map(|m| Image::from(serde_dynamo::Item::from(m)))
+}
+
+/// A record as event filtering sees it: `eventName`, and `dynamodb` with `Keys`, `NewImage`
+/// and `OldImage` in DynamoDB JSON.
+fn record_json(record: &Record) -> Value {
+    let map = |m: Option<&HashMap<String, AttributeValue>>| -> Value {
+        m.map(|m| Value::Object(m.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect()))
+            .unwrap_or(Value::Null)
+    };
+    let data = record.dynamodb.as_ref();
+    json!({
+        "eventName": record.event_name.as_ref().map(|e| e.as_str()),
+        "dynamodb": {
+            "Keys": map(data.and_then(|d| d.keys.as_ref())),
+            "NewImage": map(data.and_then(|d| d.new_image.as_ref())),
+            "OldImage": map(data.and_then(|d| d.old_image.as_ref())),
+        },
+    })
+}
+
+fn attribute_json(value: &AttributeValue) -> Value {
+    use base64::Engine as _;
+    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| {
+        base64::engine::general_purpose::STANDARD.encode(b.as_ref())
+    };
+    match value {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::B(b) => json!({ "B": b64(b) }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(n) => json!({ "NULL": n }),
+        AttributeValue::Ss(v) => json!({ "SS": v }),
+        AttributeValue::Ns(v) => json!({ "NS": v }),
+        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
+        AttributeValue::L(v) => json!({ "L": v.iter().map(attribute_json).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => {
+            json!({ "M": m.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect::<serde_json::Map<_, _>>() })
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Refuses what [`matches`] does not implement, so a filter the local poller would misread
+/// stops `keel-local` instead of silently dropping records. Supported: nested objects, lists
+/// of exact values, and `{"prefix": "…"}`.
+fn check_pattern(pattern: &Value) -> anyhow::Result<()> {
+    match pattern {
+        Value::Object(fields) => fields.values().try_for_each(check_pattern),
+        Value::Array(options) => options.iter().try_for_each(|option| match option {
+            Value::Object(rule) if rule.len() == 1 && rule.get("prefix").is_some_and(Value::is_string) => {
+                Ok(())
+            }
+            Value::Object(rule) => anyhow::bail!("unsupported rule {}", Value::Object(rule.clone())),
+            Value::Array(_) => anyhow::bail!("nested list"),
+            _ => Ok(()),
+        }),
+        other => anyhow::bail!("a pattern's leaf must be a list, found {other}"),
+    }
+}
+
+/// Event filtering's match of `pattern` against `event`: every field of an object must match;
+/// a list matches when the value (or, for a list value, one of its elements) equals one of its
+/// values or starts with one of its prefixes.
+fn matches(pattern: &Value, event: &Value) -> bool {
+    match pattern {
+        Value::Object(fields) => fields
+            .iter()
+            .all(|(name, sub)| event.get(name).is_some_and(|value| matches(sub, value))),
+        Value::Array(options) => {
+            let one = |value: &Value| {
+                options.iter().any(|option| match option {
+                    Value::Object(rule) => rule
+                        .get("prefix")
+                        .and_then(Value::as_str)
+                        .zip(value.as_str())
+                        .is_some_and(|(prefix, text)| text.starts_with(prefix)),
+                    exact => exact == value,
+                })
+            };
+            match event {
+                Value::Array(values) => values.iter().any(one),
+                value => one(value),
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Each shard's position, kept in a file so a restart resumes where processing stopped.
+struct Positions {
+    path: PathBuf,
+    file: Mutex<PositionsFile>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PositionsFile {
+    /// The stream these positions belong to: a table created again has a new stream.
+    stream_arn: String,
+    shards: BTreeMap<String, ShardPosition>,
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ShardPosition {
+    /// Sequence number of the last record processed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    after: Option<String>,
+    /// Read to its end (a closed shard).
+    #[serde(default)]
+    finished: bool,
+}
+
+impl Positions {
+    fn load(path: PathBuf, arn: &str) -> anyhow::Result<Self> {
+        let saved = match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice::<PositionsFile>(&bytes)
+                .with_context(|| format!("reading {}", path.display()))?,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => PositionsFile::default(),
+            Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+        };
+        let file = if saved.stream_arn == arn {
+            saved
+        } else {
+            PositionsFile {
+                stream_arn: arn.to_owned(),
+                shards: BTreeMap::new(),
+            }
+        };
+        Ok(Self {
+            path,
+            file: Mutex::new(file),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, PositionsFile> {
+        self.file
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn after(&self, shard: &str) -> Option<String> {
+        self.lock().shards.get(shard).and_then(|p| p.after.clone())
+    }
+
+    fn finished(&self, shard: &str) -> bool {
+        self.lock().shards.get(shard).is_some_and(|p| p.finished)
+    }
+
+    fn advance(&self, shard: &str, sequence: &str) -> anyhow::Result<()> {
+        let mut file = self.lock();
+        file.shards.entry(shard.to_owned()).or_default().after = Some(sequence.to_owned());
+        save(&self.path, &file)
+    }
+
+    fn finish(&self, shard: &str) -> anyhow::Result<()> {
+        let mut file = self.lock();
+        file.shards.entry(shard.to_owned()).or_default().finished = true;
+        save(&self.path, &file)
+    }
+}
+
+/// Replaces `path` with `file` so that a crash leaves the old or the new version, never a
+/// torn one: written beside it, synced, renamed over it, and the folder synced.
+fn save(path: &Path, file: &PositionsFile) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let folder = path.parent().context("positions file has no folder")?;
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let temporary = path.with_extension("json.tmp");
+    let mut out =
+        std::fs::File::create(&temporary).with_context(|| format!("writing {}", temporary.display()))?;
+    out.write_all(&serde_json::to_vec_pretty(file)?)?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))?;
+    std::fs::File::open(folder)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(event: &str, sk: &str) -> Value {
+        json!({"eventName": event, "dynamodb": {"Keys": {"pk": {"S": "X"}, "sk": {"S": sk}}}})
+    }
+
+    #[test]
+    fn the_templates_filter_patterns_pick_article_and_follow_inserts_and_removes_only() {
+        let article: Value = serde_json::from_str(
+            r#"{"eventName": ["INSERT", "REMOVE"], "dynamodb": {"Keys": {"sk": {"S": ["ARTICLE"]}}}}"#,
+        )
+        .unwrap();
+        let follow: Value = serde_json::from_str(
+            r#"{"eventName": ["INSERT", "REMOVE"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "FOLLOWS#"}]}}}}"#,
+        )
+        .unwrap();
+        check_pattern(&article).unwrap();
+        check_pattern(&follow).unwrap();
+        let any = |r: &Value| matches(&article, r) || matches(&follow, r);
+        assert!(any(&record("INSERT", "ARTICLE")));
+        assert!(any(&record("REMOVE", "ARTICLE")));
+        assert!(any(&record("INSERT", "FOLLOWS#42")));
+        assert!(!any(&record("MODIFY", "ARTICLE")));
+        assert!(!any(&record("INSERT", "ARTICLES")));
+        assert!(!any(&record("INSERT", "COMMENT#1")));
+        assert!(!any(&json!({"eventName": "INSERT"})));
+    }
+
+    #[test]
+    fn a_filter_rule_the_poller_cannot_apply_is_refused() {
+        for pattern in [
+            json!({"eventName": [{"anything-but": ["MODIFY"]}]}),
+            json!({"eventName": "INSERT"}),
+            json!({"dynamodb": {"Keys": {"sk": {"S": [{"prefix": 1}]}}}}),
+        ] {
+            assert!(check_pattern(&pattern).is_err(), "{pattern}");
+        }
+    }
+
+    #[test]
+    fn saved_positions_are_read_back_and_another_streams_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("streams").join("t.json");
+        let positions = Positions::load(path.clone(), "arn:1").unwrap();
+        positions.advance("shard-a", "000100").unwrap();
+        positions.finish("shard-b").unwrap();
+
+        let again = Positions::load(path.clone(), "arn:1").unwrap();
+        assert_eq!(again.after("shard-a").as_deref(), Some("000100"));
+        assert!(again.finished("shard-b"));
+        assert!(!again.finished("shard-a"));
+
+        let recreated = Positions::load(path, "arn:2").unwrap();
+        assert_eq!(recreated.after("shard-a"), None);
+    }
 }

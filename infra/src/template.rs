@@ -73,6 +73,27 @@ pub struct Function {
     pub policy: Policy,
     /// Types of its non-HTTP event sources (e.g. `DynamoDB`, `S3`).
     pub event_sources: Vec<String>,
+    /// Its `DynamoDB` (table stream) event source, if it has one.
+    pub stream_source: Option<StreamSource>,
+}
+
+/// A `DynamoDB` event source: how Lambda's event source mapping reads the table's stream for a
+/// function. The local server's stream poller follows the same settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamSource {
+    /// `BatchSize`: most records per invocation (default 100).
+    pub batch_size: usize,
+    /// `MaximumRetryAttempts`: retries of a failed batch before it is skipped (`None`: until
+    /// the records expire, the default).
+    pub maximum_retry_attempts: Option<u32>,
+    /// `BisectBatchOnFunctionError`: split a failed batch in two and retry the halves.
+    pub bisect_on_error: bool,
+    /// `StartingPosition`: where a shard with no saved position is read from (`TRIM_HORIZON`
+    /// or `LATEST`).
+    pub starting_position: String,
+    /// `FilterCriteria.Filters[].Pattern`, parsed: a record is delivered when any matches
+    /// (all records when there are none).
+    pub filters: Vec<serde_json::Value>,
 }
 
 /// A scalar in the template: a literal or one of the intrinsic functions Keel uses.
@@ -300,6 +321,33 @@ struct EventDoc {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct StreamEventDoc {
+    #[serde(default)]
+    batch_size: Option<usize>,
+    #[serde(default)]
+    maximum_retry_attempts: Option<i64>,
+    #[serde(default)]
+    bisect_batch_on_function_error: bool,
+    starting_position: String,
+    #[serde(default)]
+    filter_criteria: Option<FilterCriteriaDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FilterCriteriaDoc {
+    #[serde(default)]
+    filters: Vec<FilterDoc>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FilterDoc {
+    pattern: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct HttpApiEventDoc {
     method: String,
     path: String,
@@ -514,9 +562,31 @@ impl Template {
                         None => (None, None),
                     };
                     let mut event_sources = Vec::new();
+                    let mut stream_source = None;
                     for (name, event) in properties.events.iter() {
                         let event: EventDoc = serde_yaml_ng::from_value(event.clone())
                             .with_context(|| format!("{id}: event {name:?}"))?;
+                        if event.kind == "DynamoDB" {
+                            let doc: StreamEventDoc = serde_yaml_ng::from_value(event.properties.clone())
+                                .with_context(|| format!("{id}: DynamoDB event {name:?}"))?;
+                            let filters = doc
+                                .filter_criteria
+                                .map(|c| c.filters)
+                                .unwrap_or_default()
+                                .into_iter()
+                                .map(|f| serde_json::from_str(&f.pattern))
+                                .collect::<Result<Vec<serde_json::Value>, _>>()
+                                .with_context(|| format!("{id}: a filter pattern is not JSON"))?;
+                            stream_source = Some(StreamSource {
+                                batch_size: doc.batch_size.unwrap_or(100),
+                                maximum_retry_attempts: doc
+                                    .maximum_retry_attempts
+                                    .and_then(|n| u32::try_from(n).ok()),
+                                bisect_on_error: doc.bisect_batch_on_function_error,
+                                starting_position: doc.starting_position,
+                                filters,
+                            });
+                        }
                         if event.kind != "HttpApi" {
                             event_sources.push(event.kind);
                             continue;
@@ -563,6 +633,7 @@ impl Template {
                         environment,
                         policy: Policy { statements },
                         event_sources,
+                        stream_source,
                     });
                 }
                 "AWS::Serverless::HttpApi" => {

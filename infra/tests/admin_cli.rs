@@ -35,6 +35,7 @@ async fn the_admin_command_changes_a_role_while_the_server_runs_on_the_same_fold
         engine_ports: (0, 0),
         meter: Default::default(),
         access_log: Default::default(),
+        process_stream: true,
     })
     .await
     .expect("the server starts");

@@ -12,7 +12,8 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("PUT /api/user (bio)", 1),
     ("PUT /api/user (username)", 2),
     ("GET /api/profiles/{username}", 2),
-    ("POST /api/profiles/{username}/follow", 3),
+    // The followee's newest page goes into the feed in the follow's own transaction.
+    ("POST /api/profiles/{username}/follow", 4),
     ("DELETE /api/profiles/{username}/follow", 3),
     ("POST /api/articles", 2),
     ("GET /api/articles/{slug}", 2),

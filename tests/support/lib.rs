@@ -88,6 +88,7 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
         engine_ports: (0, 0),
         meter: Default::default(),
         access_log: Default::default(),
+        process_stream: true,
     }
 }
 
@@ -114,6 +115,15 @@ impl TestApp {
             _data: data,
             meter: Default::default(),
         }
+    }
+
+    /// Waits until the table stream has processed every write so far (feeds filled, deleted
+    /// articles cleaned up), as a client of the deployed API waits a moment; panics after 10 s.
+    pub async fn settled(&self) {
+        self.app
+            .stream_settled(std::time::Duration::from_secs(10))
+            .await
+            .expect("the table stream is processed");
     }
 
     /// Sends any request; `token` goes in `Authorization: Token …`.

@@ -5,6 +5,7 @@ use std::convert::Infallible;
 
 use anyhow::Context as _;
 use bytes::Bytes;
+use futures::StreamExt as _;
 use http_body_util::Full;
 use tokio::net::TcpListener;
 
@@ -64,7 +65,7 @@ pub async fn warm(fixture: &Fixture, seconds: u64, connections: usize) -> anyhow
     let mut out = format!(
         "\n## Warm throughput (wrk, {connections} connections, 2 threads, {seconds} s each, same machine)\n\n\
          The local server as `cargo run -p keel-local` runs it (dev profile, embedded engines, \
-         stream processed before each write answers), and a hello-world HTTP server built the same \
+         the table stream processed in the background), and a hello-world HTTP server built the same \
          way as the ceiling.\n\n\
          | scenario | requests/s | / ceiling | p50 (ms) | p99 (ms) | non-2xx |\n|---|---:|---:|---:|---:|---:|\n"
     );
@@ -175,4 +176,135 @@ fn parse_duration_ms(text: &str) -> anyhow::Result<f64> {
         "m" => number * 60_000.0,
         other => anyhow::bail!("unknown unit {other}"),
     })
+}
+
+/// Stream records written between the two write measurements.
+const GROWTH_RECORDS: usize = 20_000;
+/// The after-growth write rate must be at least this share of the fresh one.
+const GROWTH_RATIO_BUDGET: f64 = 0.9;
+/// Single-item writes must reach at least this share of single-item reads.
+const WRITE_READ_BUDGET: f64 = 0.5;
+
+/// Single-item writes (add a comment, change one's bio) and reads (an article, a profile) on a
+/// fresh data folder, then again after [`GROWTH_RECORDS`] more stream records: writes must not
+/// slow down as the stream grows, nor fall far behind reads. Answers the report section and
+/// any broken budget.
+pub async fn write_growth(seconds: u64, connections: usize) -> anyhow::Result<(String, Vec<String>)> {
+    let dir = tempfile::tempdir()?;
+    // A data folder on disk, as `cargo run -p keel-local` keeps one.
+    let app = keel_tests::TestApp::new(
+        keel_local::spawn(keel_tests::test_options(dir.path(), true)).await?,
+        tempfile::tempdir()?,
+    );
+    let (author, author_token) = app.registered_user().await;
+    let (_, reader) = app.registered_user().await;
+    let slug = app.article_by(&author_token, "Growth", &[]).await;
+    let api = format!("http://{}", app.app.addr);
+    let token = format!("Token {reader}");
+    let get = |path: String| vec![("GET".to_owned(), path, String::new())];
+    let scenarios: Vec<(&str, Vec<(String, String, String)>)> = vec![
+        ("read: an article", get(format!("/api/articles/{slug}"))),
+        (
+            "read: a profile",
+            get(format!("/api/profiles/{}", author.username)),
+        ),
+        (
+            "write: add a comment",
+            vec![(
+                "POST".to_owned(),
+                format!("/api/articles/{slug}/comments"),
+                r#"{"comment":{"body":"load"}}"#.to_owned(),
+            )],
+        ),
+        (
+            "write: change one's bio",
+            vec![(
+                "PUT".to_owned(),
+                "/api/user".to_owned(),
+                r#"{"user":{"bio":"load"}}"#.to_owned(),
+            )],
+        ),
+    ];
+    let mut fresh = Vec::new();
+    for (_, requests) in &scenarios {
+        fresh.push(wrk(&api, requests, &token, seconds, connections).await?);
+    }
+
+    // Grow the stream: comments written straight through the store, 64 at a time.
+    let store = &app.app.deps.store;
+    let author_id = app.app.deps.tokens()?.verify(&author_token)?.user_id;
+    let slug_key = keel::domain::Slug::from_trusted(slug.clone());
+    let body = keel::domain::CommentBody::parse(Some("growth")).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let started = std::time::Instant::now();
+    let written: Vec<anyhow::Result<()>> = futures::stream::iter(0..GROWTH_RECORDS)
+        .map(|_| async {
+            store.add_comment(&slug_key, &author_id, body.clone()).await?;
+            Ok(())
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    written.into_iter().collect::<anyhow::Result<()>>()?;
+    app.app
+        .stream_settled(std::time::Duration::from_secs(300))
+        .await?;
+    eprintln!(
+        "{GROWTH_RECORDS} stream records written and processed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut grown = Vec::new();
+    for (_, requests) in &scenarios {
+        grown.push(wrk(&api, requests, &token, seconds, connections).await?);
+    }
+
+    let mut broken = Vec::new();
+    let mut out = format!(
+        "\n## Writes as the stream grows (wrk, {connections} connections, {seconds} s each)\n\n\
+         `keel-local` on a data folder on disk (dev profile, embedded engines, the stream processed \
+         in the background), measured fresh and again after {GROWTH_RECORDS} more stream records. \
+         Budgets: after / fresh ≥ {GROWTH_RATIO_BUDGET} for writes; writes ≥ {WRITE_READ_BUDGET} × \
+         the slower single-item read.\n\n\
+         | scenario | fresh (req/s) | after (req/s) | after / fresh | p50 fresh / after (ms) | non-2xx |\n\
+         |---|---:|---:|---:|---:|---:|\n"
+    );
+    for (((name, _), before), after) in scenarios.iter().zip(&fresh).zip(&grown) {
+        let ratio = after.requests_per_second / before.requests_per_second;
+        out.push_str(&format!(
+            "| {name} | {:.0} | {:.0} | {ratio:.2} | {:.2} / {:.2} | {} |\n",
+            before.requests_per_second,
+            after.requests_per_second,
+            before.p50_ms,
+            after.p50_ms,
+            before.non_2xx + after.non_2xx
+        ));
+        if before.non_2xx + after.non_2xx > 0 {
+            broken.push(format!("{name}: answered non-2xx under load"));
+        }
+        if name.starts_with("write") && ratio < GROWTH_RATIO_BUDGET {
+            broken.push(format!(
+                "{name}: {ratio:.2} of the fresh rate after {GROWTH_RECORDS} stream records < {GROWTH_RATIO_BUDGET}"
+            ));
+        }
+    }
+    let reads = fresh[0].requests_per_second.min(fresh[1].requests_per_second);
+    for (i, (name, _)) in scenarios.iter().enumerate().skip(2) {
+        for (when, rate) in [
+            ("fresh", fresh[i].requests_per_second),
+            ("after", grown[i].requests_per_second),
+        ] {
+            let share = rate / reads;
+            if share < WRITE_READ_BUDGET {
+                broken.push(format!(
+                    "{name} ({when}): {share:.2} of the single-item read rate < {WRITE_READ_BUDGET}"
+                ));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "\nWrites / slower single-item read (fresh): comment {:.2}, bio {:.2}.\n",
+        fresh[2].requests_per_second / reads,
+        fresh[3].requests_per_second / reads
+    ));
+    Ok((out, broken))
 }

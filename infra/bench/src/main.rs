@@ -352,6 +352,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     if !args.cold_only {
         eprintln!("warm throughput…");
         report.push_str(&load::warm(&fixture, args.duration, args.connections).await?);
+        eprintln!("writes as the stream grows…");
+        let (section, growth) = load::write_growth(args.duration, args.connections).await?;
+        report.push_str(&section);
+        broken.extend(growth);
         eprintln!("request budgets…");
         report.push_str(&request_budgets().await);
     }

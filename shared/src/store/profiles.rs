@@ -10,9 +10,13 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+use super::articles::EntryItem;
 use super::batch::Items;
-use super::keys::{USERNAME_SK, follow_key, followers_gsi, key, user_key, user_pk, username_pk};
-use super::{Key, Store, StoreError, StoreResult, from_item, key_pair, to_item};
+use super::keys::{
+    COUNT_SK, USERNAME_SK, feed_count, follow_key, followers_gsi, key, user_key, user_pk, username_pk,
+};
+use super::tx::Tx;
+use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{Profile, UserId, Username};
 
 /// The user attributes a profile shows (never the email or the password hash).
@@ -95,16 +99,23 @@ impl Store {
         Ok(profile_from(&items, id.as_str(), viewer)?)
     }
 
-    /// Makes `follower` follow `username`; answers the profile after. See [`Store::unfollow`].
+    /// Makes `follower` follow `username`, with the author's newest page of articles in the
+    /// follower's feed at once; answers the profile after. The stream's follow record adds
+    /// the older ones later (see [`super::stream`]).
+    ///
+    /// Access: `GetItem USERNAME#<name>`, then concurrently `Query` of the author's newest
+    /// [`super::stream::FOLLOW_FIRST_PAGE`] articles and `GetItem` of the followee, then one
+    /// `TransactWriteItems` (the follow item, the feed entries, the feed count; a `PutItem` of the
+    /// follow alone when the author has no articles) — 4 requests, 3 round trips. Following twice changes nothing.
     pub async fn follow(&self, follower: &UserId, username: &Username) -> StoreResult<Profile> {
         self.set_following::<true>(follower, username).await
     }
 
-    /// Makes `follower` stop following `username`; answers the profile after.
+    /// Makes `follower` stop following `username`; answers the profile after. The stream's
+    /// record of the removed follow takes the author's articles out of the feed.
     ///
-    /// Access: `GetItem USERNAME#<name>`, then concurrently `PutItem`/`DeleteItem` of the follow
-    /// item and `GetItem` of the followee — 3 requests, 2 round trips. Idempotent: following
-    /// twice leaves one follow item.
+    /// Access: `GetItem USERNAME#<name>`, then concurrently `DeleteItem` of the follow item and
+    /// `GetItem` of the followee — 3 requests, 2 round trips.
     pub async fn unfollow(&self, follower: &UserId, username: &Username) -> StoreResult<Profile> {
         self.set_following::<false>(follower, username).await
     }
@@ -124,37 +135,81 @@ impl Store {
             return Err(StoreError::Invalid("profile", "cannot follow yourself"));
         }
         let (pk, sk) = key_pair(&follow_key(follower, followee.as_str()));
-        let write = async {
-            if FOLLOW {
-                let item = FollowItem {
-                    pk,
-                    sk,
-                    gsi1pk: followers_gsi(followee.as_str()),
-                    gsi1sk: user_pk(follower.as_str()),
-                    follower_id: follower.to_string(),
-                    followee_id: followee.to_string(),
-                };
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .set_item(Some(to_item(&item)?))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("PutItem follow", e))?;
-            } else {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(pk, sk)))
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("DeleteItem follow", e))?;
-            }
-            StoreResult::Ok(())
+        if FOLLOW {
+            let item = FollowItem {
+                pk,
+                sk,
+                gsi1pk: followers_gsi(followee.as_str()),
+                gsi1sk: user_pk(follower.as_str()),
+                follower_id: follower.to_string(),
+                followee_id: followee.to_string(),
+            };
+            let (entries, profile) = tokio::join!(
+                self.first_page_for(follower.as_str(), followee.as_str()),
+                self.profile_by_id(followee.as_str(), true)
+            );
+            self.follow_with_entries(&item, entries?).await?;
+            return profile?.ok_or(StoreError::NotFound("profile"));
+        }
+        let delete = async {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk)))
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("DeleteItem follow", e))
         };
-        let (written, profile) = tokio::join!(write, self.profile_by_id(followee.as_str(), FOLLOW));
-        written?;
+        let (deleted, profile) = tokio::join!(delete, self.profile_by_id(followee.as_str(), false));
+        deleted?;
         profile?.ok_or(StoreError::NotFound("profile"))
+    }
+
+    /// Writes the follow with the first page of feed entries in one transaction. When the
+    /// follow is already there, nothing is written (its entries are in the feed, or the
+    /// stream is adding them). When only some entries are (the stream has not yet processed
+    /// an earlier unfollow), the follow is written alone and the entries one by one, as the
+    /// stream writes them.
+    async fn follow_with_entries(&self, item: &FollowItem, entries: Vec<EntryItem>) -> StoreResult<()> {
+        if entries.is_empty() {
+            // Nothing to show yet: a plain write (following twice overwrites the same item).
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(super::to_item(item)?))
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("PutItem follow", e))?;
+            return Ok(());
+        }
+        let mut tx = Tx::new(&self.table);
+        tx.put_new(item)?;
+        for entry in &entries {
+            tx.put_new(entry)?;
+        }
+        tx.add_count(feed_count(&item.follower_id), COUNT_SK, entries.len() as i64)?;
+        match self.transact(tx.items).await {
+            Ok(()) => Ok(()),
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => Ok(()),
+            Err(TransactFailure::Cancelled(_)) => {
+                let mut tx = Tx::new(&self.table);
+                tx.put(item, None)?;
+                match self.transact(tx.items).await {
+                    Ok(()) => {}
+                    Err(TransactFailure::Cancelled(codes)) => {
+                        return Err(anyhow::anyhow!("follow write cancelled: {codes:?}").into());
+                    }
+                    Err(TransactFailure::Other(error)) => return Err(error),
+                }
+                let follower = item.follower_id.as_str();
+                self.write_entries(
+                    entries.into_iter().map(|e| (e, feed_count(follower))).collect(),
+                    true,
+                )
+                .await
+            }
+            Err(TransactFailure::Other(error)) => Err(error),
+        }
     }
 
     /// A user's profile by id, with `following` as the caller already knows it.

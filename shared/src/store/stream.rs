@@ -6,13 +6,17 @@
 //! |-----------------|----------------------------------------------------------------------|
 //! | article INSERT  | for each follower of the author: put `FEED#<follower>` entry, count +1 |
 //! | article REMOVE  | delete its comments; its favorites (count −1 each); its feed entries (count −1 each) |
-//! | follow INSERT   | put each of the followee's articles into the follower's feed         |
-//! | follow REMOVE   | remove them again                                                    |
+//! | follow INSERT   | put the followee's newest articles into the follower's feed, as many as a feed page can reach ([`FEED_BACKFILL_MAX`]) |
+//! | follow REMOVE   | remove every article of the followee from the follower's feed        |
 //!
 //! Every entry write is a two-item transaction with its count, conditioned on the entry being
 //! absent (put) or present (delete), so a redelivered record changes nothing and counts stay
 //! exact. The cost of a feed *read* therefore never depends on how many authors a user follows:
 //! that cost is paid here, once per article per follower.
+//!
+//! The follow request itself writes the newest page ([`FOLLOW_FIRST_PAGE`]) before it answers
+//! ([`Store::follow`]), so a client that follows and opens its feed at once sees
+//! the author, in AWS as locally; the stream's back-fill then skips those entries.
 
 use std::collections::HashMap;
 
@@ -27,6 +31,16 @@ use super::keys::{
 };
 use super::tx::Tx;
 use super::{Store, StoreError, StoreResult, TransactFailure, from_item};
+use crate::domain::Page;
+
+/// How many of an author's newest articles a follow puts into the follower's feed: all that a
+/// feed page can reach (the deepest offset plus the largest page). Older ones could never be
+/// shown, so however much the author wrote, a follow costs at most this many writes.
+pub const FEED_BACKFILL_MAX: usize = Page::MAX_OFFSET + Page::MAX_LIMIT;
+
+/// How many of the author's newest articles the follow request writes itself: the first page
+/// a RealWorld client shows.
+pub const FOLLOW_FIRST_PAGE: usize = 20;
 
 /// A stored item image.
 pub type Image = HashMap<String, AttributeValue>;
@@ -127,34 +141,68 @@ impl Store {
         self.write_entries(entries, add).await
     }
 
-    /// Puts every article of `author` into `follower`'s feed, or takes them out.
+    /// Puts `author`'s newest [`FEED_BACKFILL_MAX`] articles into `follower`'s feed, or takes
+    /// every article of `author` out of it.
     async fn sync_feed_with_author(&self, follower: &str, author: &str, add: bool) -> StoreResult<()> {
         let query = self
             .client
             .query()
+            .table_name(&self.table)
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(author_list(author)));
-        let entries = self
-            .query_all(query)
-            .await?
+            .expression_attribute_values(":pk", AttributeValue::S(author_list(author)))
+            .scan_index_forward(false);
+        let bound = if add { FEED_BACKFILL_MAX } else { usize::MAX };
+        let mut items = query.into_paginator().items().send();
+        let mut entries = Vec::new();
+        while entries.len() < bound {
+            let Some(item) = items.next().await else { break };
+            let authored: EntryItem = from_item(item.map_err(|e| StoreError::sdk("Query", e))?)?;
+            entries.push((
+                EntryItem {
+                    pk: feed_list(follower),
+                    ..authored
+                },
+                feed_count(follower),
+            ));
+        }
+        self.write_entries(entries, add).await
+    }
+
+    /// The newest [`FOLLOW_FIRST_PAGE`] entries of `author`'s list, as `follower`'s feed
+    /// entries: what the follow request writes itself (see [`Store::follow`]).
+    pub(super) async fn first_page_for(&self, follower: &str, author: &str) -> StoreResult<Vec<EntryItem>> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(author_list(author)))
+            .scan_index_forward(false)
+            .limit(FOLLOW_FIRST_PAGE as i32)
+            .send()
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))?;
+        output
+            .items
+            .unwrap_or_default()
             .into_iter()
             .map(|item| {
                 let authored: EntryItem = from_item(item)?;
-                Ok((
-                    EntryItem {
-                        pk: feed_list(follower),
-                        ..authored
-                    },
-                    feed_count(follower),
-                ))
+                Ok(EntryItem {
+                    pk: feed_list(follower),
+                    ..authored
+                })
             })
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        self.write_entries(entries, add).await
+            .collect()
     }
 
     /// Puts (or deletes) each entry with its count change, one small transaction per entry,
     /// a few at a time. An entry already in the wanted state is skipped, count untouched.
-    async fn write_entries(&self, entries: Vec<(EntryItem, String)>, add: bool) -> StoreResult<()> {
+    pub(super) async fn write_entries(
+        &self,
+        entries: Vec<(EntryItem, String)>,
+        add: bool,
+    ) -> StoreResult<()> {
         let writes = entries.into_iter().map(|(entry, count)| async move {
             let mut tx = Tx::new(&self.table);
             tx.set_member(&entry, &entry.pk, &entry.sk, add)?;
