@@ -414,7 +414,7 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         signers,
         &tokens,
     )?;
-    let gateway = Gateway::new(&template, &functions)?;
+    let mut gateway = Gateway::new(&template, &functions)?;
     let stream = match storage
         .dynamodb_endpoint
         .as_ref()
@@ -432,6 +432,9 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         ),
         None => None,
     };
+    if let Some(stream) = &stream {
+        gateway = gateway.with_stream(stream.poke());
+    }
     if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
         let finaliser = functions.event_function(&template, keel_functions::uploads::FINALISE)?;
         tokio::spawn(deliver_object_events(events, options.bucket.clone(), finaliser));

@@ -51,6 +51,7 @@ struct CompiledRoute {
 pub struct Gateway {
     routes: Vec<CompiledRoute>,
     cors: Option<Cors>,
+    stream: Option<crate::streams::StreamPoke>,
 }
 
 /// Why a request matched no route.
@@ -87,7 +88,14 @@ impl Gateway {
         Ok(Self {
             routes,
             cors: template.cors.clone(),
+            stream: None,
         })
+    }
+
+    /// Wakes the local stream's pollers after each successful write (never waits for them).
+    pub fn with_stream(mut self, poke: crate::streams::StreamPoke) -> Self {
+        self.stream = Some(poke);
+        self
     }
 
     /// The event API Gateway would send for this request; `None` when no route matches.
@@ -201,7 +209,14 @@ impl Gateway {
                 );
             }
         };
-        to_hyper(keel_functions::respond(matched.endpoint, matched.deps, request).await)
+        let response = keel_functions::respond(matched.endpoint, matched.deps, request).await;
+        if let Some(stream) = &self.stream
+            && parts.method != Method::GET
+            && response.status().is_success()
+        {
+            stream.poke();
+        }
+        to_hyper(response)
     }
 }
 

@@ -25,16 +25,21 @@ use keel::store::Store;
 use keel::store::stream::{Change, ChangeKind, Image};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::template::StreamSource;
 
-/// How often an idle shard is read again (Lambda polls about four times a second; locally a
-/// little more often, so a client sees the fan-out sooner).
+/// How soon an idle shard is read again; each read that finds nothing doubles the wait up to
+/// [`IDLE_POLL_MAX`] (Lambda polls about four times a second). A write through the local
+/// gateway pokes the pollers ([`StreamPoke`]), so the fan-out starts at once without an idle
+/// server polling the engine hard.
 const IDLE_POLL: Duration = Duration::from_millis(50);
-/// How often the shard list is read again, for new shards.
-const DISCOVERY_INTERVAL: Duration = Duration::from_millis(250);
+/// Longest wait between two reads of an idle shard.
+const IDLE_POLL_MAX: Duration = Duration::from_millis(500);
+/// How often the shard list is read again, for new shards (they appear rarely: a shard lives
+/// about four hours in AWS).
+const DISCOVERY_INTERVAL: Duration = Duration::from_secs(2);
 /// Wait after a failed read of the stream.
 const READ_RETRY: Duration = Duration::from_millis(500);
 /// Longest wait between two attempts at a failing batch.
@@ -60,7 +65,22 @@ struct Shared {
     source: StreamSource,
     positions: Positions,
     progress: watch::Sender<Progress>,
-    nudge: Notify,
+    /// Bumped to make idle shard pollers read now; sticky, so a poke during a read is not lost.
+    poke: Arc<watch::Sender<u64>>,
+    /// Bumped to make the discovery loop list the shards now.
+    rediscover: watch::Sender<u64>,
+}
+
+/// Makes the stream's idle pollers read at once: the local gateway pokes after each write.
+#[derive(Clone)]
+pub struct StreamPoke(Arc<watch::Sender<u64>>);
+
+impl StreamPoke {
+    /// Wakes every idle shard poller; never waits.
+    pub fn poke(&self) {
+        self.0
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
 }
 
 /// What [`StreamPoller::settled`] watches.
@@ -121,10 +141,16 @@ impl StreamPoller {
             source,
             positions,
             progress: watch::Sender::new(Progress::default()),
-            nudge: Notify::new(),
+            poke: Arc::new(watch::Sender::new(0)),
+            rediscover: watch::Sender::new(0),
         });
         let discovery = tokio::spawn(discover(shared.clone()));
         Ok(Self { shared, discovery })
+    }
+
+    /// A handle that wakes the idle pollers (see [`StreamPoke`]).
+    pub fn poke(&self) -> StreamPoke {
+        StreamPoke(self.shared.poke.clone())
     }
 
     /// Waits until every record written to the table before this call has been processed, or
@@ -132,13 +158,14 @@ impl StreamPoller {
     pub async fn settled(&self, timeout: Duration) -> anyhow::Result<()> {
         let since = Instant::now();
         let mut progress = self.shared.progress.subscribe();
+        self.shared.rediscover.send_modify(|g| *g = g.wrapping_add(1));
         let wait = async {
             loop {
-                self.shared.nudge.notify_waiters();
+                self.poke().poke();
                 if progress.borrow_and_update().settled_since(since) {
                     return;
                 }
-                // Nudged pollers report within milliseconds; the timer covers a missed nudge.
+                // Poked pollers report within milliseconds; the timer re-pokes meanwhile.
                 let _ = tokio::time::timeout(IDLE_POLL, progress.changed()).await;
             }
         };
@@ -150,11 +177,13 @@ impl StreamPoller {
 
 /// Lists the shards now and then, and starts a poller for each one that is ready.
 async fn discover(shared: Arc<Shared>) {
+    let mut rediscover = shared.rediscover.subscribe();
     let mut pollers = tokio::task::JoinSet::new();
     let mut started: HashSet<String> = HashSet::new();
     let mut first = true;
     loop {
         let at = Instant::now();
+        rediscover.borrow_and_update();
         match list_shards(&shared).await {
             Ok(shards) => {
                 let listed: HashSet<&str> = shards.iter().map(|(id, _)| id.as_str()).collect();
@@ -186,7 +215,7 @@ async fn discover(shared: Arc<Shared>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(DISCOVERY_INTERVAL) => {}
-            _ = shared.nudge.notified() => {}
+            _ = rediscover.changed() => {}
         }
     }
 }
@@ -221,6 +250,8 @@ async fn list_shards(shared: &Shared) -> anyhow::Result<Vec<(String, Option<Stri
 
 /// Reads one shard from its saved position to its end, batch by batch.
 async fn poll_shard(shared: Arc<Shared>, shard: String, initial: bool) {
+    let mut poked = shared.poke.subscribe();
+    let mut idle = IDLE_POLL;
     let mut iterator: Option<String> = None;
     loop {
         if iterator.is_none() {
@@ -242,6 +273,7 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, initial: bool) {
             }
         }
         let started = Instant::now();
+        poked.borrow_and_update();
         let read = shared
             .client
             .get_records()
@@ -296,13 +328,15 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, initial: bool) {
             finish(&shared, &shard);
             return;
         }
-        if last.is_none() {
+        if last.is_some() {
+            idle = IDLE_POLL;
+        } else {
             shared.progress.send_modify(|p| {
                 p.caught_up.insert(shard.clone(), started);
             });
             tokio::select! {
-                _ = tokio::time::sleep(IDLE_POLL) => {}
-                _ = shared.nudge.notified() => {}
+                _ = tokio::time::sleep(idle) => idle = (idle * 2).min(IDLE_POLL_MAX),
+                _ = poked.changed() => idle = IDLE_POLL,
             }
         }
     }
@@ -362,7 +396,7 @@ fn finish(shared: &Shared, shard: &str) {
         p.finished.insert(shard.to_owned());
     });
     // Its children may start now.
-    shared.nudge.notify_waiters();
+    shared.rediscover.send_modify(|g| *g = g.wrapping_add(1));
 }
 
 impl Shared {

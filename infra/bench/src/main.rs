@@ -65,6 +65,10 @@ struct RunArgs {
     /// Skip the warm-throughput and request-budget sections.
     #[arg(long)]
     cold_only: bool,
+    /// Only the warm sections (throughput, writes as the stream grows) and the request
+    /// budgets: no release build, no cold starts.
+    #[arg(long, conflicts_with = "cold_only")]
+    warm_only: bool,
     /// Where to write the Markdown report as well as printing it.
     #[arg(long, default_value = "target/bench/BENCHMARKS.md")]
     report: PathBuf,
@@ -219,6 +223,18 @@ fn target_dir() -> PathBuf {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut report = String::new();
     let mut broken: Vec<String> = Vec::new();
+    if args.warm_only {
+        let fixture = Fixture::start().await?;
+        eprintln!("warm throughput…");
+        report.push_str(&load::warm(&fixture, args.duration, args.connections).await?);
+        eprintln!("writes as the stream grows…");
+        let (section, growth) = load::write_growth(args.duration, args.connections).await?;
+        report.push_str(&section);
+        broken.extend(growth);
+        eprintln!("request budgets…");
+        report.push_str(&request_budgets().await);
+        return finish(&args, &report, &broken);
+    }
     if !args.skip_build {
         eprintln!("building every function and hello-world in release…");
         let started = Instant::now();
@@ -360,11 +376,16 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         report.push_str(&request_budgets().await);
     }
 
+    finish(&args, &report, &broken)
+}
+
+/// Prints and writes the report; fails when a budget broke.
+fn finish(args: &RunArgs, report: &str, broken: &[String]) -> anyhow::Result<()> {
     println!("{report}");
     if let Some(dir) = args.report.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::write(&args.report, &report)?;
+    std::fs::write(&args.report, report)?;
     eprintln!("report written to {}", args.report.display());
     if !broken.is_empty() {
         bail!("budgets broken:\n  {}", broken.join("\n  "));
