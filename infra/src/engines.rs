@@ -96,7 +96,8 @@ impl Engines {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
                 let file = dir.join("dynamodb.sqlite");
                 let path = file.to_str().context("data dir path is not UTF-8")?;
-                let database = dynoxide::Database::new(path).context("opening the embedded DynamoDB database")?;
+                let database =
+                    dynoxide::Database::new(path).context("opening the embedded DynamoDB database")?;
                 index_stream_records(path).context("indexing the embedded engine's stream")?;
                 (database, dir.join("s3"))
             }
