@@ -54,13 +54,7 @@ async fn a_list_page_costs_the_same_however_many_articles_and_follows_there_are(
         .metered(app.send("GET", "/articles/feed?limit=2", None, Some(&reader)))
         .await;
     for (author, token) in &authors {
-        app.send(
-            "POST",
-            &format!("/profiles/{}/follow", author.username),
-            None,
-            Some(&reader),
-        )
-        .await;
+        app.follow(&reader, &author.username).await;
         for i in 0..3 {
             app.article_by(token, &format!("{} {i}", author.username), &["scale"])
                 .await;

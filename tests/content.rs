@@ -100,14 +100,7 @@ async fn profile_errors_follow_the_spec() {
     assert_eq!(anonymous.status, 401);
     assert_eq!(anonymous.body, json!({"errors": {"token": ["is missing"]}}));
 
-    let myself = app
-        .send(
-            "POST",
-            &format!("/profiles/{}/follow", me.username),
-            None,
-            Some(&token),
-        )
-        .await;
+    let myself = app.follow(&token, &me.username).await;
     assert_eq!(myself.status, 422);
 
     let bad_token = app
@@ -345,13 +338,7 @@ async fn deleting_an_article_removes_it_from_every_list_and_count() {
     let (_, fan) = app.registered_user().await;
     let tag = format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let slug = app.article_by(&token, "Short lived", &[&tag]).await;
-    app.send(
-        "POST",
-        &format!("/profiles/{}/follow", author.username),
-        None,
-        Some(&fan),
-    )
-    .await;
+    app.follow(&fan, &author.username).await;
     app.send("POST", &format!("/articles/{slug}/favorite"), None, Some(&fan))
         .await;
     app.send(
@@ -503,13 +490,7 @@ async fn favorited_and_following_reflect_the_caller_only() {
     let (_, fan) = app.registered_user().await;
     let (_, stranger) = app.registered_user().await;
     let slug = app.article_by(&a, "Liked", &[]).await;
-    app.send(
-        "POST",
-        &format!("/profiles/{}/follow", author.username),
-        None,
-        Some(&fan),
-    )
-    .await;
+    app.follow(&fan, &author.username).await;
     app.send("POST", &format!("/articles/{slug}/favorite"), None, Some(&fan))
         .await;
 
@@ -688,13 +669,7 @@ async fn comment_authors_show_following_for_the_caller() {
         Some(&c),
     )
     .await;
-    app.send(
-        "POST",
-        &format!("/profiles/{}/follow", commenter.username),
-        None,
-        Some(&reader),
-    )
-    .await;
+    app.follow(&reader, &commenter.username).await;
     let seen = app
         .send("GET", &format!("/articles/{slug}/comments"), None, Some(&reader))
         .await;
@@ -718,13 +693,7 @@ async fn the_feed_shows_followed_authors_only_and_follows_changes() {
     assert_eq!(empty.status, 200);
     assert_eq!(empty.body, json!({"articles": [], "articlesCount": 0}));
 
-    app.send(
-        "POST",
-        &format!("/profiles/{}/follow", followed.username),
-        None,
-        Some(&reader),
-    )
-    .await;
+    app.follow(&reader, &followed.username).await;
     let new = app.article_by(&f, "After the follow", &[]).await;
     // A new article reaches followers' feeds through the table stream.
     app.settled().await;
@@ -739,13 +708,7 @@ async fn the_feed_shows_followed_authors_only_and_follows_changes() {
     assert_eq!(paged.body["articles"].as_array().unwrap().len(), 1);
     assert_eq!(paged.body["articlesCount"], 2);
 
-    app.send(
-        "DELETE",
-        &format!("/profiles/{}/follow", followed.username),
-        None,
-        Some(&reader),
-    )
-    .await;
+    app.unfollow(&reader, &followed.username).await;
     app.settled().await;
     let after = app.send("GET", "/articles/feed", None, Some(&reader)).await;
     assert_eq!(after.body, json!({"articles": [], "articlesCount": 0}));
@@ -795,14 +758,7 @@ async fn following_an_author_shows_their_newest_articles_in_the_feed_at_once() {
         .list(&format!("?author={}&limit=20", author.username), None)
         .await;
 
-    let followed = app
-        .send(
-            "POST",
-            &format!("/profiles/{}/follow", author.username),
-            None,
-            Some(&reader),
-        )
-        .await;
+    let followed = app.follow(&reader, &author.username).await;
     assert_eq!(followed.status, 200);
     // No waiting for the table stream: the follow itself wrote the first page.
     let feed = app.send("GET", "/articles/feed", None, Some(&reader)).await;
@@ -817,13 +773,7 @@ async fn following_an_author_shows_their_newest_articles_in_the_feed_at_once() {
     assert_eq!(all.body["articlesCount"], 25);
     assert_eq!(all.body["articles"].as_array().unwrap().len(), 25);
     // Following again changes nothing.
-    app.send(
-        "POST",
-        &format!("/profiles/{}/follow", author.username),
-        None,
-        Some(&reader),
-    )
-    .await;
+    app.follow(&reader, &author.username).await;
     app.settled().await;
     let again = app
         .send("GET", "/articles/feed?limit=100", None, Some(&reader))

@@ -110,13 +110,7 @@ async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
     let app = keel_tests::TestApp::new(keel_local::spawn(options).await.unwrap(), dir);
     let (author, author_token) = app.registered_user().await;
     let (_, reader) = app.registered_user().await;
-    app.send(
-        "POST",
-        &format!("/profiles/{}/follow", author.username),
-        None,
-        Some(&reader),
-    )
-    .await;
+    app.follow(&reader, &author.username).await;
 
     // Only the Lambda handler below can put it into the feed.
     let author_id = app

@@ -243,6 +243,12 @@ fn add_common(operation: &mut Operation) {
     if has_query {
         add("422", "A query value is out of range; the message names it");
     }
+    let pages_by_cursor = parameters
+        .iter()
+        .any(|p| matches!(p, RefOr::T(p) if p.parameter_in == ParameterIn::Query && p.name == "cursor"));
+    if pages_by_cursor {
+        add("400", "A cursor this list did not hand out");
+    }
     if reads_token {
         add("401", "The token is missing, invalid, expired or signed out");
     }
@@ -259,6 +265,17 @@ fn add_common(operation: &mut Operation) {
     {
         body.required = Some(Required::True);
     }
+}
+
+/// The query of a list paged by cursor (`nextCursor`); [`add_common`] adds its 400.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct CursorPage {
+    /// Page size (default 20)
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// `nextCursor` of the previous page
+    cursor: Option<String>,
 }
 
 fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {

@@ -234,13 +234,9 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
 /// GET /api/orders — the caller's orders, newest first, in cursor pages.
 #[utoipa::path(get, path = "/api/orders", tag = "orders", operation_id = "listOrders",
     summary = "The caller's orders, newest first",
-    params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
-    ),
+    params(crate::openapi::CursorPage),
     responses(
         (status = 200, description = "A page", body = OrdersResponse),
-        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "list_orders", skip_all, fields(user_id))]
@@ -318,12 +314,10 @@ pub async fn fulfil(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     summary = "Every order in one status, newest first (admins)",
     params(
         ("status" = Option<crate::openapi::OrderStatusName>, Query, description = "Default placed"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        crate::openapi::CursorPage,
     ),
     responses(
         (status = 200, description = "A page", body = OrdersResponse),
-        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
     ),
     security(("token" = [])))]

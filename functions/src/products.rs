@@ -139,12 +139,10 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
         ("minPrice" = Option<i64>, Query, minimum = 0, maximum = 1_000_000_000_000_i64, description = "Lowest price, minor units"),
         ("maxPrice" = Option<i64>, Query, minimum = 0, maximum = 1_000_000_000_000_i64, description = "Highest price, minor units"),
         ("sort" = Option<crate::openapi::ProductSort>, Query, description = "Order (default newest)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        crate::openapi::CursorPage,
     ),
     responses(
         (status = 200, description = "A page", body = ProductsResponse),
-        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
     ))]
 #[tracing::instrument(name = "list_products", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
@@ -308,12 +306,10 @@ struct EntriesResponse<'a> {
     summary = "Every stock change, newest first (admins)",
     params(
         ("id" = String, Path, description = "The product id (UUID)"),
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
+        crate::openapi::CursorPage,
     ),
     responses(
         (status = 200, description = "A page", body = EntriesResponse),
-        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
         (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
     ),
     security(("token" = [])))]

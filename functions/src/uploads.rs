@@ -200,13 +200,9 @@ struct UploadsResponse<'a> {
 /// GET /api/uploads?limit=&cursor= — the caller's uploads, newest first.
 #[utoipa::path(get, path = "/api/uploads", tag = "uploads", operation_id = "listUploads",
     summary = "The caller's uploads, newest first",
-    params(
-        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
-        ("cursor" = Option<String>, Query, description = "`nextCursor` of the previous page"),
-    ),
+    params(crate::openapi::CursorPage),
     responses(
         (status = 200, description = "A page", body = UploadsResponse),
-        (status = 400, description = "A cursor this list did not hand out", body = crate::openapi::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "list_uploads", skip_all, fields(user_id))]

@@ -147,7 +147,8 @@ async fn main() -> anyhow::Result<()> {
         );
         // Functions under `cargo lambda watch` write to the engines directly: poll the stream
         // so feeds fill as they would in AWS.
-        if let Some(endpoint) = &storage.dynamodb_endpoint {
+        // Kept until Ctrl-C: dropping the poller stops it.
+        let _stream = if let Some(endpoint) = &storage.dynamodb_endpoint {
             let tokens =
                 keel::auth::TokenKeys::new(options.jwt_secret.as_bytes(), keel::auth::DEFAULT_TOKEN_TTL)?;
             let functions = keel_local::app::FunctionDeps::build(
@@ -158,17 +159,19 @@ async fn main() -> anyhow::Result<()> {
                 None,
                 &tokens,
             )?;
-            let _stream = keel_local::app::start_stream(
-                endpoint,
-                &template,
-                &functions,
-                &options.table,
-                options.storage.dir(),
+            Some(
+                keel_local::app::start_stream(
+                    endpoint,
+                    &template,
+                    &functions,
+                    &options.table,
+                    options.storage.dir(),
+                )
+                .await?,
             )
-            .await?;
-            tokio::signal::ctrl_c().await?;
-            return Ok(());
-        }
+        } else {
+            None
+        };
         tokio::signal::ctrl_c().await?;
         return Ok(());
     }

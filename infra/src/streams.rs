@@ -90,21 +90,20 @@ struct Progress {
     discovered: Option<(Instant, Vec<String>)>,
     /// Per shard: when the last read that found nothing new started.
     caught_up: HashMap<String, Instant>,
-    /// Shards read to their end.
-    finished: HashSet<String>,
 }
 
 impl Progress {
     /// True when everything written before `since` has been processed: the shard list was
-    /// read after `since`, and every shard on it is finished or has since been read empty.
-    fn settled_since(&self, since: Instant) -> bool {
+    /// read after `since`, and every shard on it is `finished` (read to its end) or has since
+    /// been read empty.
+    fn settled_since(&self, since: Instant, finished: impl Fn(&str) -> bool) -> bool {
         let Some((at, shards)) = &self.discovered else {
             return false;
         };
         *at >= since
-            && shards.iter().all(|shard| {
-                self.finished.contains(shard) || self.caught_up.get(shard).is_some_and(|t| *t >= since)
-            })
+            && shards
+                .iter()
+                .all(|shard| finished(shard) || self.caught_up.get(shard).is_some_and(|t| *t >= since))
     }
 }
 
@@ -162,7 +161,8 @@ impl StreamPoller {
         let wait = async {
             loop {
                 self.poke().poke();
-                if progress.borrow_and_update().settled_since(since) {
+                let finished = |shard: &str| self.shared.positions.finished(shard);
+                if progress.borrow_and_update().settled_since(since, finished) {
                     return;
                 }
                 // Poked pollers report within milliseconds; the timer re-pokes meanwhile.
@@ -201,13 +201,7 @@ async fn discover(shared: Arc<Shared>) {
                     }
                 }
                 first = false;
-                let finished: Vec<String> = shards
-                    .iter()
-                    .filter(|(id, _)| shared.positions.finished(id))
-                    .map(|(id, _)| id.clone())
-                    .collect();
                 shared.progress.send_modify(|p| {
-                    p.finished.extend(finished);
                     p.discovered = Some((at, shards.into_iter().map(|(id, _)| id).collect()));
                 });
             }
@@ -351,16 +345,17 @@ async fn shard_iterator(shared: &Shared, shard: &str, initial: bool) -> anyhow::
         None if initial && shared.source.starting_position == "LATEST" => (ShardIteratorType::Latest, None),
         None => (ShardIteratorType::TrimHorizon, None),
     };
-    let output = shared
-        .client
-        .get_shard_iterator()
-        .stream_arn(&shared.arn)
-        .shard_id(shard)
-        .shard_iterator_type(kind)
-        .set_sequence_number(after)
-        .send()
-        .await;
-    match output {
+    let open = |kind: ShardIteratorType, after: Option<String>| {
+        shared
+            .client
+            .get_shard_iterator()
+            .stream_arn(&shared.arn)
+            .shard_id(shard)
+            .shard_iterator_type(kind)
+            .set_sequence_number(after)
+            .send()
+    };
+    match open(kind, after).await {
         Ok(output) => Ok(output.shard_iterator),
         // The saved position has been trimmed away: everything after it is what remains.
         Err(error)
@@ -369,13 +364,7 @@ async fn shard_iterator(shared: &Shared, shard: &str, initial: bool) -> anyhow::
                     .as_service_error()
                     .is_some_and(|e| e.is_trimmed_data_access_exception()) =>
         {
-            let output = shared
-                .client
-                .get_shard_iterator()
-                .stream_arn(&shared.arn)
-                .shard_id(shard)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
+            let output = open(ShardIteratorType::TrimHorizon, None)
                 .await
                 .context("GetShardIterator")?;
             Ok(output.shard_iterator)
@@ -392,10 +381,7 @@ fn finish(shared: &Shared, shard: &str) {
             "saving the stream position failed"
         );
     }
-    shared.progress.send_modify(|p| {
-        p.finished.insert(shard.to_owned());
-    });
-    // Its children may start now.
+    // Its children may start now; the listing that starts them also wakes `settled`.
     shared.rediscover.send_modify(|g| *g = g.wrapping_add(1));
 }
 

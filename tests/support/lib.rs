@@ -126,6 +126,23 @@ impl TestApp {
             .expect("the table stream is processed");
     }
 
+    /// `POST /profiles/{username}/follow` as the holder of `token`.
+    pub async fn follow(&self, token: &str, username: &str) -> Reply {
+        self.send("POST", &format!("/profiles/{username}/follow"), None, Some(token))
+            .await
+    }
+
+    /// `DELETE /profiles/{username}/follow` as the holder of `token`.
+    pub async fn unfollow(&self, token: &str, username: &str) -> Reply {
+        self.send(
+            "DELETE",
+            &format!("/profiles/{username}/follow"),
+            None,
+            Some(token),
+        )
+        .await
+    }
+
     /// Sends any request; `token` goes in `Authorization: Token …`.
     pub async fn send(&self, method: &str, path: &str, body: Option<Value>, token: Option<&str>) -> Reply {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");

@@ -225,14 +225,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut broken: Vec<String> = Vec::new();
     if args.warm_only {
         let fixture = Fixture::start().await?;
-        eprintln!("warm throughput…");
-        report.push_str(&load::warm(&fixture, args.duration, args.connections).await?);
-        eprintln!("writes as the stream grows…");
-        let (section, growth) = load::write_growth(args.duration, args.connections).await?;
-        report.push_str(&section);
-        broken.extend(growth);
-        eprintln!("request budgets…");
-        report.push_str(&request_budgets().await);
+        warm_sections(&fixture, &args, &mut report, &mut broken).await?;
         return finish(&args, &report, &broken);
     }
     if !args.skip_build {
@@ -366,17 +359,29 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
 
     if !args.cold_only {
-        eprintln!("warm throughput…");
-        report.push_str(&load::warm(&fixture, args.duration, args.connections).await?);
-        eprintln!("writes as the stream grows…");
-        let (section, growth) = load::write_growth(args.duration, args.connections).await?;
-        report.push_str(&section);
-        broken.extend(growth);
-        eprintln!("request budgets…");
-        report.push_str(&request_budgets().await);
+        warm_sections(&fixture, &args, &mut report, &mut broken).await?;
     }
 
     finish(&args, &report, &broken)
+}
+
+/// The warm sections: throughput against the ceiling, writes as the stream grows (with its
+/// budgets), and the request budgets.
+async fn warm_sections(
+    fixture: &Fixture,
+    args: &RunArgs,
+    report: &mut String,
+    broken: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    eprintln!("warm throughput…");
+    report.push_str(&load::warm(fixture, args.duration, args.connections).await?);
+    eprintln!("writes as the stream grows…");
+    let (section, growth) = load::write_growth(args.duration, args.connections).await?;
+    report.push_str(&section);
+    broken.extend(growth);
+    eprintln!("request budgets…");
+    report.push_str(&request_budgets().await);
+    Ok(())
 }
 
 /// Prints and writes the report; fails when a budget broke.

@@ -15,6 +15,7 @@ use super::batch::Items;
 use super::keys::{
     COUNT_SK, USERNAME_SK, feed_count, follow_key, followers_gsi, key, user_key, user_pk, username_pk,
 };
+use super::stream::FOLLOW_FIRST_PAGE;
 use super::tx::Tx;
 use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{Profile, UserId, Username};
@@ -104,7 +105,7 @@ impl Store {
     /// the older ones later (see [`super::stream`]).
     ///
     /// Access: `GetItem USERNAME#<name>`, then concurrently `Query` of the author's newest
-    /// [`super::stream::FOLLOW_FIRST_PAGE`] articles and `GetItem` of the followee, then one
+    /// [`FOLLOW_FIRST_PAGE`] articles and `GetItem` of the followee, then one
     /// `TransactWriteItems` (the follow item, the feed entries, the feed count; a `PutItem` of the
     /// follow alone when the author has no articles) — 4 requests, 3 round trips. Following twice changes nothing.
     pub async fn follow(&self, follower: &UserId, username: &Username) -> StoreResult<Profile> {
@@ -145,7 +146,7 @@ impl Store {
                 followee_id: followee.to_string(),
             };
             let (entries, profile) = tokio::join!(
-                self.first_page_for(follower.as_str(), followee.as_str()),
+                self.authors_newest_as_feed(follower.as_str(), followee.as_str(), FOLLOW_FIRST_PAGE),
                 self.profile_by_id(followee.as_str(), true)
             );
             self.follow_with_entries(&item, entries?).await?;

@@ -144,56 +144,46 @@ impl Store {
     /// Puts `author`'s newest [`FEED_BACKFILL_MAX`] articles into `follower`'s feed, or takes
     /// every article of `author` out of it.
     async fn sync_feed_with_author(&self, follower: &str, author: &str, add: bool) -> StoreResult<()> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(author_list(author)))
-            .scan_index_forward(false);
-        let bound = if add { FEED_BACKFILL_MAX } else { usize::MAX };
-        let mut items = query.into_paginator().items().send();
-        let mut entries = Vec::new();
-        while entries.len() < bound {
-            let Some(item) = items.next().await else { break };
-            let authored: EntryItem = from_item(item.map_err(|e| StoreError::sdk("Query", e))?)?;
-            entries.push((
-                EntryItem {
-                    pk: feed_list(follower),
-                    ..authored
-                },
-                feed_count(follower),
-            ));
-        }
+        let at_most = if add { FEED_BACKFILL_MAX } else { usize::MAX };
+        let entries = self
+            .authors_newest_as_feed(follower, author, at_most)
+            .await?
+            .into_iter()
+            .map(|entry| (entry, feed_count(follower)))
+            .collect();
         self.write_entries(entries, add).await
     }
 
-    /// The newest [`FOLLOW_FIRST_PAGE`] entries of `author`'s list, as `follower`'s feed
-    /// entries: what the follow request writes itself (see [`Store::follow`]).
-    pub(super) async fn first_page_for(&self, follower: &str, author: &str) -> StoreResult<Vec<EntryItem>> {
-        let output = self
+    /// `author`'s newest `at_most` list entries, newest first, as `follower`'s feed entries:
+    /// what the stream back-fills, and (with [`FOLLOW_FIRST_PAGE`]) what the follow request
+    /// writes itself (see [`Store::follow`]). Pages are read only as far as needed.
+    pub(super) async fn authors_newest_as_feed(
+        &self,
+        follower: &str,
+        author: &str,
+        at_most: usize,
+    ) -> StoreResult<Vec<EntryItem>> {
+        let mut items = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(author_list(author)))
             .scan_index_forward(false)
-            .limit(FOLLOW_FIRST_PAGE as i32)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("Query", e))?;
-        output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                let authored: EntryItem = from_item(item)?;
-                Ok(EntryItem {
-                    pk: feed_list(follower),
-                    ..authored
-                })
-            })
-            .collect()
+            .set_limit(i32::try_from(at_most).ok())
+            .into_paginator()
+            .items()
+            .send();
+        let mut entries = Vec::new();
+        while entries.len() < at_most {
+            let Some(item) = items.next().await else { break };
+            let authored: EntryItem = from_item(item.map_err(|e| StoreError::sdk("Query", e))?)?;
+            entries.push(EntryItem {
+                pk: feed_list(follower),
+                ..authored
+            });
+        }
+        Ok(entries)
     }
 
     /// Puts (or deletes) each entry with its count change, one small transaction per entry,

@@ -76,10 +76,14 @@ struct UploadItem {
 }
 
 impl UploadItem {
-    /// An expired record is treated as absent, as DynamoDB's TTL deletion may lag by days; so
-    /// is one being deleted.
+    /// An expired record is treated as absent, as DynamoDB's TTL deletion may lag by days.
+    fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// What reads show: not expired, and not being deleted.
     fn live(self, now: i64) -> Option<Self> {
-        (!self.deleting && self.expires_at.is_none_or(|at| at > now)).then_some(self)
+        (!self.deleting && !self.expired(now)).then_some(self)
     }
 
     fn into_upload(self) -> anyhow::Result<Upload> {
@@ -233,18 +237,11 @@ impl Store {
     ///
     /// Access: `GetItem` `UPLOAD#<id>`, strongly consistent — 1 round trip.
     pub async fn upload(&self, id: &UploadId) -> StoreResult<Option<Upload>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(upload_pk(id), UPLOAD_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem upload", e))?;
-        let Some(item) = output.item else { return Ok(None) };
-        let item: UploadItem = from_item(item)?;
-        Ok(item.live(epoch_now()).map(UploadItem::into_upload).transpose()?)
+        let item: Option<UploadItem> = self.get_consistent(key(upload_pk(id), UPLOAD_SK)).await?;
+        Ok(item
+            .and_then(|item| item.live(epoch_now()))
+            .map(UploadItem::into_upload)
+            .transpose()?)
     }
 
     /// `owner`'s uploads, newest first.
@@ -379,19 +376,8 @@ impl Store {
     /// Access: a consistent `GetItem` and, unless already marked, one conditional
     /// `UpdateItem` — 2 round trips.
     pub async fn begin_upload_delete(&self, owner: &UserId, id: &UploadId) -> StoreResult<Upload> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(upload_pk(id), UPLOAD_SK)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("GetItem upload", e))?;
-        let item: Option<UploadItem> = output.item.map(from_item).transpose()?;
-        let Some(item) =
-            item.filter(|i| i.owner == owner.as_str() && i.expires_at.is_none_or(|at| at > epoch_now()))
-        else {
+        let item: Option<UploadItem> = self.get_consistent(key(upload_pk(id), UPLOAD_SK)).await?;
+        let Some(item) = item.filter(|i| i.owner == owner.as_str() && !i.expired(epoch_now())) else {
             return Err(StoreError::NotFound("upload"));
         };
         if let Some(attached) = &item.attached_to {
