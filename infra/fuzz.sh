@@ -12,7 +12,7 @@ root=$PWD
 tools=$root/infra/.tools
 st=$tools/venv/bin/schemathesis
 [ -x "$st" ] || { echo "schemathesis not installed: run ./infra/test.sh once" >&2; exit 1; }
-[ -x target/debug/keel-local ] || cargo build --locked -p keel-local
+[ -x target/debug/keel-local ] || cargo build --workspace --locked --bin keel-local
 
 # shellcheck source=infra/ports.sh
 . infra/ports.sh

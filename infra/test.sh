@@ -91,7 +91,8 @@ step "Test suite on the embedded engines (dynoxide + s3s-fs)"
 cargo nextest run --workspace --locked "$@"
 
 step "RealWorld Postman collection on the embedded engines (twice)"
-cargo build --locked -p keel-local
+# --workspace, like every cargo command here: one feature set, so nothing is built twice.
+cargo build --workspace --locked --bin keel-local
 postman embedded
 postman embedded-again
 
@@ -103,9 +104,8 @@ java -Djava.library.path="$ddb/DynamoDBLocal_lib" -cp "$ddb/DynamoDBLocal.jar:$d
 pids+=($!)
 wait_for_port "$port" "$!" "$log"
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
-cargo nextest run -p keel-tests --locked "$@"
-# The local stream's crash test (keel-local killed during a follow's back-fill) on this engine too.
-cargo nextest run -p keel-local --locked --test stream_crash
+# The API suite and the local stream's crash test (keel-local killed during a follow's back-fill).
+cargo nextest run --workspace --locked -E 'package(keel-tests) | binary(stream_crash)' "$@"
 
 step "RealWorld Postman collection on DynamoDB Local (twice)"
 postman dynamodb-local

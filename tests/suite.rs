@@ -1,0 +1,19 @@
+//! Keel's black-box, handler and contract tests, as one test binary.
+//!
+//! Every file here links the whole stack (the functions, keel-local, the embedded engines and the
+//! AWS SDK): eleven binaries meant eleven ~100 MB links, about a gigabyte of disk and a minute of
+//! a two-core CI machine for nothing. One binary keeps them; cargo-nextest still runs each test
+//! in its own process, so no test sees another's state. Filter with the file's name as a module:
+//! `cargo nextest run -p keel-tests -E 'test(/^faults::/)'`.
+
+mod api;
+mod budgets;
+mod concurrency;
+mod content;
+mod contract;
+mod faults;
+mod handlers;
+mod hardening;
+mod iam;
+mod shop;
+mod uploads;
