@@ -12,21 +12,21 @@ root=$PWD
 tools=$root/infra/.tools
 st=$tools/venv/bin/schemathesis
 [ -x "$st" ] || { echo "schemathesis not installed: run ./infra/test.sh once" >&2; exit 1; }
-[ -x target/debug/keel-local ] || cargo build --workspace --locked --bin keel-local
 
 # shellcheck source=infra/ports.sh
 . infra/ports.sh
+keel_local=$(keel_local_bin)
 port=$(free_port)
 data=$(mktemp -d)
 log=$tools/keel-local-fuzz.log
 table=fuzz-$port
-./target/debug/keel-local --port "$port" --data-dir "$data" --table "$table" >"$log" 2>&1 &
+"$keel_local" --port "$port" --data-dir "$data" --table "$table" >"$log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true; rm -rf "$data"' EXIT
 wait_for_port "$port" "$server" "$log"
 
 export KEEL_FUZZ_URL="http://127.0.0.1:$port"
-export KEEL_FUZZ_ADMIN="$root/target/debug/keel-local admin grant --data-dir $data --table $table"
+export KEEL_FUZZ_ADMIN="$keel_local admin grant --data-dir $data --table $table"
 export SCHEMATHESIS_HOOKS=hooks
 export PYTHONPATH=$root/infra/fuzz
 # The docs page: every operationId of the document rendered (Swagger UI ids them

@@ -2,14 +2,14 @@
 # Stops DynamoDB Local under a running keel-local and starts it again: while it is down every
 # call is a 503 JSON answer with Retry-After (within the SDK's timeouts), nothing refused is
 # kept, and service resumes on its own once it is back (infra/outage/check.py).
-# Run by infra/test.sh after its installs (needs target/debug/keel-local and DynamoDB Local in
-# infra/.tools/dynamodb-local).
+# Run by infra/test.sh after its installs (needs DynamoDB Local in infra/.tools/dynamodb-local).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=$PWD/infra/.tools
 ddb=$tools/dynamodb-local
 # shellcheck source=infra/ports.sh
 . infra/ports.sh
+keel_local=$(keel_local_bin)
 
 work=$(mktemp -d)
 pids=()
@@ -30,7 +30,7 @@ start_dynamodb
 port=$(free_port)
 log=$tools/keel-local-outage.log
 AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$ddb_port" \
-  ./target/debug/keel-local --port "$port" --data-dir "$work/keel" --table "outage-$port" >"$log" 2>&1 &
+  "$keel_local" --port "$port" --data-dir "$work/keel" --table "outage-$port" >"$log" 2>&1 &
 pids+=($!)
 wait_for_port "$port" "$!" "$log"
 api="http://127.0.0.1:$port/api"

@@ -1,4 +1,4 @@
-# Shell helpers shared by infra/test.sh and infra/fuzz.sh (sourced, not run).
+# Shell helpers shared by infra/test.sh, infra/fuzz.sh and infra/outage.sh (sourced, not run).
 
 # A free loopback port.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -12,4 +12,12 @@ wait_for_port() { # port pid log
     sleep 0.5
   done
   cat "$3" >&2; echo "nothing listened on port $1" >&2; return 1
+}
+
+# The keel-local binary to run: $KEEL_LOCAL_BIN when infra/test.sh has built it with the tests
+# (one build, the tests' feature set), otherwise built here the way `cargo run -p keel-local` is.
+keel_local_bin() {
+  if [ -n "${KEEL_LOCAL_BIN:-}" ]; then echo "$KEEL_LOCAL_BIN"; return; fi
+  cargo build --locked --quiet -p keel-local >&2
+  echo "$PWD/target/debug/keel-local"
 }

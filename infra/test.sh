@@ -74,7 +74,7 @@ postman() { # label
   fi
   local port data log
   port=$(free_port); data=$(mktemp -d); log=$tools/keel-local-$1.log
-  ./target/debug/keel-local --port "$port" --data-dir "$data" --table "postman-$port" >"$log" 2>&1 &
+  "$KEEL_LOCAL_BIN" --port "$port" --data-dir "$data" --table "postman-$port" >"$log" 2>&1 &
   pids+=($!)
   wait_for_port "$port" "$!" "$log"
   # npx resolves newman from the working directory's node_modules.
@@ -91,8 +91,13 @@ step "Test suite on the embedded engines (dynoxide + s3s-fs)"
 cargo nextest run --workspace --locked "$@"
 
 step "RealWorld Postman collection on the embedded engines (twice)"
-# --workspace, like every cargo command here: one feature set, so nothing is built twice.
-cargo build --workspace --locked --bin keel-local
+# The suite's own build made target/debug/keel-local (infra/tests run it), and the servers below
+# use that one: `cargo build -p keel-local` resolves features without the tests'
+# dev-dependencies (proptest turns on getrandom's `std` under the AWS SDK's signing), so it
+# would compile the workspace crates again (~2 minutes and ~0.8 GB on two cores).
+cargo nextest run --workspace --locked --no-run
+export KEEL_LOCAL_BIN=$root/target/debug/keel-local
+[ -x "$KEEL_LOCAL_BIN" ] || { echo "the test build made no $KEEL_LOCAL_BIN" >&2; exit 1; }
 postman embedded
 postman embedded-again
 
