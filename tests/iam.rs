@@ -351,48 +351,81 @@ async fn every_function_is_allowed_exactly_what_it_uses() {
     );
 }
 
+// Removing a grant makes its function fail: one grant per kind of request — cold start (the
+// secret), a transaction item, a batch read, the stream function's query and batch delete,
+// presigned requests, and the upload finaliser's write. One test each: every case is a whole
+// run of the scenario, and apart they share the machine's cores instead of queueing in one test.
+
 #[tokio::test]
-async fn removing_any_grant_makes_its_function_fail() {
-    // One grant per kind of request: cold start (the secret), a transaction item, a batch read,
-    // the stream function's query and batch delete, presigned requests, and the upload
-    // finaliser's write.
+async fn without_its_secret_grant_login_fails_at_cold_start() {
+    removing_a_grant_fails_its_function("LoginFunction", "secretsmanager:GetSecretValue", "JwtSecret").await;
+}
+
+#[tokio::test]
+async fn without_put_item_registration_is_refused() {
+    removing_a_grant_fails_its_function("RegisterUserFunction", "dynamodb:PutItem", "Table").await;
+}
+
+#[tokio::test]
+async fn without_batch_get_item_reading_an_article_is_refused() {
+    removing_a_grant_fails_its_function("GetArticleFunction", "dynamodb:BatchGetItem", "Table").await;
+}
+
+#[tokio::test]
+async fn without_query_the_feed_fanout_is_refused() {
+    removing_a_grant_fails_its_function("FeedFanoutFunction", "dynamodb:Query", "Table").await;
+}
+
+#[tokio::test]
+async fn without_batch_write_item_the_feed_fanout_is_refused() {
+    removing_a_grant_fails_its_function("FeedFanoutFunction", "dynamodb:BatchWriteItem", "Table").await;
+}
+
+#[tokio::test]
+async fn without_put_object_on_incoming_uploads_a_presigned_upload_is_refused_at_s3() {
+    // A presigned URL is judged by its signer's permissions, at S3, not when it is signed.
+    removing_a_grant_fails_its_function("CreateUploadFunction", "s3:PutObject", "Bucket/uploads/*").await;
+}
+
+#[tokio::test]
+async fn without_get_object_on_files_a_presigned_download_is_refused_at_s3() {
+    removing_a_grant_fails_its_function("UploadContentFunction", "s3:GetObject", "Bucket/files/*").await;
+}
+
+#[tokio::test]
+async fn without_put_object_on_files_the_upload_finaliser_is_refused() {
+    removing_a_grant_fails_its_function("UploadFinaliseFunction", "s3:PutObject", "Bucket/files/*").await;
+}
+
+/// Runs the whole scenario with `action` on `resource` taken out of `function`'s policy, and
+/// asserts that the guard refused that function exactly such a request (and, for the secret,
+/// that its cold start failed).
+async fn removing_a_grant_fails_its_function(function: &str, action: &str, resource: &str) {
     let original = std::fs::read_to_string(template_path()).unwrap();
-    let cases = [
-        ("LoginFunction", "secretsmanager:GetSecretValue", "JwtSecret"),
-        ("RegisterUserFunction", "dynamodb:PutItem", "Table"),
-        ("GetArticleFunction", "dynamodb:BatchGetItem", "Table"),
-        ("FeedFanoutFunction", "dynamodb:Query", "Table"),
-        ("FeedFanoutFunction", "dynamodb:BatchWriteItem", "Table"),
-        // A presigned URL is judged by its signer's permissions, at S3, not when it is signed.
-        ("CreateUploadFunction", "s3:PutObject", "Bucket/uploads/*"),
-        ("UploadContentFunction", "s3:GetObject", "Bucket/files/*"),
-        ("UploadFinaliseFunction", "s3:PutObject", "Bucket/files/*"),
-    ];
-    for (function, action, resource) in cases {
-        let edited = remove_grant(&original, function, action, resource);
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("template.yaml");
-        std::fs::write(&file, edited).unwrap();
-        let Run { log, failed, .. } = run(&file).await;
-        let refused = log.denied().into_iter().any(|(f, access)| {
-            let grant = Access {
-                action: action.into(),
-                resource: resource.into(),
-            };
-            f == function && Policy::grant_covers(&grant, &access)
-        });
+    let edited = remove_grant(&original, function, action, resource);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("template.yaml");
+    std::fs::write(&file, edited).unwrap();
+    let Run { log, failed, .. } = run(&file).await;
+    let grant = Access {
+        action: action.into(),
+        resource: resource.into(),
+    };
+    let refused = log
+        .denied()
+        .into_iter()
+        .any(|(f, access)| f == function && Policy::grant_covers(&grant, &access));
+    assert!(
+        refused,
+        "{function} without {action} on {resource} was never refused"
+    );
+    if action.starts_with("secretsmanager") {
         assert!(
-            refused,
-            "{function} without {action} on {resource} was never refused"
+            failed
+                .iter()
+                .any(|(f, why)| f == function && why.contains("Secrets Manager")),
+            "{function}'s cold start should fail without the secret: {failed:?}"
         );
-        if action.starts_with("secretsmanager") {
-            assert!(
-                failed
-                    .iter()
-                    .any(|(f, why)| f == function && why.contains("Secrets Manager")),
-                "{function}'s cold start should fail without the secret: {failed:?}"
-            );
-        }
     }
 }
 

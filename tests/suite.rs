@@ -4,7 +4,7 @@
 //! AWS SDK): eleven binaries meant eleven ~100 MB links, about a gigabyte of disk and a minute of
 //! a two-core CI machine for nothing. One binary keeps them; cargo-nextest still runs each test
 //! in its own process, so no test sees another's state. Filter with the file's name as a module:
-//! `cargo nextest run -p keel-tests -E 'test(/^faults::/)'`.
+//! `cargo nextest run -p keel-tests faults::`.
 
 mod api;
 mod budgets;
