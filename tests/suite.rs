@@ -4,7 +4,8 @@
 //! AWS SDK): eleven binaries meant eleven ~100 MB links, about a gigabyte of disk and a minute of
 //! a two-core CI machine for nothing. One binary keeps them; cargo-nextest still runs each test
 //! in its own process, so no test sees another's state. Filter with the file's name as a module:
-//! `cargo nextest run -p keel-tests faults::`.
+//! `cargo nextest run --workspace faults::` (with `--workspace`, as infra/test.sh builds: `-p
+//! keel-tests` resolves another feature set and compiles the workspace crates again).
 
 mod api;
 mod budgets;
