@@ -149,6 +149,41 @@ async fn an_authorization_header_with_bytes_outside_ascii_is_refused_not_ignored
     }
 }
 
+/// The local gateway answers some requests itself, before any function runs: they carry the
+/// same `nosniff` and a `Cache-Control` as every function's answer.
+#[tokio::test]
+async fn the_local_gateways_own_answers_carry_the_same_security_headers() {
+    let app = spawn_app().await;
+    let unknown = app.send("GET", "/no-such-route", None, None).await;
+    assert_eq!(unknown.status, 404, "{}", unknown.body);
+    let wrong_method = app.send("DELETE", "/tags", None, None).await;
+    assert_eq!(wrong_method.status, 405, "{}", wrong_method.body);
+    let document = app.send("GET", "/openapi.json", None, None).await;
+    assert_eq!(document.status, 200);
+    let preflight = app
+        .send_raw(
+            app.request(Method::OPTIONS, "/articles")
+                .header("origin", "https://front.example")
+                .header("access-control-request-method", "POST"),
+        )
+        .await;
+    assert_eq!(preflight.status, 204);
+    for (name, reply) in [
+        ("404", &unknown),
+        ("405", &wrong_method),
+        ("openapi.json", &document),
+        ("preflight", &preflight),
+    ] {
+        assert_eq!(
+            reply.headers.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{name}"
+        );
+        assert!(reply.headers.contains_key("cache-control"), "{name}");
+    }
+    assert_eq!(unknown.headers["cache-control"], "no-store");
+}
+
 #[tokio::test]
 async fn every_response_says_nosniff_and_how_it_may_be_cached() {
     let app = spawn_app().await;
@@ -190,8 +225,53 @@ async fn every_response_says_nosniff_and_how_it_may_be_cached() {
         "the answer depends on who asks"
     );
     let tags = app.send("GET", "/tags", None, None).await;
-    let cache = tags.headers["cache-control"].to_str().unwrap();
-    assert!(cache.starts_with("public, max-age="), "{cache}");
+    assert_eq!(tags.headers["cache-control"], "public, no-cache");
+}
+
+/// A browser keeps the public lists (tags, the catalog) but asks again before each use, so the
+/// RealWorld front end that posts an article tagged `popular` and goes home finds the tag in
+/// "Popular Tags", and an admin who adds a product and reloads sees it: its conditional GET
+/// gets the new body, and a body-less 304 only while nothing changed.
+#[tokio::test]
+async fn a_browser_sees_its_own_write_in_the_public_lists_at_once() {
+    let app = spawn_app().await;
+    let (_, token) = app.registered_user().await;
+    let (_, admin) = app.admin().await;
+    let conditional = |path: &'static str, etag: HeaderValue| {
+        app.send_raw(app.request(Method::GET, path).header("if-none-match", etag))
+    };
+    let seen = |reply: &keel_tests::Reply| -> HeaderValue {
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let cache = reply.headers["cache-control"].to_str().unwrap();
+        assert_eq!(
+            cache, "public, no-cache",
+            "revalidated on every use, never served stale"
+        );
+        reply.headers["etag"].clone()
+    };
+
+    let before = seen(&app.send("GET", "/tags", None, None).await);
+    assert_eq!(conditional("/tags", before.clone()).await.status, 304);
+    let posted = app
+        .create_article(
+            &token,
+            json!({"title": "Popular", "description": "d", "body": "b", "tagList": ["popular"]}),
+        )
+        .await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let after = conditional("/tags", before.clone()).await;
+    let now = seen(&after);
+    assert_eq!(after.body["tags"], json!(["popular"]));
+    assert_ne!(now, before);
+    assert_eq!(conditional("/tags", now).await.status, 304);
+
+    let path = "/products?category=lamps";
+    let before = seen(&app.send("GET", path, None, None).await);
+    assert_eq!(conditional(path, before.clone()).await.status, 304);
+    let product = app.product(&admin, "Desk lamp", "lamps", 2_500, 3).await;
+    let after = conditional(path, before).await;
+    seen(&after);
+    assert_eq!(after.body["products"][0]["id"], product.as_str());
 }
 
 #[tokio::test]
@@ -344,13 +424,103 @@ async fn a_get_carries_a_strong_etag_that_answers_304_until_the_resource_changes
     assert_eq!(after.status, 200, "a stock change changes the ETag");
 }
 
+fn address(last: u8) -> std::net::IpAddr {
+    std::net::IpAddr::from([127, 0, 0, last])
+}
+
+fn retry_after(reply: &keel_tests::Reply) -> u64 {
+    assert_eq!(reply.status, 429, "{}", reply.body);
+    reply.headers["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+/// Five wrong passwords for an email stop the address that sent them, not the email: its owner,
+/// elsewhere, logs in at once. (Before, the same five requests locked the owner out of every
+/// address for 15 minutes.)
+#[tokio::test]
+async fn a_guesser_is_stopped_at_its_own_address_while_the_owner_elsewhere_logs_in() {
+    let app = spawn_app().await;
+    let (owner, _) = app.registered_user().await;
+    let guesser = address(2);
+    for _ in 0..keel::store::MAX_PAIR_FAILURES {
+        let reply = app.login_from(guesser, &owner.email, "wrong password!").await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+    }
+    let stopped = app.login_from(guesser, &owner.email, &owner.password).await;
+    let wait = retry_after(&stopped);
+    assert!(wait <= keel::store::LOGIN_WINDOW.as_secs(), "{wait}");
+    let owner_login = app.login_from(address(1), &owner.email, &owner.password).await;
+    assert_eq!(owner_login.status, 200, "{}", owner_login.body);
+    // The owner's success does not free the guesser's address.
+    let still = app.login_from(guesser, &owner.email, "wrong password!").await;
+    retry_after(&still);
+}
+
+/// Many addresses guessing one email slow it down — past a threshold every attempt waits its
+/// turn, a parallel burst gets one guess, the wait doubles — but the owner is never locked out:
+/// they wait at most a minute, and their success resets the email.
+#[tokio::test]
+async fn guesses_from_many_addresses_slow_one_email_down_but_never_lock_its_owner_out() {
+    let app = spawn_app().await;
+    let (owner, _) = app.registered_user().await;
+    let per_address = keel::store::MAX_PAIR_FAILURES;
+    let threshold = keel::store::EMAIL_DELAY_AFTER;
+    let mut guesses = 0;
+    let mut next_address = 10u8;
+    while guesses < threshold {
+        for _ in 0..per_address.min(threshold - guesses) {
+            let reply = app
+                .login_from(address(next_address), &owner.email, "wrong password!")
+                .await;
+            assert_eq!(reply.status, 401, "guess {guesses}: {}", reply.body);
+            guesses += 1;
+        }
+        next_address += 1;
+    }
+
+    // A burst from five fresh addresses at once: one of them gets the turn.
+    let burst = futures::future::join_all(
+        (0..5).map(|i| app.login_from(address(100 + i), &owner.email, "wrong password!")),
+    )
+    .await;
+    let mut statuses: Vec<u16> = burst.iter().map(|r| r.status).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [401, 429, 429, 429, 429], "one guess per turn");
+    for refused in burst.iter().filter(|r| r.status == 429) {
+        assert_eq!(
+            retry_after(refused),
+            1,
+            "the first turn after the threshold is 1 s away"
+        );
+    }
+
+    // The owner may have to wait for the email's turn (never more than a minute), then gets in.
+    let mut attempts = 0;
+    loop {
+        let reply = app.login_from(address(1), &owner.email, &owner.password).await;
+        if reply.status == 200 {
+            break;
+        }
+        let wait = retry_after(&reply);
+        assert!(wait <= keel::store::MAX_EMAIL_DELAY.as_secs(), "{wait}");
+        attempts += 1;
+        assert!(attempts < 3, "the owner's own turn came and went");
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+    }
+
+    // Which resets the email: a fresh address is answered at once again.
+    let fresh = app
+        .login_from(address(200), &owner.email, "wrong password!")
+        .await;
+    assert_eq!(fresh.status, 401, "{}", fresh.body);
+}
+
 #[tokio::test]
 async fn repeated_failed_logins_are_refused_for_a_while_alike_for_known_and_unknown_emails() {
     let app = spawn_app().await;
     let user = NewUser::random();
     assert_eq!(app.register(&user).await.status, 201);
     let unknown = NewUser::random();
-    let limit = keel::store::MAX_EMAIL_FAILURES;
+    let limit = keel::store::MAX_PAIR_FAILURES;
 
     // Failures below the limit, then a success, forget the failures.
     for _ in 1..limit {

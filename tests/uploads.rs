@@ -411,6 +411,40 @@ async fn another_users_private_upload_is_never_served_on_any_route() {
     assert_eq!(mine.body["uploads"].as_array().unwrap().len(), 2);
 }
 
+/// The presigned request stays valid for a while after the upload settled, so a client's retry
+/// (or a replay) can store the bytes again: the finaliser removes them, as it will never read
+/// them, and what was served stays as it was.
+#[tokio::test]
+async fn bytes_sent_again_after_the_upload_settled_leave_nothing_at_the_incoming_key() {
+    let app = spawn_app().await;
+    let (_, token) = app.registered_user().await;
+    let bytes = png(8, 8);
+    let reply = announce(&app, &token, "again.png", "image/png", bytes.len(), "avatar").await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let id = reply.body["upload"]["id"].as_str().unwrap().to_owned();
+    let request = &reply.body["uploadRequest"];
+    assert_eq!(send_bytes(request, bytes.clone()).await, 200);
+    assert_eq!(settled(&app, &token, &id).await["status"], "ready");
+
+    assert_eq!(send_bytes(request, bytes).await, 200, "the URL is still valid");
+    let incoming = format!("uploads/{id}");
+    let started = Instant::now();
+    while app.bucket_keys().await.contains(&incoming) {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{incoming} was left in the bucket"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut keys = app.bucket_keys().await;
+    keys.sort();
+    assert_eq!(
+        keys,
+        [format!("files/{id}/original"), format!("files/{id}/thumbnail")]
+    );
+    assert_eq!(settled(&app, &token, &id).await["status"], "ready");
+}
+
 #[tokio::test]
 async fn finalising_by_the_event_and_by_complete_at_once_records_one_result() {
     let app = spawn_app().await;

@@ -289,8 +289,5 @@ async fn set_favorite<const FAVORITE: bool>(deps: &Deps, req: Request) -> Result
 #[tracing::instrument(name = "list_tags", skip_all)]
 pub async fn tags(deps: &Deps, _req: Request) -> Result<Response<Body>, ApiError> {
     let tags = deps.store.tags().await?;
-    Ok(public(
-        json(StatusCode::OK, &serde_json::json!({ "tags": tags })),
-        30,
-    ))
+    Ok(public(json(StatusCode::OK, &serde_json::json!({ "tags": tags }))))
 }

@@ -162,7 +162,7 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
             next_cursor: next.as_ref().map(Cursor::encode),
         },
     );
-    Ok(public(page, PUBLIC_SECONDS))
+    Ok(public(page))
 }
 
 /// GET /api/products/{id} — one product. An archived one is shown to admins and is a 404 for
@@ -192,14 +192,11 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
     }
     let response = product_response(StatusCode::OK, &product);
     Ok(if viewer.is_none() {
-        public(response, PUBLIC_SECONDS)
+        public(response)
     } else {
         response
     })
 }
-
-/// How long a shared cache may serve the public catalog: short, as stock moves.
-const PUBLIC_SECONDS: u32 = 10;
 
 /// PUT /api/products/{id} — change name, description, category, price or image. Stock and
 /// status are not fields here: stock moves through orders and `/stock`, status through DELETE.

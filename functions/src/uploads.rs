@@ -367,6 +367,9 @@ pub async fn finalise(deps: &Deps, id: &UploadId) -> Result<Finalised, ApiError>
         return Ok(Finalised::Unknown);
     };
     if upload.status != UploadStatus::Pending {
+        // Bytes sent again to a still-valid presigned URL after the upload settled: never read,
+        // never served, so removed now rather than left for the lifecycle rule.
+        files.remove(std::slice::from_ref(&incoming)).await?;
         return Ok(Finalised::Settled(upload));
     }
     let Some((bytes, total)) = files.read(&incoming, upload.size).await? else {

@@ -160,6 +160,7 @@ impl Gateway {
         let path = req.uri().path().to_owned();
         let origin = req.headers().get(header::ORIGIN).cloned();
         let mut response = self.dispatch(req, peer).await;
+        keel::http::secure_defaults(response.headers_mut());
         if let (Some(cors), Some(origin)) = (&self.cors, origin) {
             apply_cors(cors, &origin, response.headers_mut());
         }

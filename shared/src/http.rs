@@ -44,12 +44,15 @@ fn with_json_type(status: StatusCode, body: Body) -> Response<Body> {
     response
 }
 
-/// Marks `response` as the same for every caller, cacheable anywhere for `seconds` (tags, the
-/// public catalog). Without this, a `GET` is revalidated on every use ([`Caching`]).
-pub fn public(mut response: Response<Body>, seconds: u32) -> Response<Body> {
-    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={seconds}")) {
-        response.headers_mut().insert(header::CACHE_CONTROL, value);
-    }
+/// Marks `response` as the same for every caller (tags, the public catalog): any cache may
+/// keep it, but must ask again before each use. Its strong `ETag` ([`Caching`]) makes asking
+/// cheap — a body-less `304` while nothing changed — and a writer sees their own write at once,
+/// which no `max-age` allows: after posting a tag, "Popular Tags" must show it.
+pub fn public(mut response: Response<Body>) -> Response<Body> {
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, no-cache"),
+    );
     response
 }
 
@@ -93,10 +96,6 @@ impl Caching {
     pub fn finish(self, mut response: Response<Body>) -> Response<Body> {
         let ok = response.status() == StatusCode::OK;
         let headers = response.headers_mut();
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
         if !headers.contains_key(header::CACHE_CONTROL) {
             let policy = match (self.read && ok, self.personal) {
                 (false, _) => "no-store",
@@ -105,6 +104,7 @@ impl Caching {
             };
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(policy));
         }
+        secure_defaults(headers);
         if !self.read {
             return response;
         }
@@ -133,6 +133,19 @@ impl Caching {
             response.headers_mut().remove(header::CONTENT_TYPE);
         }
         response
+    }
+}
+
+/// The headers every answer carries, whoever made it (a function, or the local gateway's own
+/// 404, 405, 413 and docs pages): `X-Content-Type-Options: nosniff`, and `Cache-Control:
+/// no-store` where nothing chose a policy.
+pub fn secure_defaults(headers: &mut http::HeaderMap) {
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
 

@@ -18,6 +18,9 @@ pub const THUMBNAIL_SIZE: u32 = 256;
 /// pixel is decoded, so a small file that claims a huge canvas (a decompression bomb) is
 /// refused without allocating it.
 pub const MAX_PIXELS: u64 = 40_000_000;
+/// The longest side an image may have, in pixels, whatever its area (a 40000 × 1 strip is
+/// within [`MAX_PIXELS`] but no photo). Checked from the header too.
+pub const MAX_SIDE: u32 = 20_000;
 /// The most memory a decoder may ask for, a second line behind [`MAX_PIXELS`].
 const MAX_DECODE_BYTES: u64 = 256 * 1024 * 1024;
 /// Quality of re-encoded JPEGs.
@@ -130,31 +133,49 @@ fn format_of(media: MediaType) -> ImageFormat {
     }
 }
 
-fn limits() -> Limits {
+/// The decoder's own limits: the same bounds as the header check, a second line behind it.
+/// `with_sides: false` is for reading the header, so that a canvas over [`MAX_SIDE`] is refused
+/// by [`canvas_refusal`] with its size named rather than by the decoder's "size exceeds limit".
+fn limits(with_sides: bool) -> Limits {
     let mut limits = Limits::default();
-    limits.max_image_width = Some(20_000);
-    limits.max_image_height = Some(20_000);
+    if with_sides {
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+    }
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     limits
 }
 
-fn clean_image(media: MediaType, bytes: &[u8]) -> Result<Cleaned, Rejection> {
-    let undecodable = |e: image::ImageError| Rejection(format!("the image could not be decoded ({e})"));
-    let reader = |bytes| {
-        let mut reader = ImageReader::with_format(Cursor::new(bytes), format_of(media));
-        reader.limits(limits());
-        reader
-    };
-    // The header alone says how big the canvas is: refuse a bomb before decoding it.
-    let (width, height) = reader(bytes).into_dimensions().map_err(undecodable)?;
+/// Why a canvas of `width` × `height` is refused before decoding, in its owner's words.
+fn canvas_refusal(width: u32, height: u32) -> Option<Rejection> {
     let pixels = u64::from(width) * u64::from(height);
     if pixels > MAX_PIXELS {
-        return Err(Rejection(format!(
+        return Some(Rejection(format!(
             "the image is {width} × {height} pixels; the most accepted is {} megapixels",
             MAX_PIXELS / 1_000_000
         )));
     }
-    let mut decoder = reader(bytes).into_decoder().map_err(undecodable)?;
+    if width.max(height) > MAX_SIDE {
+        return Some(Rejection(format!(
+            "the image is {width} × {height} pixels; the most accepted is {MAX_SIDE} pixels on a side"
+        )));
+    }
+    None
+}
+
+fn clean_image(media: MediaType, bytes: &[u8]) -> Result<Cleaned, Rejection> {
+    let undecodable = |e: image::ImageError| Rejection(format!("the image could not be decoded ({e})"));
+    let reader = |bytes, with_sides| {
+        let mut reader = ImageReader::with_format(Cursor::new(bytes), format_of(media));
+        reader.limits(limits(with_sides));
+        reader
+    };
+    // The header alone says how big the canvas is: refuse a bomb before decoding it.
+    let (width, height) = reader(bytes, false).into_dimensions().map_err(undecodable)?;
+    if let Some(refusal) = canvas_refusal(width, height) {
+        return Err(refusal);
+    }
+    let mut decoder = reader(bytes, true).into_decoder().map_err(undecodable)?;
     let orientation = decoder.orientation().map_err(undecodable)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| match e {
         image::ImageError::Limits(_) => {
@@ -284,5 +305,52 @@ mod tests {
         assert!(bomb.len() < 300_000, "{}", bomb.len());
         let rejection = check(MediaType::Png, bomb.len() as u64, bomb.len() as u64, &bomb).unwrap_err();
         assert!(rejection.0.contains("10000 × 10000"), "{rejection}");
+    }
+
+    /// A PNG whose header claims `width` × `height` over one row of real pixel data: all the
+    /// header check may read, never decodable.
+    fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+        let mut bytes = png(1, 1);
+        // Signature (8), IHDR length (4) and type (4), then width and height, then the CRC
+        // over type and data (13 bytes).
+        bytes[16..20].copy_from_slice(&width.to_be_bytes());
+        bytes[20..24].copy_from_slice(&height.to_be_bytes());
+        let crc = crc32(&bytes[12..29]);
+        bytes[29..33].copy_from_slice(&crc.to_be_bytes());
+        bytes
+    }
+
+    fn crc32(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &byte in data {
+            crc ^= u32::from(byte);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+
+    #[test]
+    fn a_canvas_beyond_every_limit_is_refused_naming_its_size_not_as_undecodable() {
+        for (width, height, limit) in [
+            (50_000, 50_000, "the most accepted is 40 megapixels"),
+            (7_000, 7_000, "the most accepted is 40 megapixels"),
+            (40_000, 1, "the most accepted is 20000 pixels on a side"),
+            (1, 20_001, "the most accepted is 20000 pixels on a side"),
+        ] {
+            let bytes = png_claiming(width, height);
+            let rejection =
+                check(MediaType::Png, bytes.len() as u64, bytes.len() as u64, &bytes).unwrap_err();
+            assert_eq!(
+                rejection.0,
+                format!("the image is {width} × {height} pixels; {limit}"),
+                "{width} × {height}"
+            );
+        }
     }
 }

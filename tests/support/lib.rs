@@ -194,6 +194,19 @@ impl TestApp {
         .await
     }
 
+    /// `POST /api/users/login` from `source`, a loopback address of its own (127.0.0.2, …), as a
+    /// client on another machine would reach API Gateway.
+    pub async fn login_from(&self, source: std::net::IpAddr, email: &str, password: &str) -> Reply {
+        let client = reqwest::Client::builder()
+            .local_address(source)
+            .build()
+            .expect("a client bound to a loopback address");
+        let request = client
+            .post(format!("{}/users/login", self.api))
+            .json(&json!({"user": {"email": email, "password": password}}));
+        self.send_raw(request).await
+    }
+
     /// `GET /api/user`.
     pub async fn current_user(&self, token: Option<&str>) -> Reply {
         self.send("GET", "/user", None, token).await

@@ -1,3 +1,5 @@
+use std::net::IpAddr;
+
 use http::StatusCode;
 use keel::auth::verify_password;
 use keel::domain::Credentials;
@@ -20,16 +22,17 @@ struct LoginDto {
 ///
 /// An unknown email and a wrong password get the same 401 body, and both run one argon2
 /// verification (against a dummy hash when there is no account), so neither the answer nor
-/// its timing says which emails are registered. Failures are counted per email (registered or
-/// not) and per source address; past `keel::store::MAX_EMAIL_FAILURES` or `MAX_SOURCE_FAILURES` in
-/// `LOGIN_WINDOW`, attempts are refused with 429 and `Retry-After` until the window ends.
+/// its timing says which emails are registered. Failures are counted per email and address, per
+/// address, and per email from every address (registered or not): 429 with `Retry-After` for the
+/// guesser's address past a few, and for the email a wait that grows but never locks its owner
+/// out (`keel::store::throttle` explains the limits).
 #[utoipa::path(post, path = "/api/users/login", tag = "users", operation_id = "login",
     summary = "Log in",
     request_body = crate::openapi::LoginRequest,
     responses(
         (status = 200, description = "The user, with a token", body = super::UserResponse),
         (status = 401, description = "Unknown email or wrong password (one answer for both)", body = crate::openapi::ErrorBody),
-        (status = 429, description = "Too many failed logins for this email or address; retry after `Retry-After` seconds",
+        (status = 429, description = "Too many failed logins for this email from this address, from this address, or (for a while) for this email; retry after `Retry-After` seconds",
             body = crate::openapi::ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait"))),
     ))]
 #[tracing::instrument(name = "login", skip_all, fields(user_id))]
@@ -37,7 +40,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let dto: LoginDto = wrapped_body(&req, "user")?;
     let credentials = Credentials::parse(dto.email.as_deref(), dto.password.as_deref())?;
     let source = source_address(&req);
-    let (record, had_failures) = match deps.store.open_login(&credentials.email, &source).await? {
+    let (record, had_failures) = match deps.store.open_login(&credentials.email, source).await? {
         LoginGate::Throttled(seconds) => return Err(ApiError::TooManyRequests(seconds)),
         LoginGate::Open { record, had_failures } => (record, had_failures),
     };
@@ -49,7 +52,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let Some(user) = user.filter(|_| verified) else {
         tracing::debug!("login rejected: unknown email or wrong password");
         deps.store
-            .record_login_failure(&credentials.email, &source)
+            .record_login_failure(&credentials.email, source)
             .await?;
         return Err(ApiError::Unauthorized(FieldErrors::single(
             "credentials",
@@ -57,24 +60,22 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
         )));
     };
     if had_failures {
-        deps.store.clear_login_failures(&credentials.email).await?;
+        deps.store
+            .clear_login_failures(&credentials.email, source)
+            .await?;
     }
     tracing::Span::current().record("user_id", user.id.as_str());
     let token = deps.tokens()?.issue(&user.id, user.session)?;
     Ok(UserResponse::reply(StatusCode::OK, &user, &token))
 }
 
-/// The caller's address as API Gateway saw it (never a client-supplied header), bounded: an
-/// address is at most 45 characters (IPv6 with an IPv4 tail).
-fn source_address(req: &Request) -> String {
+/// The caller's address as API Gateway saw it (never a client-supplied header); `None` when
+/// there is none or it is not an address.
+fn source_address(req: &Request) -> Option<IpAddr> {
     use lambda_http::RequestExt as _;
     use lambda_http::request::RequestContext;
-    let ip = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.clone(),
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref()?.parse().ok(),
         _ => None,
-    };
-    ip.filter(|ip| {
-        !ip.is_empty() && ip.len() <= 45 && ip.chars().all(|c| c.is_ascii_hexdigit() || ".:".contains(c))
-    })
-    .unwrap_or_else(|| "unknown".to_owned())
+    }
 }

@@ -704,7 +704,8 @@ impl Store {
         Ok(entries.into_iter().skip(page.offset).collect())
     }
 
-    /// Every tag in use, most used first.
+    /// Every tag in use, most used first. Strongly consistent, so a writer who just tagged an
+    /// article finds the tag (the response is revalidated on every use, never served stale).
     ///
     /// Access: `Query TAGS` — 1 round trip (per 1 MB of tags).
     pub async fn tags(&self) -> StoreResult<Vec<String>> {
@@ -717,6 +718,7 @@ impl Store {
             .client
             .query()
             .key_condition_expression("pk = :pk")
+            .consistent_read(true)
             .filter_expression("n > :zero")
             .expression_attribute_values(":pk", AttributeValue::S(TAGS_PK.into()))
             .expression_attribute_values(":zero", number(0));

@@ -64,6 +64,28 @@ pub fn email_pk(email: &Email) -> String {
     format!("EMAIL#{}", email.as_str())
 }
 
+/// Sort key of a failed-login counter.
+pub const LOGIN_COUNTER_SK: &str = "LOGIN";
+
+/// `THROTTLE#PAIR#<address>#<email>`: failed logins for one email from one address (the
+/// address first: it never holds a `#`, so the key is unambiguous).
+pub fn login_pair_counter(email: &Email, source: &str) -> Key {
+    key(
+        format!("THROTTLE#PAIR#{source}#{}", email.as_str()),
+        LOGIN_COUNTER_SK,
+    )
+}
+
+/// `THROTTLE#EMAIL#<email>`: failed logins for one email from every address.
+pub fn login_email_counter(email: &Email) -> Key {
+    key(format!("THROTTLE#EMAIL#{}", email.as_str()), LOGIN_COUNTER_SK)
+}
+
+/// `THROTTLE#SOURCE#<address>`: failed logins from one address for every email.
+pub fn login_source_counter(source: &str) -> Key {
+    key(format!("THROTTLE#SOURCE#{source}"), LOGIN_COUNTER_SK)
+}
+
 /// The key of "`follower` follows `followee`".
 pub fn follow_key(follower: &UserId, followee: &str) -> Key {
     key(user_pk(follower.as_str()), format!("{FOLLOWS_PREFIX}{followee}"))

@@ -35,7 +35,10 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use articles::{ArticleList, ListFilter};
 pub use error::{StoreError, StoreResult};
 pub use orders::{Claim, ClaimTicket};
-pub use throttle::{LOGIN_WINDOW, LoginGate, MAX_EMAIL_FAILURES, MAX_SOURCE_FAILURES};
+pub use throttle::{
+    EMAIL_DELAY_AFTER, LOGIN_WINDOW, LoginGate, MAX_EMAIL_DELAY, MAX_PAIR_FAILURES, MAX_SOURCE_FAILURES,
+    email_delay,
+};
 pub use uploads::{PENDING_LIFETIME, Verdict};
 pub use users::{LoginRecord, SESSION_PROJECTION, UserUpdate};
 

@@ -1,14 +1,23 @@
-//! Failed-login counters, so that guessing passwords is slow for one account and for one
-//! source address alike.
+//! Failed-login counters: guessing a password stays slow, and nobody can lock an owner out.
 //!
-//! | item    | pk                                            | sk      | attributes |
-//! |---------|-----------------------------------------------|---------|------------|
-//! | counter | `THROTTLE#EMAIL#<email>`, `THROTTLE#SOURCE#<ip>` | `LOGIN` | failures, expires_at (TTL: the window's end) |
+//! | item    | pk                                                                    | sk      | attributes |
+//! |---------|-----------------------------------------------------------------------|---------|------------|
+//! | counter | `THROTTLE#PAIR#<ip>#<email>`, `THROTTLE#EMAIL#<email>`, `THROTTLE#SOURCE#<ip>` | `LOGIN` | failures, expires_at (TTL: the window's end), not_before (email only) |
+//!
+//! Three counters, as OWASP's authentication guidance describes:
+//! - **one email from one address** ([`MAX_PAIR_FAILURES`]): the low limit, a hard stop for the
+//!   window. It binds the guesser, not the owner, who logs in from another address.
+//! - **one address, every email** ([`MAX_SOURCE_FAILURES`]): one address spraying many accounts.
+//! - **one email, every address**: past [`EMAIL_DELAY_AFTER`] failures, each attempt must wait a
+//!   delay that doubles with every failure, up to [`MAX_EMAIL_DELAY`], and claims its turn with a
+//!   conditional write (so a botnet's parallel burst gets one guess, not one each). Never a
+//!   lockout: the owner waits at most [`MAX_EMAIL_DELAY`] however many addresses guess.
 //!
 //! A counter is made by the first failure and lives for one window; readers treat an expired
 //! counter as absent, as DynamoDB's TTL deletion may lag. Counters are keyed by the email as
 //! typed, registered or not, so an unknown email is throttled exactly like a known one.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -16,28 +25,41 @@ use serde::Deserialize;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::error::update_condition_failed;
-use super::keys::{EMAIL_SK, email_pk, key};
+use super::keys::{EMAIL_SK, email_pk, key, login_email_counter, login_pair_counter, login_source_counter};
 use super::orders::{epoch_now, seconds};
 use super::tx::number;
 use super::users::{LoginRecord, NO_SUCH_USER, UserIdOnly};
-use super::{Store, StoreError, StoreResult, from_item, key_pair};
+use super::{Key, Store, StoreError, StoreResult, from_item, key_pair};
 use crate::domain::{Email, UserId};
 
 /// How long failures are remembered, from the first one.
 pub const LOGIN_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Failed logins one email may have in a window; the next attempt is refused.
-pub const MAX_EMAIL_FAILURES: u64 = 5;
+/// Failed logins one email may have from one address in a window; the next from there is
+/// refused until the window ends.
+pub const MAX_PAIR_FAILURES: u64 = 5;
 /// Failed logins one source address may have in a window, across all emails.
 pub const MAX_SOURCE_FAILURES: u64 = 100;
+/// Failed logins one email may have from all addresses together before each further attempt
+/// waits its turn.
+pub const EMAIL_DELAY_AFTER: u64 = 10;
+/// The longest wait between two attempts for one email.
+pub const MAX_EMAIL_DELAY: Duration = Duration::from_secs(60);
 
-const COUNTER_SK: &str = "LOGIN";
-
-fn email_counter(email: &Email) -> String {
-    format!("THROTTLE#EMAIL#{}", email.as_str())
+/// The wait before the attempt after `failures` failures for one email: none below
+/// [`EMAIL_DELAY_AFTER`], then 1 s, 2 s, 4 s … up to [`MAX_EMAIL_DELAY`].
+pub fn email_delay(failures: u64) -> Duration {
+    let Some(past) = failures.checked_sub(EMAIL_DELAY_AFTER) else {
+        return Duration::ZERO;
+    };
+    let doubled = 1u64
+        .checked_shl(u32::try_from(past).unwrap_or(u32::MAX))
+        .unwrap_or(u64::MAX);
+    Duration::from_secs(doubled).min(MAX_EMAIL_DELAY)
 }
 
-fn source_counter(source: &str) -> String {
-    format!("THROTTLE#SOURCE#{source}")
+/// The address counters are keyed by: its canonical text, bounded by construction.
+fn address(source: Option<IpAddr>) -> String {
+    source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 #[derive(Debug, Deserialize)]
@@ -46,59 +68,87 @@ struct Counter {
     failures: u64,
     #[serde(default)]
     expires_at: i64,
+    #[serde(default)]
+    not_before: i64,
 }
 
 /// What a login attempt may go on with.
 #[derive(Debug)]
 pub enum LoginGate {
-    /// Too many recent failures for this email or this source: refuse for this many seconds.
+    /// Too many recent failures: refuse for this many seconds.
     Throttled(u64),
     /// Check the password against this record (`None`: no such account).
     Open {
         /// The account, if the email has one.
         record: Option<LoginRecord>,
-        /// The email's counter had failures: clear it when this attempt succeeds.
+        /// This email had failures: clear them when this attempt succeeds.
         had_failures: bool,
     },
 }
 
+/// Seconds from `now` until `until`, at least 1 (a `Retry-After` of 0 invites a busy loop).
+fn wait_until(until: i64, now: i64) -> u64 {
+    u64::try_from(until - now).unwrap_or(1).max(1)
+}
+
 impl Store {
-    /// Opens a login attempt for `email` from `source` (the caller's address, bounded by the
-    /// caller): refuses it while either counter is at its limit, else reads the account.
+    /// Opens a login attempt for `email` from `source` (the caller's address as API Gateway saw
+    /// it): refuses it while the pair or the address is at its limit, or while the email's turn
+    /// has not come; else reads the account.
     ///
-    /// Access: one `BatchGetItem` {email guard, email counter, source counter}, then `GetItem` of
-    /// the user (of a user that never exists when the email has no account, so both cost the
-    /// same) — 2 round trips.
-    pub async fn open_login(&self, email: &Email, source: &str) -> StoreResult<LoginGate> {
+    /// Access: one `BatchGetItem` {email guard, pair, email and address counters}, then `GetItem`
+    /// of the user (of a user that never exists when the email has no account, so both cost the
+    /// same) — 2 round trips; past [`EMAIL_DELAY_AFTER`] failures, one `UpdateItem` before them
+    /// claims the email's turn — 3.
+    pub async fn open_login(&self, email: &Email, source: Option<IpAddr>) -> StoreResult<LoginGate> {
+        let source = address(source);
         let guard_key = key(email_pk(email), EMAIL_SK);
-        let email_key = key(email_counter(email), COUNTER_SK);
-        let source_key = key(source_counter(source), COUNTER_SK);
+        let (pair_key, email_key, source_key) = (
+            login_pair_counter(email, &source),
+            login_email_counter(email),
+            login_source_counter(&source),
+        );
         let items = self
             .batch_get(
-                vec![guard_key.clone(), email_key.clone(), source_key.clone()],
-                &["pk", "sk", "user_id", "failures", "expires_at"],
+                vec![
+                    guard_key.clone(),
+                    pair_key.clone(),
+                    email_key.clone(),
+                    source_key.clone(),
+                ],
+                &["pk", "sk", "user_id", "failures", "expires_at", "not_before"],
                 true,
             )
             .await?;
         let now = epoch_now();
-        let counter = |k: &super::Key| -> StoreResult<Option<Counter>> {
+        let counter = |k: &Key| -> StoreResult<Option<Counter>> {
             Ok(items
                 .get(&key_pair(k))
                 .map(|item| from_item::<Counter>(item.clone()))
                 .transpose()?
                 .filter(|c| c.expires_at > now))
         };
-        let (by_email, by_source) = (counter(&email_key)?, counter(&source_key)?);
+        let (by_pair, by_email, by_source) =
+            (counter(&pair_key)?, counter(&email_key)?, counter(&source_key)?);
         let blocked = [
-            (by_email.as_ref(), MAX_EMAIL_FAILURES),
+            (by_pair.as_ref(), MAX_PAIR_FAILURES),
             (by_source.as_ref(), MAX_SOURCE_FAILURES),
         ]
         .into_iter()
         .filter_map(|(c, limit)| c.filter(|c| c.failures >= limit))
-        .map(|c| u64::try_from(c.expires_at - now).unwrap_or(1).max(1))
+        .map(|c| wait_until(c.expires_at, now))
         .max();
         if let Some(retry_after) = blocked {
             return Ok(LoginGate::Throttled(retry_after));
+        }
+        if let Some(by_email) = by_email.as_ref().filter(|c| c.failures >= EMAIL_DELAY_AFTER) {
+            if by_email.not_before > now {
+                return Ok(LoginGate::Throttled(wait_until(by_email.not_before, now)));
+            }
+            let delay = seconds(email_delay(by_email.failures));
+            if !self.claim_email_turn(&email_key, now, now + delay).await? {
+                return Ok(LoginGate::Throttled(wait_until(now + delay, now)));
+            }
         }
         let user = match items.get(&key_pair(&guard_key)) {
             Some(item) => UserId::from_trusted(from_item::<UserIdOnly>(item.clone())?.user_id),
@@ -106,21 +156,36 @@ impl Store {
         };
         Ok(LoginGate::Open {
             record: self.login_record(&user).await?,
-            had_failures: by_email.is_some_and(|c| c.failures > 0),
+            had_failures: [&by_pair, &by_email]
+                .into_iter()
+                .any(|c| c.as_ref().is_some_and(|c| c.failures > 0)),
         })
     }
 
-    /// Counts a failed login against `email` and `source`.
+    /// Takes the email's next turn: only one attempt passes while `not_before` lies ahead, the
+    /// rest are refused by the condition. `false`: another attempt took it first.
+    async fn claim_email_turn(&self, email_key: &Key, now: i64, next: i64) -> StoreResult<bool> {
+        self.update_counter(
+            email_key,
+            "SET not_before = :next",
+            "expires_at > :now AND (attribute_not_exists(not_before) OR not_before <= :now)",
+            vec![(":next", number(next)), (":now", number(now))],
+        )
+        .await
+    }
+
+    /// Counts a failed login against the pair, the email and the address.
     ///
-    /// Access: two `UpdateItem`s, concurrently (`ADD failures 1`, the window's end set by the
+    /// Access: three `UpdateItem`s, concurrently (`ADD failures 1`, the window's end set by the
     /// first) — 1 round trip.
-    pub async fn record_login_failure(&self, email: &Email, source: &str) -> StoreResult<()> {
-        let count = |pk: String| async move {
+    pub async fn record_login_failure(&self, email: &Email, source: Option<IpAddr>) -> StoreResult<()> {
+        let source = address(source);
+        let count = |counter: Key| async move {
             let now = number(epoch_now());
             // Usually the counter is live: add to it.
             let added = self
                 .update_counter(
-                    &pk,
+                    &counter,
                     "ADD failures :one",
                     "expires_at > :now",
                     vec![(":one", number(1)), (":now", now.clone())],
@@ -131,8 +196,8 @@ impl Store {
                 // another failure started it a moment ago, this one is refused and not counted:
                 // close enough, within a second of it.
                 self.update_counter(
-                    &pk,
-                    "SET failures = if_not_exists(failures, :zero) + :one, expires_at = :expires",
+                    &counter,
+                    "SET failures = if_not_exists(failures, :zero) + :one, expires_at = :expires REMOVE not_before",
                     "attribute_not_exists(expires_at) OR expires_at <= :now",
                     vec![
                         (":zero", number(0)),
@@ -145,14 +210,18 @@ impl Store {
             }
             Ok::<_, StoreError>(())
         };
-        let (by_email, by_source) = tokio::join!(count(email_counter(email)), count(source_counter(source)));
-        by_email.and(by_source)
+        let (by_pair, by_email, by_source) = tokio::join!(
+            count(login_pair_counter(email, &source)),
+            count(login_email_counter(email)),
+            count(login_source_counter(&source)),
+        );
+        by_pair.and(by_email).and(by_source)
     }
 
-    /// One conditional `UpdateItem` of counter `pk`: `false` when the condition refused it.
+    /// One conditional `UpdateItem` of `counter`: `false` when the condition refused it.
     async fn update_counter(
         &self,
-        pk: &str,
+        counter: &Key,
         expression: &str,
         condition: &str,
         values: Vec<(&str, AttributeValue)>,
@@ -161,7 +230,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(pk, COUNTER_SK)))
+            .set_key(Some(counter.clone()))
             .update_expression(expression)
             .condition_expression(condition);
         for (name, value) in values {
@@ -174,17 +243,40 @@ impl Store {
         }
     }
 
-    /// Forgets `email`'s failures after a successful login.
+    /// Forgets `email`'s failures, from `source` and from everywhere, after a successful login:
+    /// the owner is back. The address's own counter stays (it spans other emails).
     ///
-    /// Access: one `DeleteItem` — 1 round trip, only after a login that followed failures.
-    pub async fn clear_login_failures(&self, email: &Email) -> StoreResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(email_counter(email), COUNTER_SK)))
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk("DeleteItem throttle", e))?;
-        Ok(())
+    /// Access: two `DeleteItem`s, concurrently — 1 round trip, only after a login that followed
+    /// failures.
+    pub async fn clear_login_failures(&self, email: &Email, source: Option<IpAddr>) -> StoreResult<()> {
+        let delete = |counter: Key| async move {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(counter))
+                .send()
+                .await
+                .map_err(|e| StoreError::sdk("DeleteItem throttle", e))
+        };
+        let (pair, all) = tokio::join!(
+            delete(login_pair_counter(email, &address(source))),
+            delete(login_email_counter(email)),
+        );
+        pair.and(all).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_for_one_email_doubles_past_its_threshold_and_stops_at_a_minute() {
+        assert_eq!(email_delay(0), Duration::ZERO);
+        assert_eq!(email_delay(EMAIL_DELAY_AFTER - 1), Duration::ZERO);
+        assert_eq!(email_delay(EMAIL_DELAY_AFTER), Duration::from_secs(1));
+        assert_eq!(email_delay(EMAIL_DELAY_AFTER + 3), Duration::from_secs(8));
+        assert_eq!(email_delay(EMAIL_DELAY_AFTER + 6), MAX_EMAIL_DELAY);
+        assert_eq!(email_delay(u64::MAX), MAX_EMAIL_DELAY);
     }
 }
