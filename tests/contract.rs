@@ -237,8 +237,8 @@ fn the_local_gateway_serves_exactly_the_template_routes() {
     let options = keel_tests::test_options(std::path::Path::new("/nonexistent"), false);
     let functions =
         keel_local::app::FunctionDeps::build(&template, &options, &sdk, None, None, &tokens).unwrap();
-    let gateway =
-        keel_local::gateway::Gateway::new(&template, &functions).expect("every route has an endpoint");
+    let gateway = keel_local::gateway::Gateway::new(&template, |id| functions.of(id))
+        .expect("every route has an endpoint");
     let served: BTreeSet<String> = gateway.routes().map(|r| r.key()).collect();
     let declared: BTreeSet<String> = template.routes.iter().map(|r| r.key()).collect();
     assert_eq!(served, declared);

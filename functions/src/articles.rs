@@ -155,14 +155,14 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ArticleDto {
-    #[serde(default, deserialize_with = "keel::http::not_null")]
+    #[serde(default, deserialize_with = "keel::domain::not_null")]
     title: Option<String>,
-    #[serde(default, deserialize_with = "keel::http::not_null")]
+    #[serde(default, deserialize_with = "keel::domain::not_null")]
     description: Option<String>,
-    #[serde(default, deserialize_with = "keel::http::not_null")]
+    #[serde(default, deserialize_with = "keel::domain::not_null")]
     body: Option<String>,
     /// Absent keeps the tags on update; `null` is rejected (see `tag_list`).
-    #[serde(default, deserialize_with = "keel::http::double_option")]
+    #[serde(default, deserialize_with = "keel::domain::double_option")]
     tag_list: Option<Option<Vec<String>>>,
 }
 

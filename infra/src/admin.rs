@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use keel::domain::{Role, Username};
 use keel::store::{Store, StoreError};
 
-use crate::engines::{Engines, Storage, local_sdk_config};
+use crate::engines::{ENGINE_FILE, Engines, Storage, local_sdk_config};
 
 /// Where the table is.
 #[derive(Debug, Clone)]
@@ -19,9 +19,6 @@ pub enum Target {
     /// Real AWS, default credential chain.
     Aws,
 }
-
-/// The file a running local server leaves in its data folder, naming its DynamoDB engine.
-pub const ENGINE_FILE: &str = "dynamodb-endpoint";
 
 /// Sets `username`'s role in `table`.
 pub async fn set_role(target: &Target, table: &str, username: &str, role: Role) -> anyhow::Result<()> {

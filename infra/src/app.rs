@@ -414,7 +414,7 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         signers,
         &tokens,
     )?;
-    let mut gateway = Gateway::new(&template, &functions)?;
+    let mut gateway = Gateway::new(&template, |id| functions.of(id))?;
     let stream = match storage
         .dynamodb_endpoint
         .as_ref()

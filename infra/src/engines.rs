@@ -13,6 +13,9 @@ use tokio::sync::{mpsc, watch};
 
 use crate::s3::{BucketCors, ObjectCreated, Signers};
 
+/// The file a running local server leaves in its data folder, naming its DynamoDB engine.
+pub const ENGINE_FILE: &str = "dynamodb-endpoint";
+
 /// Credentials the embedded S3 server checks SigV4 signatures against. They unlock nothing but
 /// a server bound to 127.0.0.1. Letters and digits only: DynamoDB Local refuses anything else.
 pub const LOCAL_ACCESS_KEY: &str = "keellocal";
@@ -146,7 +149,7 @@ impl Engines {
         // than opening the database a second time.
         let endpoint_file = match storage {
             Storage::Dir(dir) => {
-                let file = dir.join(crate::admin::ENGINE_FILE);
+                let file = dir.join(ENGINE_FILE);
                 std::fs::write(&file, &dynamodb_endpoint)
                     .with_context(|| format!("writing {}", file.display()))?;
                 Some(file)

@@ -62,7 +62,11 @@ enum Miss {
 
 impl Gateway {
     /// Compiles the template's routes, failing if any names a binary with no endpoint.
-    pub fn new(template: &Template, functions: &crate::app::FunctionDeps) -> anyhow::Result<Self> {
+    /// `deps_of` answers each function's dependencies by its logical id (`FunctionDeps::of`).
+    pub fn new(
+        template: &Template,
+        deps_of: impl Fn(&str) -> Option<&'static keel::Deps>,
+    ) -> anyhow::Result<Self> {
         let routes = template
             .routes
             .iter()
@@ -74,8 +78,7 @@ impl Gateway {
                         route.binary
                     )
                 })?;
-                let deps = functions
-                    .of(&route.function)
+                let deps = deps_of(&route.function)
                     .ok_or_else(|| anyhow::anyhow!("BUG: no dependencies for {}", route.function))?;
                 Ok(CompiledRoute {
                     segments: compile(&route.path),

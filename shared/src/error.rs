@@ -1,52 +1,12 @@
-use std::collections::BTreeMap;
-
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use crate::store::StoreError;
 
-/// Field name -> messages, serialised as RealWorld's `{"errors": {"field": ["message"]}}`.
-///
-/// A `BTreeMap` keeps the output order stable, which makes error bodies easy to assert on.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
-pub struct FieldErrors(BTreeMap<String, Vec<String>>);
-
-impl FieldErrors {
-    /// One field with one message: the common case.
-    pub fn single(field: impl Into<String>, message: impl Into<String>) -> Self {
-        let mut errors = Self::default();
-        errors.push(field, message);
-        errors
-    }
-
-    /// Adds a message, so validation can report every bad field at once.
-    pub fn push(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.entry(field.into()).or_default().push(message.into());
-    }
-
-    /// Merges `other` into `self`, for DTOs that validate several fields independently.
-    pub fn extend(&mut self, other: FieldErrors) {
-        for (field, messages) in other.0 {
-            self.0.entry(field).or_default().extend(messages);
-        }
-    }
-
-    /// True when no field failed.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// `Ok(())` when empty, so validation can end with `errors.into_result()?`.
-    pub fn into_result(self) -> Result<(), FieldErrors> {
-        if self.is_empty() { Ok(()) } else { Err(self) }
-    }
-
-    /// The messages for one field, for tests and logs.
-    pub fn get(&self, field: &str) -> Option<&[String]> {
-        self.0.get(field).map(Vec::as_slice)
-    }
-}
+/// Field errors are the domain's own ([`crate::domain::FieldErrors`]); every handler maps them to
+/// 400/401/422 through [`ApiError`].
+pub use crate::domain::FieldErrors;
 
 /// Every way a request can fail. Variants are named after the status they produce; the only
 /// mapping to HTTP is [`ApiError::into_response`], so a handler just uses `?`.

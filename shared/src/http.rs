@@ -204,31 +204,6 @@ pub fn wrapped_body<T: DeserializeOwned>(req: &Request, key: &'static str) -> Re
     serde_json::from_value(inner).map_err(|error| FieldErrors::single(key, strip_position(&error)).into())
 }
 
-/// Deserialises an optional field that may be absent but not `null`: in a partial update,
-/// `{"password": null}` is refused (422) rather than read as "no change". Use with
-/// `#[serde(default, deserialize_with = "keel::http::not_null")]`.
-pub fn not_null<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
-    if value.is_null() {
-        return Err(serde::de::Error::custom("a field may be left out but not null"));
-    }
-    T::deserialize(value).map(Some).map_err(serde::de::Error::custom)
-}
-
-/// Deserialises a field that distinguishes "absent" (`None`) from `null` (`Some(None)`), for
-/// partial updates where `null` means "clear". Use with `#[serde(default, deserialize_with)]`.
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
-}
-
 /// serde's message without " at line 1 column 9", which helps nobody reading an API error.
 fn strip_position(error: &serde_json::Error) -> String {
     let message = error.to_string();

@@ -1,8 +1,9 @@
 use http::StatusCode;
 use keel::auth::hash_password;
 use keel::domain::UserChanges;
+use keel::domain::double_option;
 use keel::error::FieldErrors;
-use keel::http::{double_option, wrapped_body};
+use keel::http::wrapped_body;
 use keel::store::UserUpdate;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
@@ -12,11 +13,11 @@ use super::UserResponse;
 
 #[derive(Deserialize)]
 struct UpdateUserDto {
-    #[serde(default, deserialize_with = "keel::http::not_null")]
+    #[serde(default, deserialize_with = "keel::domain::not_null")]
     username: Option<String>,
-    #[serde(default, deserialize_with = "keel::http::not_null")]
+    #[serde(default, deserialize_with = "keel::domain::not_null")]
     email: Option<String>,
-    #[serde(default, deserialize_with = "keel::http::not_null")]
+    #[serde(default, deserialize_with = "keel::domain::not_null")]
     password: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     bio: Option<Option<String>>,

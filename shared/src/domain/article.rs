@@ -1,8 +1,8 @@
 use std::collections::BTreeSet;
 
+use super::FieldErrors;
 use super::upload::{MAX_ARTICLE_IMAGES, UploadId};
 use super::{collect, required};
-use crate::error::FieldErrors;
 
 /// An article's URL name: `how-to-train-your-dragon`, unique across all articles.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

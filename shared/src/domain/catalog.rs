@@ -6,8 +6,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::FieldErrors;
 use super::{collect, required};
-use crate::error::FieldErrors;
 
 /// What a user may do beyond their own data. Only an operator changes it (`keel-local admin`);
 /// no API body can.
@@ -276,22 +276,22 @@ pub struct NewProduct {
 #[derive(Debug, Default, serde::Deserialize)]
 pub struct ProductFields {
     /// `name`.
-    #[serde(default, deserialize_with = "crate::http::not_null")]
+    #[serde(default, deserialize_with = "super::not_null")]
     pub name: Option<String>,
     /// `description`.
-    #[serde(default, deserialize_with = "crate::http::not_null")]
+    #[serde(default, deserialize_with = "super::not_null")]
     pub description: Option<String>,
     /// `category`.
-    #[serde(default, deserialize_with = "crate::http::not_null")]
+    #[serde(default, deserialize_with = "super::not_null")]
     pub category: Option<String>,
     /// `price`, read as JSON so a float or a string gets a precise message.
-    #[serde(default, deserialize_with = "crate::http::not_null")]
+    #[serde(default, deserialize_with = "super::not_null")]
     pub price: Option<Value>,
     /// `stock` (creation only; afterwards stock moves through orders and restocks).
-    #[serde(default, deserialize_with = "crate::http::not_null")]
+    #[serde(default, deserialize_with = "super::not_null")]
     pub stock: Option<Value>,
     /// `image`: an upload id, or `null` to clear it.
-    #[serde(default, deserialize_with = "crate::http::double_option")]
+    #[serde(default, deserialize_with = "super::double_option")]
     pub image: Option<Option<String>>,
 }
 

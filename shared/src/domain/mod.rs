@@ -5,6 +5,7 @@ mod article;
 mod catalog;
 mod content;
 mod cursor;
+mod fields;
 mod upload;
 mod user;
 
@@ -20,13 +21,12 @@ pub use catalog::{
 };
 pub use content::{Article, Comment, Profile};
 pub use cursor::{BadCursor, Cursor};
+pub use fields::{FieldErrors, double_option, not_null};
 pub use upload::{
     Attachment, Filename, MAX_ARTICLE_IMAGES, MAX_PENDING_UPLOADS, MAX_USER_BYTES, MediaType, NewUpload,
     Purpose, Upload, UploadFields, UploadId, UploadStatus, Variant,
 };
 pub use user::{Bio, Credentials, Email, ImageUrl, NewUser, Password, User, UserChanges, UserId, Username};
-
-use crate::error::FieldErrors;
 
 /// Untrusted text as a UUID id: exactly the 36-character hyphenated form (any case), kept
 /// lower-case, so an id never becomes a key of another length.

@@ -8,9 +8,9 @@ use std::fmt;
 
 use serde_json::Value;
 
+use super::FieldErrors;
 use super::catalog::uuid_id;
 use super::{collect, required};
-use crate::error::FieldErrors;
 
 uuid_id!(
     /// An upload's id (UUID): its key in the table and in the bucket.

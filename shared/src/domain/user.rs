@@ -1,7 +1,7 @@
 use std::fmt;
 
+use super::FieldErrors;
 use super::{collect, required};
-use crate::error::FieldErrors;
 
 /// A user's immutable id. Usernames and emails can change; this never does, so every other
 /// record (and every token) refers to a user by it.

@@ -20,6 +20,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
 use super::batch::Items;
+use super::entries::EntryItem;
 use super::error::update_condition_failed;
 use super::keys::{
     ALL_COUNT, ALL_LIST, ARTICLE_SK, COUNT_SK, SLUG_SK, TAGS_PK, article_key, article_pk, author_count,
@@ -66,36 +67,6 @@ pub(super) struct SlugItem {
     pub(super) article_id: String,
     pub(super) author_id: String,
     pub(super) created_at: String,
-}
-
-/// A list entry (or favorite); `gsi1*` only on favorites.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(super) struct EntryItem {
-    pub(super) pk: String,
-    pub(super) sk: String,
-    pub(super) article_id: String,
-    pub(super) author_id: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) gsi1pk: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub(super) gsi1sk: Option<String>,
-}
-
-impl EntryItem {
-    pub(super) fn new(list: String, article_id: &str, author_id: &str, created_at: &str) -> Self {
-        Self {
-            pk: list,
-            sk: entry_sk(created_at, article_id),
-            article_id: article_id.to_owned(),
-            author_id: author_id.to_owned(),
-            gsi1pk: None,
-            gsi1sk: None,
-        }
-    }
-
-    fn created_at(&self) -> &str {
-        self.sk.rsplit_once('#').map_or("", |(created, _)| created)
-    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -13,11 +13,10 @@
 //! sum to the stock. Only active products have catalog entries (four: newest and by price,
 //! all and in their category), so archiving takes a product out of every public list.
 
-use std::collections::BTreeMap;
-
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
+use super::index_list::{cursor_of, page_cursor};
 use super::keys::{
     LEDGER_PREFIX, PRODUCT_SK, catalog_by_price, catalog_newest, key, ledger_sk, price_sk, product_key,
     product_pk,
@@ -677,111 +676,4 @@ fn not_a_product_upload() -> StoreError {
         "image".into(),
         "names an upload that is not your own ready product upload".into(),
     )])
-}
-
-/// A cursor for a key given as (attribute, value) pairs.
-pub(super) fn cursor_of<const N: usize>(pairs: [(&str, String); N]) -> Cursor {
-    Cursor::new(
-        pairs
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect::<BTreeMap<_, _>>(),
-    )
-}
-
-/// A list kept in an index, newest first: orders by user or status, uploads by owner.
-pub(super) struct IndexList {
-    /// `gsi1` or `gsi2`.
-    pub(super) index: &'static str,
-    /// The index's key attributes, e.g. (`gsi1pk`, `gsi1sk`).
-    pub(super) keys: (&'static str, &'static str),
-    /// The list's partition in the index.
-    pub(super) partition: String,
-    /// A record's own key: `pk` prefix (before its id) and `sk`.
-    pub(super) record: (&'static str, &'static str),
-    /// Whether the text after the prefix is an id of this kind.
-    pub(super) valid_id: fn(&str) -> bool,
-    /// The operation, for errors (`Query orders`).
-    pub(super) operation: &'static str,
-}
-
-impl IndexList {
-    /// The `ExclusiveStartKey` from a cursor this list handed out: exactly a record's `pk`
-    /// (prefix + a valid id) and `sk`, and the index key in this partition with a bounded sort
-    /// key. Any other cursor is [`StoreError::BadCursor`].
-    fn start(&self, cursor: Option<&Cursor>) -> StoreResult<Option<super::Key>> {
-        let Some(cursor) = cursor else { return Ok(None) };
-        let (ipk, isk) = self.keys;
-        let (pk_prefix, sk) = self.record;
-        let valid = cursor.attributes().len() == 4
-            && cursor.get(ipk) == Some(self.partition.as_str())
-            && cursor.get("sk") == Some(sk)
-            && cursor
-                .get("pk")
-                .and_then(|pk| pk.strip_prefix(pk_prefix))
-                .is_some_and(self.valid_id)
-            && cursor.get(isk).is_some_and(|s| s.len() <= 100);
-        if !valid {
-            return Err(StoreError::BadCursor);
-        }
-        Ok(Some(
-            cursor
-                .attributes()
-                .iter()
-                .map(|(k, v)| (k.clone(), AttributeValue::S(v.clone())))
-                .collect(),
-        ))
-    }
-}
-
-impl Store {
-    /// One page of `list`, newest first, and the cursor of the next when there is one;
-    /// `key_of` gives an item's record and index key attributes (the cursor).
-    ///
-    /// Access: one `Query` of the index, descending, `limit + 1` items — 1 round trip.
-    pub(super) async fn index_page<T: serde::de::DeserializeOwned>(
-        &self,
-        list: IndexList,
-        limit: usize,
-        cursor: Option<&Cursor>,
-        key_of: impl Fn(&T) -> [(&'static str, String); 4],
-    ) -> StoreResult<(Vec<T>, Option<Cursor>)> {
-        let start = list.start(cursor)?;
-        let output = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(list.index)
-            .key_condition_expression("#p = :p")
-            .expression_attribute_names("#p", list.keys.0)
-            .expression_attribute_values(":p", AttributeValue::S(list.partition))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit + 1).unwrap_or(101))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| StoreError::sdk(list.operation, e))?;
-        let mut items: Vec<T> = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(from_item)
-            .collect::<anyhow::Result<_>>()?;
-        let next = page_cursor(&mut items, limit, key_of);
-        Ok((items, next))
-    }
-}
-
-/// Keeps the first `limit` of `items` (read with one extra) and answers the cursor of the last
-/// one kept when there were more.
-fn page_cursor<T, const N: usize>(
-    items: &mut Vec<T>,
-    limit: usize,
-    key_of: impl Fn(&T) -> [(&'static str, String); N],
-) -> Option<Cursor> {
-    if items.len() <= limit {
-        return None;
-    }
-    items.truncate(limit);
-    items.last().map(|last| cursor_of(key_of(last)))
 }

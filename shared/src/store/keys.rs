@@ -6,7 +6,7 @@
 
 use super::Key;
 use crate::domain::{
-    Category, Email, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, UserId, Username,
+    Category, Email, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, UploadId, UserId, Username,
 };
 
 /// Sort key of a user record.
@@ -218,9 +218,12 @@ pub fn price_sk(amount: i64, id: &str) -> String {
     format!("{amount:013}#{id}")
 }
 
-/// `ORDER#<id>`: an order's partition.
+/// Prefix of an order's partition (`ORDER#<id>`).
+pub const ORDER_PREFIX: &str = "ORDER#";
+
+/// The key of an order's record, in its partition `ORDER#<id>`.
 pub fn order_key(id: &OrderId) -> Key {
-    key(format!("ORDER#{id}"), ORDER_SK)
+    key(format!("{ORDER_PREFIX}{id}"), ORDER_SK)
 }
 
 /// gsi1 partition of a user's orders.
@@ -231,6 +234,21 @@ pub fn orders_of(user: &UserId) -> String {
 /// gsi2 partition of the orders in one status.
 pub fn orders_in(status: OrderStatus) -> String {
     format!("ORDERS#STATUS#{}", status.as_str())
+}
+
+/// Sort key of an upload record.
+pub const UPLOAD_SK: &str = "UPLOAD";
+/// Prefix of an upload's partition (`UPLOAD#<id>`).
+pub const UPLOAD_PREFIX: &str = "UPLOAD#";
+
+/// `UPLOAD#<id>`: an upload's partition.
+pub fn upload_pk(id: &UploadId) -> String {
+    format!("{UPLOAD_PREFIX}{id}")
+}
+
+/// `UPLOADS#<user>`: gsi1 partition of a user's uploads, newest first.
+pub fn uploads_gsi(owner: &UserId) -> String {
+    format!("UPLOADS#{}", owner.as_str())
 }
 
 /// The idempotency record of `user`'s `key`: keys are scoped to the caller, as Stripe's are.

@@ -12,8 +12,11 @@
 mod articles;
 mod batch;
 mod catalog;
+mod clock;
 mod comments;
+mod entries;
 mod error;
+mod index_list;
 /// Every key format of the table.
 pub mod keys;
 mod orders;

@@ -19,8 +19,12 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{ACTIVE, Cause, IndexList, ProductItem, stock_change};
-use super::keys::{ORDER_SK, idempotency_key, order_key, orders_in, orders_of, product_key, product_pk};
+use super::catalog::{ACTIVE, Cause, ProductItem, stock_change};
+use super::clock::{epoch_now, seconds};
+use super::index_list::{Index, IndexList};
+use super::keys::{
+    ORDER_PREFIX, ORDER_SK, idempotency_key, order_key, orders_in, orders_of, product_key, product_pk,
+};
 use super::tx::{Tx, number};
 use super::{Detailed, Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair, to_item};
 use crate::domain::{
@@ -113,16 +117,6 @@ pub enum Claim {
 pub struct ClaimTicket {
     key: Key,
     claim: String,
-}
-
-/// Now, in the seconds-since-epoch a TTL attribute holds.
-pub(super) fn epoch_now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-/// A duration in whole seconds, for TTL arithmetic.
-pub(super) fn seconds(duration: Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// How long cancelling retries while orders change its products: within the function's 10 s.
@@ -581,7 +575,8 @@ impl Store {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> StoreResult<(Vec<Order>, Option<Cursor>)> {
-        self.order_index("gsi1", orders_of(user), limit, cursor).await
+        self.order_index(Index::Gsi1, orders_of(user), limit, cursor)
+            .await
     }
 
     /// Every order in `status`, newest first, for admins.
@@ -593,28 +588,28 @@ impl Store {
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> StoreResult<(Vec<Order>, Option<Cursor>)> {
-        self.order_index("gsi2", orders_in(status), limit, cursor).await
+        self.order_index(Index::Gsi2, orders_in(status), limit, cursor)
+            .await
     }
 
     async fn order_index(
         &self,
-        index: &'static str,
+        index: Index,
         partition: String,
         limit: usize,
         cursor: Option<&Cursor>,
     ) -> StoreResult<(Vec<Order>, Option<Cursor>)> {
         // The index's key attributes, and an order's values for them.
         type IndexKey = fn(&OrderItem) -> (String, String);
-        let (ipk, isk, index_key): (&str, &str, IndexKey) = if index == "gsi1" {
-            ("gsi1pk", "gsi1sk", |o| (o.gsi1pk.clone(), o.gsi1sk.clone()))
-        } else {
-            ("gsi2pk", "gsi2sk", |o| (o.gsi2pk.clone(), o.gsi2sk.clone()))
+        let (ipk, isk) = index.keys();
+        let index_key: IndexKey = match index {
+            Index::Gsi1 => |o| (o.gsi1pk.clone(), o.gsi1sk.clone()),
+            Index::Gsi2 => |o| (o.gsi2pk.clone(), o.gsi2sk.clone()),
         };
         let list = IndexList {
             index,
-            keys: (ipk, isk),
             partition,
-            record: ("ORDER#", ORDER_SK),
+            record: (ORDER_PREFIX, ORDER_SK),
             valid_id: |id| OrderId::parse(id).is_some(),
             operation: "Query orders",
         };

@@ -10,12 +10,11 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::articles::EntryItem;
 use super::batch::Items;
+use super::entries::{EntryItem, FOLLOW_FIRST_PAGE};
 use super::keys::{
     COUNT_SK, USERNAME_SK, feed_count, follow_key, followers_gsi, key, user_key, user_pk, username_pk,
 };
-use super::stream::FOLLOW_FIRST_PAGE;
 use super::tx::Tx;
 use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{Profile, UserId, Username};

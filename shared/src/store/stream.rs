@@ -24,7 +24,9 @@ use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
 use futures::StreamExt as _;
 use serde::Deserialize;
 
-use super::articles::EntryItem;
+use super::entries::EntryItem;
+#[cfg(doc)]
+use super::entries::FOLLOW_FIRST_PAGE;
 use super::keys::{
     ARTICLE_SK, COUNT_SK, FOLLOWS_PREFIX, article_pk, author_list, favorited_gsi, favorites_count,
     favorites_owner, feed_count, feed_list,
@@ -37,10 +39,6 @@ use crate::domain::Page;
 /// feed page can reach (the deepest offset plus the largest page). Older ones could never be
 /// shown, so however much the author wrote, a follow costs at most this many writes.
 pub const FEED_BACKFILL_MAX: usize = Page::MAX_OFFSET + Page::MAX_LIMIT;
-
-/// How many of the author's newest articles the follow request writes itself: the first page
-/// a RealWorld client shows.
-pub const FOLLOW_FIRST_PAGE: usize = 20;
 
 /// A stored item image.
 pub type Image = HashMap<String, AttributeValue>;

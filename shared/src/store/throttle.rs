@@ -24,9 +24,9 @@ use serde::Deserialize;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
+use super::clock::{epoch_now, seconds};
 use super::error::update_condition_failed;
 use super::keys::{EMAIL_SK, email_pk, key, login_email_counter, login_pair_counter, login_source_counter};
-use super::orders::{epoch_now, seconds};
 use super::tx::number;
 use super::users::{LoginRecord, NO_SUCH_USER, UserIdOnly};
 use super::{Key, Store, StoreError, StoreResult, from_item, key_pair};

@@ -15,9 +15,9 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::catalog::IndexList;
-use super::keys::{key, user_pk};
-use super::orders::{epoch_now, seconds};
+use super::clock::{epoch_now, seconds};
+use super::index_list::{Index, IndexList};
+use super::keys::{UPLOAD_PREFIX, UPLOAD_SK, key, upload_pk, uploads_gsi, user_pk};
 use super::tx::{Tx, number};
 use super::{Detailed, Store, StoreError, StoreResult, from_item};
 use crate::domain::{
@@ -25,8 +25,6 @@ use crate::domain::{
     UploadId, UploadStatus, UserId, now_timestamp,
 };
 
-/// Sort key of an upload record.
-const UPLOAD_SK: &str = "UPLOAD";
 /// Sort key of a user's quota item.
 const QUOTA_SK: &str = "UPLOAD_QUOTA";
 /// How long an announced upload waits for its bytes and its check: the presigned request's
@@ -34,14 +32,6 @@ const QUOTA_SK: &str = "UPLOAD_QUOTA";
 pub const PENDING_LIFETIME: Duration = Duration::from_secs(3600);
 /// How long a rejected upload's record (and its reason) stays readable.
 const REJECTED_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
-
-fn upload_pk(id: &UploadId) -> String {
-    format!("UPLOAD#{id}")
-}
-
-fn uploads_of(owner: &UserId) -> String {
-    format!("UPLOADS#{}", owner.as_str())
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct UploadItem {
@@ -197,7 +187,7 @@ impl Store {
                 has_thumbnail: false,
                 attached_to: None,
                 deleting: false,
-                gsi1pk: uploads_of(owner),
+                gsi1pk: uploads_gsi(owner),
                 gsi1sk: format!("{created_at}#{id}"),
                 created_at,
                 expires_at: Some(expires_at),
@@ -254,10 +244,9 @@ impl Store {
         cursor: Option<&Cursor>,
     ) -> StoreResult<(Vec<Upload>, Option<Cursor>)> {
         let list = IndexList {
-            index: "gsi1",
-            keys: ("gsi1pk", "gsi1sk"),
-            partition: uploads_of(owner),
-            record: ("UPLOAD#", UPLOAD_SK),
+            index: Index::Gsi1,
+            partition: uploads_gsi(owner),
+            record: (UPLOAD_PREFIX, UPLOAD_SK),
             valid_id: |id| UploadId::parse(id).is_some(),
             operation: "Query uploads",
         };
