@@ -560,3 +560,12 @@ async fn repeated_failed_logins_are_refused_for_a_while_alike_for_known_and_unkn
     let (other, _) = app.registered_user().await;
     assert_eq!(app.login(&other.email, &other.password).await.status, 200);
 }
+
+#[test]
+fn the_local_servers_options_can_be_logged_without_the_signing_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = keel_tests::test_options(dir.path(), false);
+    let shown = format!("{options:?}");
+    assert!(shown.contains(&options.table), "{shown}");
+    assert!(!shown.contains(&options.jwt_secret), "{shown}");
+}

@@ -78,7 +78,7 @@ impl<'a> From<&'a Order> for OrderBody<'a> {
     fn from(o: &'a Order) -> Self {
         Self {
             id: o.id.as_str(),
-            user_id: &o.user_id,
+            user_id: o.user_id.as_str(),
             status: o.status.as_str(),
             lines: o
                 .lines
@@ -87,11 +87,11 @@ impl<'a> From<&'a Order> for OrderBody<'a> {
                     product_id: &l.product_id,
                     name: &l.name,
                     quantity: l.quantity,
-                    unit_price: MoneyBody::new(l.unit_amount, &o.currency),
-                    line_total: MoneyBody::new(l.line_amount, &o.currency),
+                    unit_price: MoneyBody::new(l.unit_amount, o.currency.as_str()),
+                    line_total: MoneyBody::new(l.line_amount, o.currency.as_str()),
                 })
                 .collect(),
-            total: MoneyBody::new(o.total_amount, &o.currency),
+            total: MoneyBody::new(o.total_amount, o.currency.as_str()),
             created_at: &o.created_at,
             updated_at: &o.updated_at,
         }
@@ -267,7 +267,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
         .get_order(&id)
         .await?
         .ok_or(ApiError::NotFound("order"))?;
-    if order.user_id != session.user_id.as_str() && !is_admin(deps, &session).await? {
+    if order.user_id != session.user_id && !is_admin(deps, &session).await? {
         return Err(ApiError::NotFound("order"));
     }
     Ok(order_response(StatusCode::OK, &order))

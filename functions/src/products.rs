@@ -2,8 +2,8 @@
 
 use http::StatusCode;
 use keel::domain::{
-    Cursor, LedgerEntry, NewProduct, Product, ProductChanges, ProductFields, ProductQuery, StockChange,
-    parse_limit,
+    Cursor, LedgerEntry, NewProduct, Product, ProductChanges, ProductFields, ProductQuery,
+    ProductQueryParams, StockChange, parse_limit,
 };
 use keel::http::{cursor_param, empty, json, product_id_param, public, query_param, wrapped_body};
 use keel::{ApiError, Deps};
@@ -81,10 +81,10 @@ impl<'a> From<&'a Product> for ProductBody<'a> {
             name: &p.name,
             description: &p.description,
             category: p.category.as_str(),
-            price: MoneyBody::new(p.price.amount, p.price.currency.as_str()),
+            price: MoneyBody::new(p.price.amount(), p.price.currency().as_str()),
             stock: p.stock,
             status: if p.archived { "archived" } else { "active" },
-            image: p.image.as_deref(),
+            image: p.image.as_ref().map(keel::domain::UploadId::as_str),
             created_at: &p.created_at,
             updated_at: &p.updated_at,
         }
@@ -146,13 +146,15 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     ))]
 #[tracing::instrument(name = "list_products", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let query = ProductQuery::parse(
-        query_param(&req, "category").as_deref(),
-        query_param(&req, "minPrice").as_deref(),
-        query_param(&req, "maxPrice").as_deref(),
-        query_param(&req, "sort").as_deref(),
-        query_param(&req, "limit").as_deref(),
-    )?;
+    let [category, min_price, max_price, sort, limit] =
+        ["category", "minPrice", "maxPrice", "sort", "limit"].map(|name| query_param(&req, name));
+    let query = ProductQuery::parse(ProductQueryParams {
+        category: category.as_deref(),
+        min_price: min_price.as_deref(),
+        max_price: max_price.as_deref(),
+        sort: sort.as_deref(),
+        limit: limit.as_deref(),
+    })?;
     let cursor = cursor_param(&req)?;
     let (products, next) = deps.store.list_products(&query, cursor.as_ref()).await?;
     let page = json(

@@ -25,8 +25,8 @@ pub enum Backend {
     Aws,
 }
 
-/// How to run the local API.
-#[derive(Debug, Clone)]
+/// How to run the local API. Its `Debug` never shows the JWT secret.
+#[derive(Clone)]
 pub struct Options {
     /// Port on 127.0.0.1 for the API; 0 picks a free one.
     pub port: u16,
@@ -51,6 +51,22 @@ pub struct Options {
     /// Whether the table stream is processed (on except in tests that deliver stream events
     /// to the `feed-fanout` handler themselves, as Lambda would).
     pub process_stream: bool,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("port", &self.port)
+            .field("template", &self.template)
+            .field("storage", &self.storage)
+            .field("backend", &self.backend)
+            .field("table", &self.table)
+            .field("bucket", &self.bucket)
+            .field("jwt_secret", &"<redacted>")
+            .field("engine_ports", &self.engine_ports)
+            .field("process_stream", &self.process_stream)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Options {

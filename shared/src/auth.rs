@@ -179,13 +179,22 @@ impl TokenKeys {
 }
 
 /// An authenticated caller: who they are, and the token they proved it with (RealWorld echoes
-/// it back in user responses).
-#[derive(Debug, Clone)]
+/// it back in user responses). Its `Debug` never shows the token: a session may be logged.
+#[derive(Clone)]
 pub struct Session {
     /// The caller's id, from a verified token.
     pub user_id: UserId,
     /// The presented token.
     pub token: String,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("user_id", &self.user_id)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 /// What a verified token says: the user, and the session epoch it was signed in.
@@ -240,6 +249,17 @@ impl SessionCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_can_be_logged_without_its_token() {
+        let session = Session {
+            user_id: UserId::from_trusted("u-1".into()),
+            token: "eyJ.secret-token.sig".into(),
+        };
+        let shown = format!("{session:?}");
+        assert!(shown.contains("u-1"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+    }
 
     fn keys() -> TokenKeys {
         TokenKeys::new(&[7u8; 32], DEFAULT_TOKEN_TTL).unwrap()

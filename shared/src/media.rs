@@ -223,7 +223,7 @@ fn encode(image: &DynamicImage, media: MediaType) -> Result<Vec<u8>, Rejection> 
             let encoder = image::codecs::webp::WebPEncoder::new_lossless(&mut out);
             image.to_rgba8().write_with_encoder(encoder).map_err(failed)?;
         }
-        MediaType::Pdf | MediaType::Text => unreachable!("only images are re-encoded"),
+        MediaType::Pdf | MediaType::Text => unreachable!("BUG: only images are re-encoded"),
     }
     Ok(out)
 }

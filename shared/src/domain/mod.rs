@@ -6,6 +6,11 @@ mod catalog;
 mod content;
 mod cursor;
 mod fields;
+mod ids;
+mod money;
+mod order;
+mod product_query;
+mod role;
 mod upload;
 mod user;
 
@@ -15,13 +20,16 @@ pub use article::{
 };
 
 pub use catalog::{
-    Category, Currency, IdempotencyKey, LedgerEntry, MAX_STOCK, Money, NewProduct, Order, OrderId, OrderLine,
-    OrderLines, OrderStatus, PlacedLine, Product, ProductChanges, ProductFields, ProductId, ProductQuery,
-    ProductSort, Role, StockChange, parse_limit,
+    Category, LedgerEntry, MAX_STOCK, NewProduct, Product, ProductChanges, ProductFields, StockChange,
 };
 pub use content::{Article, Comment, Profile};
 pub use cursor::{BadCursor, Cursor};
 pub use fields::{FieldErrors, double_option, not_null};
+pub use ids::{OrderId, ProductId};
+pub use money::{Currency, Money};
+pub use order::{IdempotencyKey, Order, OrderLine, OrderLines, OrderStatus, PlacedLine};
+pub use product_query::{ProductQuery, ProductQueryParams, ProductSort, parse_limit};
+pub use role::Role;
 pub use upload::{
     Attachment, Filename, MAX_ARTICLE_IMAGES, MAX_PENDING_UPLOADS, MAX_USER_BYTES, MediaType, NewUpload,
     Purpose, Upload, UploadFields, UploadId, UploadStatus, Variant,
@@ -63,6 +71,17 @@ pub(crate) fn json_whole(raw: &serde_json::Value) -> Option<i64> {
 /// says the same with the pattern `[^\s\x00-\x1f\x7f-\x9f]`, "has a visible character").
 pub(crate) fn is_blank(value: &str) -> bool {
     value.chars().all(|c| c.is_whitespace() || c.is_control())
+}
+
+/// An integer in `min..=max`; floats and strings are refused.
+fn whole(field: &str, raw: &serde_json::Value, min: i64, max: i64) -> Result<i64, FieldErrors> {
+    match json_whole(raw) {
+        Some(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(FieldErrors::single(
+            field,
+            format!("must be a whole number from {min} to {max}"),
+        )),
+    }
 }
 
 /// Collects the outcome of parsing one field into `errors`, so a DTO reports every bad field.

@@ -9,7 +9,7 @@ use std::fmt;
 use serde_json::Value;
 
 use super::FieldErrors;
-use super::catalog::uuid_id;
+use super::ids::uuid_id;
 use super::{collect, required};
 
 uuid_id!(

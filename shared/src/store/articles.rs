@@ -494,7 +494,7 @@ impl Store {
     ) -> StoreResult<Result<(), Vec<UploadId>>> {
         let sk = entry_sk(&article.created_at, &article.id);
         let mut tx = Tx::new(&self.table);
-        tx.delete(
+        let article_at = tx.delete(
             article_pk(&article.id),
             ARTICLE_SK,
             Some(("attribute_exists(pk)", vec![])),
@@ -521,7 +521,7 @@ impl Store {
         )?;
         match self.transact(tx.items).await {
             Ok(()) => Ok(Ok(())),
-            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => {
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, article_at) => {
                 Err(StoreError::NotFound("article"))
             }
             Err(TransactFailure::Cancelled(codes)) if !links.stale(&codes).is_empty() => {
@@ -570,8 +570,8 @@ impl Store {
             )
         };
         let delta: i64 = if FAVORITE { 1 } else { -1 };
-        tx.set_member(&entry, &entry.pk, &entry.sk, FAVORITE)?;
-        tx.update(
+        let entry_at = tx.set_member(&entry, &entry.pk, &entry.sk, FAVORITE)?;
+        let article_at = tx.update(
             article_pk(&guard.article_id),
             ARTICLE_SK,
             "ADD favorites_count :delta",
@@ -582,8 +582,8 @@ impl Store {
         match self.transact(tx.items).await {
             Ok(()) => {}
             // Already in the requested state: nothing to change.
-            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => {}
-            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 1) => {
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, entry_at) => {}
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, article_at) => {
                 return Err(StoreError::NotFound("article"));
             }
             Err(TransactFailure::Cancelled(codes)) => {

@@ -30,10 +30,25 @@ use crate::domain::{
     now_timestamp,
 };
 
-/// `status` of a product that is for sale.
-pub(super) const ACTIVE: &str = "active";
-/// `status` of an archived product.
-pub(super) const ARCHIVED: &str = "archived";
+/// A product's stored `status`: for sale, or archived (out of every public list).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(super) enum ProductStatus {
+    /// For sale.
+    Active,
+    /// Out of the catalog; orders keep showing it.
+    Archived,
+}
+
+impl ProductStatus {
+    /// As stored, for conditions on `status`.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            ProductStatus::Active => "active",
+            ProductStatus::Archived => "archived",
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct ProductItem {
@@ -46,7 +61,7 @@ pub(super) struct ProductItem {
     pub(super) price_amount: i64,
     pub(super) currency: String,
     pub(super) stock: i64,
-    pub(super) status: String,
+    pub(super) status: ProductStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) image: Option<String>,
     pub(super) created_at: String,
@@ -64,13 +79,10 @@ impl ProductItem {
             name: self.name,
             description: self.description,
             category: Category::from_trusted(self.category),
-            price: Money {
-                amount: self.price_amount,
-                currency: Currency::from_trusted(self.currency),
-            },
+            price: Money::from_trusted(self.price_amount, Currency::from_trusted(self.currency)),
             stock: self.stock,
-            archived: self.status != ACTIVE,
-            image: self.image,
+            archived: self.status != ProductStatus::Active,
+            image: self.image.map(UploadId::from_trusted),
             created_at: self.created_at,
             updated_at: self.updated_at,
         }
@@ -78,7 +90,7 @@ impl ProductItem {
 
     /// The catalog entries this product should have: none once archived.
     fn catalog_keys(&self) -> Vec<(String, String)> {
-        if self.status != ACTIVE {
+        if self.status != ProductStatus::Active {
             return Vec::new();
         }
         let category = Category::from_trusted(self.category.clone());
@@ -159,7 +171,10 @@ pub(super) fn stock_change(
     if let Cause::Order(_) = cause {
         condition.push_str(" AND stock >= :need AND #status = :active");
         values.push((":need", number(-delta)));
-        values.push((":active", AttributeValue::S(ACTIVE.into())));
+        values.push((
+            ":active",
+            AttributeValue::S(ProductStatus::Active.as_str().into()),
+        ));
         names.push(("#status", "status"));
     }
     let index = tx.update_named(
@@ -208,11 +223,11 @@ impl Store {
             name: new.name,
             description: new.description,
             category: new.category.as_str().to_owned(),
-            price_amount: new.price.amount,
-            currency: new.price.currency.as_str().to_owned(),
+            price_amount: new.price.amount(),
+            currency: new.price.currency().as_str().to_owned(),
             stock: new.stock,
-            status: ACTIVE.into(),
-            image: new.image,
+            status: ProductStatus::Active,
+            image: new.image.as_ref().map(UploadId::to_string),
             created_at: now.clone(),
             updated_at: now.clone(),
             version: 1,
@@ -299,11 +314,11 @@ impl Store {
                 next.category = category.as_str().to_owned();
             }
             if let Some(price) = &changes.price {
-                next.price_amount = price.amount;
-                next.currency = price.currency.as_str().to_owned();
+                next.price_amount = price.amount();
+                next.currency = price.currency().as_str().to_owned();
             }
             if let Some(image) = &changes.image {
-                next.image.clone_from(image);
+                next.image = image.as_ref().map(UploadId::to_string);
             }
             next.updated_at = now_timestamp();
             next.version += 1;
@@ -328,11 +343,11 @@ impl Store {
                 .product_item(id)
                 .await?
                 .ok_or(StoreError::NotFound("product"))?;
-            if current.status != ACTIVE {
+            if current.status != ProductStatus::Active {
                 return Ok(());
             }
             let mut next = current.clone();
-            next.status = ARCHIVED.into();
+            next.status = ProductStatus::Archived;
             next.updated_at = now_timestamp();
             next.version += 1;
             if let Rewrite::Done = self.rewrite(&current, &next, None).await? {
@@ -623,7 +638,7 @@ impl Store {
             if let Some(item) = items.remove(&(product_pk(&id), PRODUCT_SK.to_owned())) {
                 let item: ProductItem = from_item(item)?;
                 // Archived between the list read and the batch read: not for sale.
-                if item.status == ACTIVE {
+                if item.status == ProductStatus::Active {
                     products.push(item.into_product());
                 }
             }

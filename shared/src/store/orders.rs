@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{ACTIVE, Cause, ProductItem, stock_change};
+use super::catalog::{Cause, ProductItem, ProductStatus, stock_change};
 use super::clock::{epoch_now, seconds};
 use super::index_list::{Index, IndexList};
 use super::keys::{
@@ -28,7 +28,7 @@ use super::keys::{
 use super::tx::{Tx, number};
 use super::{Detailed, Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair, to_item};
 use crate::domain::{
-    Cursor, IdempotencyKey, Order, OrderId, OrderLines, OrderStatus, PlacedLine, ProductId, UserId,
+    Currency, Cursor, IdempotencyKey, Order, OrderId, OrderLines, OrderStatus, PlacedLine, ProductId, UserId,
     now_timestamp,
 };
 
@@ -54,10 +54,10 @@ impl OrderItem {
     fn into_order(self) -> Order {
         Order {
             id: OrderId::from_trusted(self.id),
-            user_id: self.user_id,
+            user_id: UserId::from_trusted(self.user_id),
             status: self.status,
             lines: self.lines,
-            currency: self.currency,
+            currency: Currency::from_trusted(self.currency),
             total_amount: self.total_amount,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -333,7 +333,7 @@ impl Store {
                 Err(Detailed::Other(error)) => return Err(error),
             }
         }
-        unreachable!("the retry loop returns")
+        unreachable!("BUG: the retry loop returns from its last attempt")
     }
 
     /// One try at an order from `products` as read: the refusal it deserves, or the order,
@@ -640,7 +640,7 @@ fn refusal(lines: &OrderLines, products: &[Option<ProductItem>]) -> StoreResult<
             unknown.push((field, format!("no product {}", line.product_id)));
             continue;
         };
-        if product.status != ACTIVE {
+        if product.status != ProductStatus::Active {
             short.push((field, format!("product {} is no longer sold", product.id)));
         } else if product.stock < line.quantity {
             short.push((

@@ -183,14 +183,14 @@ impl Store {
             return Ok(());
         }
         let mut tx = Tx::new(&self.table);
-        tx.put_new(item)?;
+        let follow_at = tx.put_new(item)?;
         for entry in &entries {
             tx.put_new(entry)?;
         }
         tx.add_count(feed_count(&item.follower_id), COUNT_SK, entries.len() as i64)?;
         match self.transact(tx.items).await {
             Ok(()) => Ok(()),
-            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => Ok(()),
+            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, follow_at) => Ok(()),
             Err(TransactFailure::Cancelled(_)) => {
                 let mut tx = Tx::new(&self.table);
                 tx.put(item, None)?;

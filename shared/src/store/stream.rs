@@ -193,11 +193,13 @@ impl Store {
     ) -> StoreResult<()> {
         let writes = entries.into_iter().map(|(entry, count)| async move {
             let mut tx = Tx::new(&self.table);
-            tx.set_member(&entry, &entry.pk, &entry.sk, add)?;
+            let entry_at = tx.set_member(&entry, &entry.pk, &entry.sk, add)?;
             tx.add_count(count, COUNT_SK, if add { 1 } else { -1 })?;
             match self.transact(tx.items).await {
                 Ok(()) => Ok(()),
-                Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, 0) => Ok(()),
+                Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, entry_at) => {
+                    Ok(())
+                }
                 Err(TransactFailure::Cancelled(codes)) => {
                     Err(anyhow::anyhow!("entry write cancelled: {codes:?}").into())
                 }
