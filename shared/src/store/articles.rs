@@ -1,4 +1,5 @@
-//! Articles, their lists, favorites and tags.
+//! Articles: create, read, edit and delete, with their slug guards, list entries and tag counts.
+//! The lists are read in `article_lists`, favorites written in `favorites`.
 //!
 //! | item        | pk                                  | sk                     | holds |
 //! |-------------|-------------------------------------|------------------------|-------|
@@ -19,21 +20,18 @@ use std::collections::BTreeSet;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use serde::{Deserialize, Serialize};
 
-use super::batch::Items;
 use super::entries::EntryItem;
 use super::error::update_condition_failed;
 use super::keys::{
     ALL_COUNT, ALL_LIST, ARTICLE_SK, COUNT_SK, SLUG_SK, TAGS_PK, article_key, article_pk, author_count,
-    author_list, entry_sk, favorited_gsi, favorites_count, favorites_list, feed_count, feed_list, key,
-    slug_key, slug_pk, tag_list, user_pk,
+    author_list, entry_sk, favorites_list, key, slug_key, slug_pk, tag_list,
 };
 use super::profiles::{PROFILE_FIELDS, profile_from, profile_keys};
 use super::tx::{Tx, number};
 use super::uploads::ImageLinks;
-use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
+use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item};
 use crate::domain::{
-    Article, ArticleChanges, Attachment, NewArticle, Page, Profile, Slug, Tag, TagList, UploadId, UserId,
-    Username, now_timestamp,
+    Article, ArticleChanges, Attachment, NewArticle, Profile, Slug, TagList, UploadId, UserId, now_timestamp,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -69,38 +67,7 @@ pub(super) struct SlugItem {
     pub(super) created_at: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct CountItem {
-    #[serde(default)]
-    n: i64,
-}
-
-/// Which articles a list shows.
-#[derive(Debug, Clone)]
-pub enum ListFilter {
-    /// Every article.
-    All,
-    /// Written by this user.
-    Author(Username),
-    /// Carrying this tag.
-    Tag(Tag),
-    /// Favorited by this user.
-    Favorited(Username),
-    /// By authors this user follows.
-    Feed(UserId),
-}
-
-/// A page of articles and the total the filter matches.
-#[derive(Debug)]
-pub struct ArticleList {
-    /// The page, newest first, without bodies.
-    pub articles: Vec<Article>,
-    /// How many articles the filter matches in all (not the page size).
-    pub count: u64,
-}
-
-/// What a list read fetches: everything a summary shows, never a body or a password hash.
-const SUMMARY_FIELDS: [&str; 13] = [
+pub(super) const SUMMARY_FIELDS: [&str; 13] = [
     "id",
     "slug",
     "title",
@@ -117,7 +84,7 @@ const SUMMARY_FIELDS: [&str; 13] = [
 ];
 
 /// Keys for showing `entries` to `viewer`: articles, authors, follow and favorite items.
-fn page_keys(entries: &[EntryItem], viewer: Option<&UserId>) -> Vec<Key> {
+pub(super) fn page_keys(entries: &[EntryItem], viewer: Option<&UserId>) -> Vec<Key> {
     let mut keys: Vec<Key> = entries.iter().map(|e| article_key(&e.article_id)).collect();
     let authors: BTreeSet<&str> = entries.iter().map(|e| e.author_id.as_str()).collect();
     keys.extend(profile_keys(authors, viewer));
@@ -134,25 +101,7 @@ fn page_keys(entries: &[EntryItem], viewer: Option<&UserId>) -> Vec<Key> {
 
 /// Builds the views for `entries` from a batch read of [`page_keys`]. Entries whose article
 /// has gone (deleted a moment ago, clean-up still running) are skipped.
-fn page_views(items: &Items, entries: &[EntryItem], viewer: Option<&UserId>) -> anyhow::Result<Vec<Article>> {
-    let mut articles = Vec::with_capacity(entries.len());
-    for entry in entries {
-        let Some(item) = items.get(&(article_pk(&entry.article_id), ARTICLE_SK.to_owned())) else {
-            continue;
-        };
-        let item: ArticleItem = from_item(item.clone())?;
-        let Some(author) = profile_from(items, &item.author_id, viewer)? else {
-            continue;
-        };
-        let favorited = viewer.is_some_and(|v| {
-            items.contains_key(&(favorites_list(v.as_str()), entry_sk(&item.created_at, &item.id)))
-        });
-        articles.push(view(item, author, favorited, false));
-    }
-    Ok(articles)
-}
-
-fn view(item: ArticleItem, author: Profile, favorited: bool, with_body: bool) -> Article {
+pub(super) fn view(item: ArticleItem, author: Profile, favorited: bool, with_body: bool) -> Article {
     Article {
         slug: item.slug,
         title: item.title,
@@ -167,17 +116,100 @@ fn view(item: ArticleItem, author: Profile, favorited: bool, with_body: bool) ->
     }
 }
 
+/// How one try at an article update ended.
+enum Update {
+    /// Written.
+    Done,
+    /// Some images the old body linked are not attached here: try again keeping them.
+    Stale(Vec<UploadId>),
+    /// The new slug is another article's: try the next suffix.
+    SlugTaken,
+    /// Someone changed the article since it was read: read it again.
+    Changed,
+}
+
+impl ArticleItem {
+    /// This article with `changes` applied (and `new_slug`, when the title moves it).
+    fn changed(&self, changes: &ArticleChanges, new_slug: Option<&Slug>) -> Self {
+        let mut next = self.clone();
+        if let Some(title) = &changes.title {
+            next.title = title.as_str().to_owned();
+        }
+        if let Some(description) = &changes.description {
+            next.description = description.as_str().to_owned();
+        }
+        if let Some(body) = &changes.body {
+            next.body = body.as_str().to_owned();
+        }
+        if let Some(tags) = &changes.tags {
+            next.tag_list = tags.as_slice().to_vec();
+        }
+        if let Some(slug) = new_slug {
+            next.slug = slug.as_str().to_owned();
+        }
+        next.updated_at = now_timestamp();
+        next
+    }
+}
+
+/// Moves `article`'s slug guard to `new_slug`: the old one removed while it is still this
+/// article's, the new one created only if free. Answers the new guard's place in `tx`.
+fn move_slug(tx: &mut Tx<'_>, article: &ArticleItem, new_slug: &str) -> anyhow::Result<usize> {
+    tx.delete(
+        slug_pk(&Slug::from_trusted(article.slug.clone())),
+        SLUG_SK,
+        Some((
+            "article_id = :id",
+            vec![(":id", AttributeValue::S(article.id.clone()))],
+        )),
+    )?;
+    tx.put_new(&SlugItem {
+        pk: slug_pk(&Slug::from_trusted(new_slug.to_owned())),
+        sk: SLUG_SK.into(),
+        article_id: article.id.clone(),
+        author_id: article.author_id.clone(),
+        created_at: article.created_at.clone(),
+    })
+}
+
+/// Swaps `article`'s tag list entries and tag counts for those of `tags`.
+fn swap_tags(tx: &mut Tx<'_>, article: &ArticleItem, tags: &[String]) -> anyhow::Result<()> {
+    let old_tags: BTreeSet<&String> = article.tag_list.iter().collect();
+    let new_tags: BTreeSet<&String> = tags.iter().collect();
+    for removed in old_tags.difference(&new_tags) {
+        tx.delete(
+            tag_list(removed),
+            &entry_sk(&article.created_at, &article.id),
+            None,
+        )?;
+        tx.add_count(TAGS_PK.to_owned(), removed, -1)?;
+    }
+    for added in new_tags.difference(&old_tags) {
+        tx.put(
+            &EntryItem::new(
+                tag_list(added),
+                &article.id,
+                &article.author_id,
+                &article.created_at,
+            ),
+            None,
+        )?;
+        tx.add_count(TAGS_PK.to_owned(), added, 1)?;
+    }
+    Ok(())
+}
+
 impl Store {
     pub(super) async fn get_slug(&self, slug: &Slug) -> StoreResult<Option<SlugItem>> {
         self.get_consistent(slug_key(slug)).await
     }
 
-    async fn get_article_item(&self, id: &str) -> StoreResult<Option<ArticleItem>> {
+    pub(super) async fn get_article_item(&self, id: &str) -> StoreResult<Option<ArticleItem>> {
         self.get_consistent(article_key(id)).await
     }
 
     /// Shows one article (with body) to `viewer`.
-    async fn show(&self, guard: &SlugItem, viewer: Option<&UserId>) -> StoreResult<Article> {
+    pub(super) async fn show(&self, guard: &SlugItem, viewer: Option<&UserId>) -> StoreResult<Article> {
         let entry = EntryItem::new(
             String::new(),
             &guard.article_id,
@@ -313,7 +345,6 @@ impl Store {
         if guard.author_id != caller.as_str() {
             return Err(StoreError::NotOwner("article"));
         }
-        let attachment = Attachment::Article(guard.article_id.clone());
         // Images the old body linked that turned out not to be attached here.
         let mut stale = BTreeSet::new();
         for _ in 0..4 {
@@ -327,100 +358,10 @@ impl Store {
             let mut new_slug = base.clone().filter(|b| {
                 current.slug != b.as_str() && !current.slug.starts_with(&format!("{}-", b.as_str()))
             });
-            for attempt in 0..4 {
-                let mut next = current.clone();
-                if let Some(title) = &changes.title {
-                    next.title = title.as_str().to_owned();
-                }
-                if let Some(description) = &changes.description {
-                    next.description = description.as_str().to_owned();
-                }
-                if let Some(body) = &changes.body {
-                    next.body = body.as_str().to_owned();
-                }
-                if let Some(tags) = &changes.tags {
-                    next.tag_list = tags.as_slice().to_vec();
-                }
-                if let Some(slug) = &new_slug {
-                    next.slug = slug.as_str().to_owned();
-                }
-                next.updated_at = now_timestamp();
-
-                let mut tx = Tx::new(&self.table);
-                let article_index = tx.update(
-                    article_pk(&current.id),
-                    ARTICLE_SK,
-                    "SET title = :title, description = :description, body = :body, tag_list = :tags, \
-                     slug = :slug, updated_at = :updated, version = version + :one",
-                    vec![
-                        (":title", AttributeValue::S(next.title.clone())),
-                        (":description", AttributeValue::S(next.description.clone())),
-                        (":body", AttributeValue::S(next.body.clone())),
-                        (
-                            ":tags",
-                            AttributeValue::L(next.tag_list.iter().cloned().map(AttributeValue::S).collect()),
-                        ),
-                        (":slug", AttributeValue::S(next.slug.clone())),
-                        (":updated", AttributeValue::S(next.updated_at.clone())),
-                        (":one", number(1)),
-                        (":read", number(current.version)),
-                    ],
-                    Some("version = :read"),
-                )?;
-                let mut slug_index = None;
-                if next.slug != current.slug {
-                    tx.delete(
-                        slug_pk(&Slug::from_trusted(current.slug.clone())),
-                        SLUG_SK,
-                        Some((
-                            "article_id = :id",
-                            vec![(":id", AttributeValue::S(current.id.clone()))],
-                        )),
-                    )?;
-                    slug_index = Some(tx.put_new(&SlugItem {
-                        pk: slug_pk(&Slug::from_trusted(next.slug.clone())),
-                        sk: SLUG_SK.into(),
-                        article_id: current.id.clone(),
-                        author_id: current.author_id.clone(),
-                        created_at: current.created_at.clone(),
-                    })?);
-                }
-                let old_tags: BTreeSet<&String> = current.tag_list.iter().collect();
-                let new_tags: BTreeSet<&String> = next.tag_list.iter().collect();
-                for removed in old_tags.difference(&new_tags) {
-                    tx.delete(
-                        tag_list(removed),
-                        &entry_sk(&current.created_at, &current.id),
-                        None,
-                    )?;
-                    tx.add_count(TAGS_PK.to_owned(), removed, -1)?;
-                }
-                for added in new_tags.difference(&old_tags) {
-                    tx.put(
-                        &EntryItem::new(
-                            tag_list(added),
-                            &current.id,
-                            &current.author_id,
-                            &current.created_at,
-                        ),
-                        None,
-                    )?;
-                    tx.add_count(TAGS_PK.to_owned(), added, 1)?;
-                }
-                let (old_images, new_images) = (
-                    UploadId::linked_in(&current.body),
-                    UploadId::linked_in(&next.body),
-                );
-                let links = ImageLinks::write(
-                    &mut tx,
-                    caller,
-                    &attachment,
-                    new_images.difference(&old_images),
-                    old_images.difference(&new_images),
-                    &stale,
-                )?;
-                match self.transact(tx.items).await {
-                    Ok(()) => {
+            for _ in 0..4 {
+                let next = current.changed(&changes, new_slug.as_ref());
+                match self.update_article_once(&current, &next, caller, &stale).await? {
+                    Update::Done => {
                         let guard = SlugItem {
                             pk: slug_pk(&Slug::from_trusted(next.slug.clone())),
                             sk: SLUG_SK.into(),
@@ -428,29 +369,88 @@ impl Store {
                         };
                         return self.show(&guard, Some(caller)).await;
                     }
-                    Err(TransactFailure::Cancelled(codes)) => {
-                        if let Some(refused) = links.refused(&codes) {
-                            return Err(refused);
-                        }
-                        let newly_stale = links.stale(&codes);
-                        if !newly_stale.is_empty() {
-                            stale.extend(newly_stale);
-                            break; // retry without releasing what is not attached here
-                        }
-                        if slug_index.is_some_and(|i| TransactFailure::failed_at(&codes, i)) && attempt < 3 {
-                            new_slug = base.as_ref().map(Slug::with_suffix);
-                            continue;
-                        }
-                        if TransactFailure::failed_at(&codes, article_index) {
-                            break; // changed since we read it: read again
-                        }
-                        return Err(anyhow::anyhow!("article update cancelled: {codes:?}").into());
+                    // Retry without releasing what is not attached here.
+                    Update::Stale(more) => {
+                        stale.extend(more);
+                        break;
                     }
-                    Err(TransactFailure::Other(error)) => return Err(error),
+                    Update::SlugTaken => new_slug = base.as_ref().map(Slug::with_suffix),
+                    // Changed since we read it: read again.
+                    Update::Changed => break,
                 }
             }
         }
         Err(StoreError::Contended("article"))
+    }
+
+    /// One transaction of [`Store::update_article`]: the article on the `version` it was read
+    /// at, the slug moved, tag entries and counts swapped, images attached and released.
+    async fn update_article_once(
+        &self,
+        current: &ArticleItem,
+        next: &ArticleItem,
+        caller: &UserId,
+        stale: &BTreeSet<UploadId>,
+    ) -> StoreResult<Update> {
+        let mut tx = Tx::new(&self.table);
+        let article_at = tx.update(
+            article_pk(&current.id),
+            ARTICLE_SK,
+            "SET title = :title, description = :description, body = :body, tag_list = :tags, \
+             slug = :slug, updated_at = :updated, version = version + :one",
+            vec![
+                (":title", AttributeValue::S(next.title.clone())),
+                (":description", AttributeValue::S(next.description.clone())),
+                (":body", AttributeValue::S(next.body.clone())),
+                (
+                    ":tags",
+                    AttributeValue::L(next.tag_list.iter().cloned().map(AttributeValue::S).collect()),
+                ),
+                (":slug", AttributeValue::S(next.slug.clone())),
+                (":updated", AttributeValue::S(next.updated_at.clone())),
+                (":one", number(1)),
+                (":read", number(current.version)),
+            ],
+            Some("version = :read"),
+        )?;
+        let slug_at = if next.slug == current.slug {
+            None
+        } else {
+            Some(move_slug(&mut tx, current, &next.slug)?)
+        };
+        swap_tags(&mut tx, current, &next.tag_list)?;
+        let (old_images, new_images) = (
+            UploadId::linked_in(&current.body),
+            UploadId::linked_in(&next.body),
+        );
+        let links = ImageLinks::write(
+            &mut tx,
+            caller,
+            &Attachment::Article(current.id.clone()),
+            new_images.difference(&old_images),
+            old_images.difference(&new_images),
+            stale,
+        )?;
+        match self.transact(tx.items).await {
+            Ok(()) => Ok(Update::Done),
+            Err(TransactFailure::Cancelled(codes)) => {
+                if let Some(refused) = links.refused(&codes) {
+                    return Err(refused);
+                }
+                let newly_stale = links.stale(&codes);
+                if !newly_stale.is_empty() {
+                    return Ok(Update::Stale(newly_stale));
+                }
+                if slug_at.is_some_and(|at| TransactFailure::failed_at(&codes, at)) {
+                    return Ok(Update::SlugTaken);
+                }
+                if TransactFailure::failed_at(&codes, article_at) {
+                    return Ok(Update::Changed);
+                }
+                Err(anyhow::anyhow!("article update cancelled: {codes:?}").into())
+            }
+            Err(TransactFailure::Other(error)) => Err(error),
+        }
     }
 
     /// Deletes the article at `slug`, which `caller` must have written.
@@ -532,186 +532,6 @@ impl Store {
             }
             Err(TransactFailure::Other(error)) => Err(error),
         }
-    }
-
-    /// Favorites the article at `slug` for `caller`; answers the article after. See
-    /// [`Store::unfavorite`].
-    pub async fn favorite(&self, slug: &Slug, caller: &UserId) -> StoreResult<Article> {
-        self.set_favorite::<true>(slug, caller).await
-    }
-
-    /// Unfavorites the article at `slug` for `caller`; answers the article after.
-    ///
-    /// Access: `GetItem SLUG#<slug>`; one `TransactWriteItems` — put (or delete) the favorite
-    /// item on condition it is absent (or present), add ±1 to the article's `favorites_count`
-    /// (condition: the article exists) and to the caller's favorites count; then the response
-    /// read as for `GET` — 3 round trips. A repeated favorite fails its condition and changes
-    /// nothing, so no count is ever bumped twice; concurrent favorites of one article are
-    /// serialised by DynamoDB on the article item, so none is lost.
-    pub async fn unfavorite(&self, slug: &Slug, caller: &UserId) -> StoreResult<Article> {
-        self.set_favorite::<false>(slug, caller).await
-    }
-
-    /// Both directions, one function per direction, so each binary links only its own.
-    async fn set_favorite<const FAVORITE: bool>(&self, slug: &Slug, caller: &UserId) -> StoreResult<Article> {
-        let guard = self
-            .get_slug(slug)
-            .await?
-            .ok_or(StoreError::NotFound("article"))?;
-        let mut tx = Tx::new(&self.table);
-        let entry = EntryItem {
-            gsi1pk: Some(favorited_gsi(&guard.article_id)),
-            gsi1sk: Some(user_pk(caller.as_str())),
-            ..EntryItem::new(
-                favorites_list(caller.as_str()),
-                &guard.article_id,
-                &guard.author_id,
-                &guard.created_at,
-            )
-        };
-        let delta: i64 = if FAVORITE { 1 } else { -1 };
-        let entry_at = tx.set_member(&entry, &entry.pk, &entry.sk, FAVORITE)?;
-        let article_at = tx.update(
-            article_pk(&guard.article_id),
-            ARTICLE_SK,
-            "ADD favorites_count :delta",
-            vec![(":delta", number(delta))],
-            Some("attribute_exists(pk)"),
-        )?;
-        tx.add_count(favorites_count(caller.as_str()), COUNT_SK, delta)?;
-        match self.transact(tx.items).await {
-            Ok(()) => {}
-            // Already in the requested state: nothing to change.
-            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, entry_at) => {}
-            Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, article_at) => {
-                return Err(StoreError::NotFound("article"));
-            }
-            Err(TransactFailure::Cancelled(codes)) => {
-                return Err(anyhow::anyhow!("favorite cancelled: {codes:?}").into());
-            }
-            Err(TransactFailure::Other(error)) => return Err(error),
-        }
-        self.show(&guard, Some(caller)).await
-    }
-
-    /// A page of articles matching `filter`, newest first, as `viewer` sees them.
-    ///
-    /// Access: for `Author`/`Favorited`, `GetItem USERNAME#<name>` first; then `Query` of the
-    /// filter's entry partition (limit `offset + limit`, keys and ids only); then one
-    /// `BatchGetItem` of the page's articles (no bodies), authors, the viewer's follow and
-    /// favorite items, and the filter's maintained count — 2 round trips (3 with a username).
-    /// The cost of a page depends on `offset + limit`, never on how many authors a user follows
-    /// or how many articles exist.
-    pub async fn list_articles(
-        &self,
-        filter: ListFilter,
-        page: Page,
-        viewer: Option<&UserId>,
-    ) -> StoreResult<ArticleList> {
-        let (list, count_key) = match &filter {
-            ListFilter::All => (ALL_LIST.to_owned(), key(ALL_COUNT, COUNT_SK)),
-            ListFilter::Tag(tag) => (tag_list(tag.as_str()), key(TAGS_PK, tag.as_str())),
-            ListFilter::Feed(user) => (feed_list(user.as_str()), key(feed_count(user.as_str()), COUNT_SK)),
-            ListFilter::Author(name) | ListFilter::Favorited(name) => {
-                let Some(user) = self.user_id_for(name).await? else {
-                    return Ok(ArticleList {
-                        articles: Vec::new(),
-                        count: 0,
-                    });
-                };
-                if matches!(filter, ListFilter::Author(_)) {
-                    (
-                        author_list(user.as_str()),
-                        key(author_count(user.as_str()), COUNT_SK),
-                    )
-                } else {
-                    (
-                        favorites_list(user.as_str()),
-                        key(favorites_count(user.as_str()), COUNT_SK),
-                    )
-                }
-            }
-        };
-        let entries = self.query_entries(&list, page).await?;
-        let mut keys = page_keys(&entries, viewer);
-        keys.push(count_key.clone());
-        let items = self.batch_get(keys, &SUMMARY_FIELDS, false).await?;
-        let count = match items.get(&key_pair(&count_key)) {
-            Some(item) => from_item::<CountItem>(item.clone())?.n.max(0) as u64,
-            None => 0,
-        };
-        Ok(ArticleList {
-            articles: page_views(&items, &entries, viewer)?,
-            count,
-        })
-    }
-
-    /// The newest `offset + limit` entries of `list`, minus the first `offset`.
-    async fn query_entries(&self, list: &str, page: Page) -> StoreResult<Vec<EntryItem>> {
-        let wanted = page.offset + page.limit;
-        let mut entries = Vec::with_capacity(wanted);
-        let mut start = None;
-        loop {
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(list.to_owned()))
-                .scan_index_forward(false)
-                .limit(i32::try_from(wanted - entries.len()).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                entries.push(from_item::<EntryItem>(item)?);
-            }
-            start = output.last_evaluated_key;
-            if start.is_none() || entries.len() >= wanted {
-                break;
-            }
-        }
-        Ok(entries.into_iter().skip(page.offset).collect())
-    }
-
-    /// Every tag in use, most used first. Strongly consistent, so a writer who just tagged an
-    /// article finds the tag (the response is revalidated on every use, never served stale).
-    ///
-    /// Access: `Query TAGS` — 1 round trip (per 1 MB of tags).
-    pub async fn tags(&self) -> StoreResult<Vec<String>> {
-        #[derive(Deserialize)]
-        struct Tag {
-            sk: String,
-            n: i64,
-        }
-        let query = self
-            .client
-            .query()
-            .key_condition_expression("pk = :pk")
-            .consistent_read(true)
-            .filter_expression("n > :zero")
-            .expression_attribute_values(":pk", AttributeValue::S(TAGS_PK.into()))
-            .expression_attribute_values(":zero", number(0));
-        let mut tags = self
-            .query_all(query)
-            .await?
-            .into_iter()
-            .map(|item| from_item::<Tag>(item).map(|t| (t.n, t.sk)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
-        tags.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        Ok(tags.into_iter().map(|(_, tag)| tag).collect())
-    }
-
-    /// Reads an article's stored counters straight from the table (tests and diagnostics).
-    pub async fn favorites_count_of(&self, slug: &Slug) -> StoreResult<Option<u64>> {
-        let Some(guard) = self.get_slug(slug).await? else {
-            return Ok(None);
-        };
-        Ok(self
-            .get_article_item(&guard.article_id)
-            .await?
-            .map(|a| a.favorites_count))
     }
 }
 

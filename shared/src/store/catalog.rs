@@ -16,7 +16,7 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
-use super::index_list::{cursor_of, page_cursor};
+use super::index_list::page_cursor;
 use super::keys::{
     LEDGER_PREFIX, PRODUCT_SK, catalog_by_price, catalog_newest, key, ledger_sk, price_sk, product_key,
     product_pk,
@@ -26,8 +26,7 @@ use super::uploads::{attach, detach};
 use super::{Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{
     Attachment, Category, Currency, Cursor, LedgerEntry, MAX_STOCK, Money, NewProduct, Product,
-    ProductChanges, ProductId, ProductQuery, ProductSort, Purpose, StockChange, UploadId, UserId,
-    now_timestamp,
+    ProductChanges, ProductId, Purpose, StockChange, UploadId, UserId, now_timestamp,
 };
 
 /// A product's stored `status`: for sale, or archived (out of every public list).
@@ -105,13 +104,14 @@ impl ProductItem {
     }
 }
 
+/// An entry of a catalog list: the product's id, and its price to filter on.
 #[derive(Debug, Serialize, Deserialize)]
-struct CatalogEntry {
-    pk: String,
-    sk: String,
-    product_id: String,
+pub(super) struct CatalogEntry {
+    pub(super) pk: String,
+    pub(super) sk: String,
+    pub(super) product_id: String,
     /// Copied so a newest-first list can filter by price without reading products.
-    price_amount: i64,
+    pub(super) price_amount: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -523,127 +523,6 @@ impl Store {
             entries.into_iter().map(|(_, l)| l.into_entry()).collect(),
             next,
         )))
-    }
-
-    /// One page of the public catalog.
-    ///
-    /// Access: `Query` of one catalog list (`CATALOG#NEW[#<cat>]` newest first, or
-    /// `CATALOG#PRICE[#<cat>]` with the price range as a key condition), then one
-    /// `BatchGetItem` of the page's products — 2 round trips. A newest-first list with a price
-    /// range filters its entries by the price they carry; a sparse range may take a few more
-    /// queries (at most 5) before a page is full, and hands back a cursor to continue from.
-    pub async fn list_products(
-        &self,
-        query: &ProductQuery,
-        cursor: Option<&Cursor>,
-    ) -> StoreResult<(Vec<Product>, Option<Cursor>)> {
-        let by_price = query.sort != ProductSort::Newest;
-        let pk = if by_price {
-            catalog_by_price(query.category.as_ref())
-        } else {
-            catalog_newest(query.category.as_ref())
-        };
-        let (low, high) = (
-            price_sk(query.min_price.unwrap_or(0), ""),
-            price_sk(query.max_price.unwrap_or(Money::MAX_AMOUNT), "~"),
-        );
-        // An empty price range matches nothing (and is no key condition DynamoDB would take).
-        if query.min_price.unwrap_or(0) > query.max_price.unwrap_or(Money::MAX_AMOUNT) {
-            return Ok((Vec::new(), None));
-        }
-        let mut start = match cursor {
-            Some(cursor) => {
-                let sk = cursor.get("sk").ok_or(StoreError::BadCursor)?;
-                let in_range = !by_price || (low.as_str() <= sk && sk <= high.as_str());
-                if cursor.get("pk") != Some(pk.as_str())
-                    || cursor.attributes().len() != 2
-                    || sk.len() > 100
-                    || !in_range
-                {
-                    return Err(StoreError::BadCursor);
-                }
-                Some(key(pk.clone(), sk))
-            }
-            None => None,
-        };
-        let filter = !by_price && (query.min_price.is_some() || query.max_price.is_some());
-        let mut entries: Vec<CatalogEntry> = Vec::with_capacity(query.limit + 1);
-        for _ in 0..5 {
-            let mut request = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", AttributeValue::S(pk.clone()))
-                .scan_index_forward(query.sort == ProductSort::PriceAsc)
-                .set_exclusive_start_key(start.take());
-            // A filtered read keeps reading full pages of entries: most may not match.
-            let wanted = if filter {
-                100
-            } else {
-                query.limit + 1 - entries.len()
-            };
-            request = request.limit(i32::try_from(wanted).unwrap_or(100));
-            if by_price {
-                request = request
-                    .key_condition_expression("pk = :pk AND sk BETWEEN :low AND :high")
-                    .expression_attribute_values(":low", AttributeValue::S(low.clone()))
-                    .expression_attribute_values(":high", AttributeValue::S(high.clone()));
-            } else {
-                request = request.key_condition_expression("pk = :pk");
-            }
-            if filter {
-                request = request
-                    .filter_expression("price_amount BETWEEN :min AND :max")
-                    .expression_attribute_values(":min", number(query.min_price.unwrap_or(0)))
-                    .expression_attribute_values(
-                        ":max",
-                        number(query.max_price.unwrap_or(Money::MAX_AMOUNT)),
-                    );
-            }
-            let output = request
-                .send()
-                .await
-                .map_err(|e| StoreError::sdk("Query catalog", e))?;
-            for item in output.items.unwrap_or_default() {
-                entries.push(from_item(item)?);
-            }
-            start = output.last_evaluated_key.filter(|k| !k.is_empty());
-            if entries.len() > query.limit || start.is_none() {
-                break;
-            }
-        }
-        let next = if entries.len() > query.limit {
-            entries.truncate(query.limit);
-            entries
-                .last()
-                .map(|e| cursor_of([("pk", e.pk.clone()), ("sk", e.sk.clone())]))
-        } else {
-            // The scan budget ran out before the page filled: continue where it stopped.
-            start.map(|k| {
-                let (pk, sk) = key_pair(&k);
-                cursor_of([("pk", pk), ("sk", sk)])
-            })
-        };
-        if entries.is_empty() && next.is_none() {
-            return Ok((Vec::new(), None));
-        }
-        let keys = entries
-            .iter()
-            .map(|e| product_key(&ProductId::from_trusted(e.product_id.clone())))
-            .collect();
-        let mut items = self.batch_get(keys, &[], false).await?;
-        let mut products = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            let id = ProductId::from_trusted(entry.product_id.clone());
-            if let Some(item) = items.remove(&(product_pk(&id), PRODUCT_SK.to_owned())) {
-                let item: ProductItem = from_item(item)?;
-                // Archived between the list read and the batch read: not for sale.
-                if item.status == ProductStatus::Active {
-                    products.push(item.into_product());
-                }
-            }
-        }
-        Ok((products, next))
     }
 }
 

@@ -9,13 +9,17 @@
 //! - Every access pattern is written down next to its code as `Access:` (key, index, round trips);
 //!   `docs/access-patterns.md` collects them.
 
+mod article_lists;
 mod articles;
 mod batch;
 mod catalog;
+mod catalog_list;
 mod clock;
 mod comments;
 mod entries;
 mod error;
+mod favorites;
+mod idempotency;
 mod index_list;
 /// Every key format of the table.
 pub mod keys;
@@ -35,9 +39,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-pub use articles::{ArticleList, ListFilter};
+pub use article_lists::{ArticleList, ListFilter};
 pub use error::{StoreError, StoreResult};
-pub use orders::{Claim, ClaimTicket};
+pub use idempotency::{Claim, ClaimTicket};
 pub use throttle::{
     EMAIL_DELAY_AFTER, LOGIN_WINDOW, LoginGate, MAX_EMAIL_DELAY, MAX_PAIR_FAILURES, MAX_SOURCE_FAILURES,
     email_delay,

@@ -13,9 +13,9 @@
 //! - **Observable.** [`StreamPoller::settled`] waits until every record written before the
 //!   call has been processed: what tests use instead of assuming the fan-out is instant.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
@@ -23,12 +23,16 @@ use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
 use keel::store::Store;
 use keel::store::stream::{Change, ChangeKind, Image};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::template::StreamSource;
+
+mod filters;
+mod positions;
+
+use filters::{check_pattern, matches, record_json};
+use positions::Positions;
 
 /// How soon an idle shard is read again; each read that finds nothing doubles the wait up to
 /// [`IDLE_POLL_MAX`] (Lambda polls about four times a second). A write through the local
@@ -459,186 +463,10 @@ fn image(map: Option<HashMap<String, AttributeValue>>) -> Option<Image> {
         .map(|m| Image::from(serde_dynamo::Item::from(m)))
 }
 
-/// A record as event filtering sees it: `eventName`, and `dynamodb` with `Keys`, `NewImage`
-/// and `OldImage` in DynamoDB JSON.
-fn record_json(record: &Record) -> Value {
-    let map = |m: Option<&HashMap<String, AttributeValue>>| -> Value {
-        m.map(|m| Value::Object(m.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect()))
-            .unwrap_or(Value::Null)
-    };
-    let data = record.dynamodb.as_ref();
-    json!({
-        "eventName": record.event_name.as_ref().map(|e| e.as_str()),
-        "dynamodb": {
-            "Keys": map(data.and_then(|d| d.keys.as_ref())),
-            "NewImage": map(data.and_then(|d| d.new_image.as_ref())),
-            "OldImage": map(data.and_then(|d| d.old_image.as_ref())),
-        },
-    })
-}
-
-fn attribute_json(value: &AttributeValue) -> Value {
-    use base64::Engine as _;
-    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| {
-        base64::engine::general_purpose::STANDARD.encode(b.as_ref())
-    };
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::B(b) => json!({ "B": b64(b) }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(n) => json!({ "NULL": n }),
-        AttributeValue::Ss(v) => json!({ "SS": v }),
-        AttributeValue::Ns(v) => json!({ "NS": v }),
-        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
-        AttributeValue::L(v) => json!({ "L": v.iter().map(attribute_json).collect::<Vec<_>>() }),
-        AttributeValue::M(m) => {
-            json!({ "M": m.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect::<serde_json::Map<_, _>>() })
-        }
-        _ => Value::Null,
-    }
-}
-
-/// Refuses what [`matches`] does not implement, so a filter the local poller would misread
-/// stops `keel-local` instead of silently dropping records. Supported: nested objects, lists
-/// of exact values, and `{"prefix": "…"}`.
-fn check_pattern(pattern: &Value) -> anyhow::Result<()> {
-    match pattern {
-        Value::Object(fields) => fields.values().try_for_each(check_pattern),
-        Value::Array(options) => options.iter().try_for_each(|option| match option {
-            Value::Object(rule) if rule.len() == 1 && rule.get("prefix").is_some_and(Value::is_string) => {
-                Ok(())
-            }
-            Value::Object(rule) => anyhow::bail!("unsupported rule {}", Value::Object(rule.clone())),
-            Value::Array(_) => anyhow::bail!("nested list"),
-            _ => Ok(()),
-        }),
-        other => anyhow::bail!("a pattern's leaf must be a list, found {other}"),
-    }
-}
-
-/// Event filtering's match of `pattern` against `event`: every field of an object must match;
-/// a list matches when the value (or, for a list value, one of its elements) equals one of its
-/// values or starts with one of its prefixes.
-fn matches(pattern: &Value, event: &Value) -> bool {
-    match pattern {
-        Value::Object(fields) => fields
-            .iter()
-            .all(|(name, sub)| event.get(name).is_some_and(|value| matches(sub, value))),
-        Value::Array(options) => {
-            let one = |value: &Value| {
-                options.iter().any(|option| match option {
-                    Value::Object(rule) => rule
-                        .get("prefix")
-                        .and_then(Value::as_str)
-                        .zip(value.as_str())
-                        .is_some_and(|(prefix, text)| text.starts_with(prefix)),
-                    exact => exact == value,
-                })
-            };
-            match event {
-                Value::Array(values) => values.iter().any(one),
-                value => one(value),
-            }
-        }
-        _ => false,
-    }
-}
-
-/// Each shard's position, kept in a file so a restart resumes where processing stopped.
-struct Positions {
-    path: PathBuf,
-    file: Mutex<PositionsFile>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PositionsFile {
-    /// The stream these positions belong to: a table created again has a new stream.
-    stream_arn: String,
-    shards: BTreeMap<String, ShardPosition>,
-}
-
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ShardPosition {
-    /// Sequence number of the last record processed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    after: Option<String>,
-    /// Read to its end (a closed shard).
-    #[serde(default)]
-    finished: bool,
-}
-
-impl Positions {
-    fn load(path: PathBuf, arn: &str) -> anyhow::Result<Self> {
-        let saved = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice::<PositionsFile>(&bytes)
-                .with_context(|| format!("reading {}", path.display()))?,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => PositionsFile::default(),
-            Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
-        };
-        let file = if saved.stream_arn == arn {
-            saved
-        } else {
-            PositionsFile {
-                stream_arn: arn.to_owned(),
-                shards: BTreeMap::new(),
-            }
-        };
-        Ok(Self {
-            path,
-            file: Mutex::new(file),
-        })
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, PositionsFile> {
-        self.file
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn after(&self, shard: &str) -> Option<String> {
-        self.lock().shards.get(shard).and_then(|p| p.after.clone())
-    }
-
-    fn finished(&self, shard: &str) -> bool {
-        self.lock().shards.get(shard).is_some_and(|p| p.finished)
-    }
-
-    fn advance(&self, shard: &str, sequence: &str) -> anyhow::Result<()> {
-        let mut file = self.lock();
-        file.shards.entry(shard.to_owned()).or_default().after = Some(sequence.to_owned());
-        save(&self.path, &file)
-    }
-
-    fn finish(&self, shard: &str) -> anyhow::Result<()> {
-        let mut file = self.lock();
-        file.shards.entry(shard.to_owned()).or_default().finished = true;
-        save(&self.path, &file)
-    }
-}
-
-/// Replaces `path` with `file` so that a crash leaves the old or the new version, never a
-/// torn one: written beside it, synced, renamed over it, and the folder synced.
-fn save(path: &Path, file: &PositionsFile) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let folder = path.parent().context("positions file has no folder")?;
-    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-    let temporary = path.with_extension("json.tmp");
-    let mut out =
-        std::fs::File::create(&temporary).with_context(|| format!("writing {}", temporary.display()))?;
-    out.write_all(&serde_json::to_vec_pretty(file)?)?;
-    out.sync_all()?;
-    drop(out);
-    std::fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))?;
-    std::fs::File::open(folder)?.sync_all()?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Value, json};
 
     fn record(event: &str, sk: &str) -> Value {
         json!({"eventName": event, "dynamodb": {"Keys": {"pk": {"S": "X"}, "sk": {"S": sk}}}})
