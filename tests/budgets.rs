@@ -6,6 +6,35 @@
 use keel_tests::budgets::{BUDGETS, measure};
 use keel_tests::spawn_app;
 
+#[test]
+fn every_route_of_the_template_has_a_budget() {
+    let template = keel_local::template::Template::load(&keel_local::Options::default_template())
+        .expect("template.yaml reads");
+    // "PUT /api/user (bio)" and "GET /api/articles?tag=" budget the routes "PUT /api/user" and
+    // "GET /api/articles".
+    let budgeted: std::collections::BTreeSet<String> = BUDGETS
+        .iter()
+        .map(|(endpoint, _)| {
+            let mut words = endpoint.split(' ');
+            let method = words.next().unwrap_or_default();
+            let path = words
+                .next()
+                .unwrap_or_default()
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            format!("{method} {path}")
+        })
+        .collect();
+    let missing: Vec<String> = template
+        .routes
+        .iter()
+        .map(keel_local::template::Route::key)
+        .filter(|key| !budgeted.contains(key))
+        .collect();
+    assert!(missing.is_empty(), "routes with no request budget: {missing:?}");
+}
+
 #[tokio::test]
 async fn every_endpoint_stays_within_its_dynamodb_request_budget() {
     let app = spawn_app().await;

@@ -296,8 +296,8 @@ pub async fn content(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErr
 pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
     let id = upload_id_param(&req)?;
-    owned(deps, &id, &session).await?;
-    match finalise(deps, &id).await? {
+    let upload = owned(deps, &id, &session).await?;
+    match finalise_read(deps, &id, Some(upload)).await? {
         Finalised::Settled(upload) if upload.status == UploadStatus::Rejected => Err(
             ApiError::UnprocessableEntity(FieldErrors::single("file", upload.reason.unwrap_or_default())),
         ),
@@ -360,9 +360,15 @@ pub enum Finalised {
 /// what the winner recorded. Bytes for an upload that no longer exists are removed, so
 /// nothing is orphaned in the bucket.
 pub async fn finalise(deps: &Deps, id: &UploadId) -> Result<Finalised, ApiError> {
+    finalise_read(deps, id, deps.store.upload(id).await?).await
+}
+
+/// [`finalise`] from the record as `complete` has just read it (`None`: no such upload), so the
+/// owner's request reads it once.
+async fn finalise_read(deps: &Deps, id: &UploadId, record: Option<Upload>) -> Result<Finalised, ApiError> {
     let files = deps.files()?;
     let incoming = Files::incoming_key(id);
-    let Some(upload) = deps.store.upload(id).await? else {
+    let Some(upload) = record else {
         files.remove(&all_keys(id)).await?;
         return Ok(Finalised::Unknown);
     };

@@ -44,6 +44,14 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("GET /api/admin/orders", 2),
     ("POST /api/orders/{id}/cancel", 3),
     ("DELETE /api/products/{id}", 3),
+    ("POST /api/uploads", 2),
+    ("GET /api/uploads", 1),
+    ("GET /api/uploads/{id}", 1),
+    ("GET /api/uploads/{id}/content", 1),
+    // Of an upload the bucket's event settled already (the owner's read is the finaliser's).
+    ("POST /api/uploads/{id}/complete", 1),
+    ("DELETE /api/uploads/{id}", 3),
+    ("POST /api/user/logout", 1),
 ];
 
 /// Runs every endpoint once in a realistic state and answers (endpoint, calls).
@@ -156,7 +164,63 @@ pub async fn measure(app: &TestApp) -> Vec<(&'static str, Vec<keel_local::meter:
     let (_, calls) = app.metered(app.send("DELETE", &article, None, Some(&a))).await;
     measured.push(("DELETE /api/articles/{slug}", calls));
     measure_shop(app, &r, &mut measured).await;
+    measure_uploads(app, &r, &mut measured).await;
+    let (_, calls) = app
+        .metered(app.send("POST", "/user/logout", None, Some(&r)))
+        .await;
+    measured.push(("POST /api/user/logout", calls));
     measured
+}
+
+/// An upload's life, by its owner (`owner`'s token): announce, list, read, download, complete
+/// (once the bucket's event has settled it: its own finalising is not charged), delete.
+async fn measure_uploads(
+    app: &TestApp,
+    owner: &str,
+    measured: &mut Vec<(&'static str, Vec<keel_local::meter::Call>)>,
+) {
+    let bytes = crate::uploads::png(4, 4);
+    let (announced, calls) = app
+        .metered(crate::uploads::announce(
+            app,
+            owner,
+            "b.png",
+            "image/png",
+            bytes.len(),
+            "avatar",
+        ))
+        .await;
+    measured.push(("POST /api/uploads", calls));
+    assert_eq!(announced.status, 201, "{}", announced.body);
+    let id = announced.body["upload"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        crate::uploads::send_bytes(&announced.body["uploadRequest"], bytes).await,
+        200
+    );
+    let path = format!("/uploads/{id}");
+    let started = std::time::Instant::now();
+    while app.send("GET", &path, None, Some(owner)).await.body["upload"]["status"] == "pending" {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{id} never settled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (_, calls) = app.metered(app.send("GET", "/uploads", None, Some(owner))).await;
+    measured.push(("GET /api/uploads", calls));
+    let (_, calls) = app.metered(app.send("GET", &path, None, Some(owner))).await;
+    measured.push(("GET /api/uploads/{id}", calls));
+    let (_, calls) = app
+        .metered(app.send("GET", &format!("{path}/content"), None, Some(owner)))
+        .await;
+    measured.push(("GET /api/uploads/{id}/content", calls));
+    let (_, calls) = app
+        .metered(app.send("POST", &format!("{path}/complete"), None, Some(owner)))
+        .await;
+    measured.push(("POST /api/uploads/{id}/complete", calls));
+    let (deleted, calls) = app.metered(app.send("DELETE", &path, None, Some(owner))).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    measured.push(("DELETE /api/uploads/{id}", calls));
 }
 
 /// The catalog and orders, by an admin and a shopper (`shopper`'s token).
