@@ -8,6 +8,7 @@
 //! keel-tests` resolves another feature set and compiles the workspace crates again).
 
 mod api;
+mod architecture;
 mod budgets;
 mod concurrency;
 mod content;

@@ -228,7 +228,7 @@ pub async fn start_stream(
 }
 
 /// The bucket's lifecycle rules, applied hourly as S3 applies them (daily).
-async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crate::s3::ExpiryRule>) {
+async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crate::template::ExpiryRule>) {
     if rules.is_empty() {
         return;
     }

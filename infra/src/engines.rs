@@ -16,13 +16,7 @@ use crate::s3::{BucketCors, ObjectCreated, Signers};
 /// The file a running local server leaves in its data folder, naming its DynamoDB engine.
 pub const ENGINE_FILE: &str = "dynamodb-endpoint";
 
-/// Credentials the embedded S3 server checks SigV4 signatures against. They unlock nothing but
-/// a server bound to 127.0.0.1. Letters and digits only: DynamoDB Local refuses anything else.
-pub const LOCAL_ACCESS_KEY: &str = "keellocal";
-/// See [`LOCAL_ACCESS_KEY`].
-pub const LOCAL_SECRET_KEY: &str = "keellocalsecret";
-/// The region local clients sign for.
-pub const LOCAL_REGION: &str = "us-east-1";
+pub use crate::credentials::{LOCAL_ACCESS_KEY, LOCAL_REGION, LOCAL_SECRET_KEY};
 
 /// Running embedded engines. Dropping this stops them.
 #[derive(Debug)]

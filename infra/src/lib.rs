@@ -8,6 +8,8 @@
 pub mod admin;
 /// Putting it together: [`app::spawn`] is what both the binary and the tests run.
 pub mod app;
+/// The local engines' and clients' one set of credentials.
+pub mod credentials;
 /// The OpenAPI document and the docs page.
 pub mod docs;
 /// The embedded DynamoDB and S3 engines.

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use http::{HeaderValue, Method, header};
 use s3s::dto::{
@@ -25,7 +25,7 @@ use s3s::{S3, S3Request, S3Response, S3Result};
 use tokio::sync::mpsc;
 
 use crate::iam::{Access, AccessLog, Policy, Resources};
-use crate::template::Cors;
+use crate::template::{Cors, ExpiryRule};
 
 /// An object S3 stored: what its `Object Created` event carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -233,15 +233,6 @@ impl BucketCors {
     }
 }
 
-/// A lifecycle rule: objects under `prefix` older than `max_age` are removed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExpiryRule {
-    /// Key prefix.
-    pub prefix: String,
-    /// Age after which an object goes.
-    pub max_age: Duration,
-}
-
 /// Applies `rules` to `bucket` as of `now`, as S3's lifecycle does (daily, in AWS), through
 /// the S3 API. Returns the keys removed.
 pub async fn expire(
@@ -275,7 +266,7 @@ pub async fn expire(
 }
 
 /// IAM for requests the engine receives, by who signed them: the operator's key
-/// ([`crate::engines::LOCAL_ACCESS_KEY`]) may do anything; a function's key (its logical id)
+/// ([`crate::credentials::LOCAL_ACCESS_KEY`]) may do anything; a function's key (its logical id)
 /// only what its template policy allows. This is how AWS judges a presigned URL — by the
 /// permissions of the role that signed it — and a presigned request never passes through the
 /// function's SDK client, so [`crate::iam::IamGuard`] cannot see it: the engine does.
@@ -307,7 +298,7 @@ impl Signers {
     }
 
     fn knows(&self, access_key: &str) -> bool {
-        access_key == crate::engines::LOCAL_ACCESS_KEY
+        access_key == crate::credentials::LOCAL_ACCESS_KEY
             || self
                 .0
                 .lock()
@@ -321,7 +312,7 @@ impl Signers {
 impl s3s::auth::S3Auth for Signers {
     async fn get_secret_key(&self, access_key: &str) -> S3Result<s3s::auth::SecretKey> {
         if self.knows(access_key) {
-            Ok(crate::engines::LOCAL_SECRET_KEY.into())
+            Ok(crate::credentials::LOCAL_SECRET_KEY.into())
         } else {
             Err(s3s::s3_error!(InvalidAccessKeyId))
         }
@@ -335,7 +326,7 @@ impl s3s::access::S3Access for Signers {
             // The bucket blocks public access: an unsigned request is refused.
             return Err(s3s::s3_error!(AccessDenied, "Anonymous access is denied"));
         };
-        if credentials.access_key == crate::engines::LOCAL_ACCESS_KEY {
+        if credentials.access_key == crate::credentials::LOCAL_ACCESS_KEY {
             return Ok(());
         }
         let table = self.0.lock().expect("signers lock");

@@ -394,7 +394,7 @@ impl Reader<'_> {
             .into_iter()
             .filter(|rule| rule.status == "Enabled")
             .filter_map(|rule| {
-                Some(crate::s3::ExpiryRule {
+                Some(crate::template::ExpiryRule {
                     prefix: rule.prefix.unwrap_or_default(),
                     max_age: std::time::Duration::from_secs(rule.expiration_in_days? * 24 * 3600),
                 })

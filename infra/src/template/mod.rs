@@ -37,9 +37,18 @@ pub struct BucketSpec {
     /// Its CORS rule (the first of `CorsRules`).
     pub cors: Option<Cors>,
     /// Its lifecycle expiration rules.
-    pub expiry: Vec<crate::s3::ExpiryRule>,
+    pub expiry: Vec<ExpiryRule>,
     /// Whether Object Created events go to EventBridge.
     pub event_bridge: bool,
+}
+
+/// A lifecycle rule: objects under `prefix` older than `max_age` are removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiryRule {
+    /// Key prefix.
+    pub prefix: String,
+    /// Age after which an object goes.
+    pub max_age: std::time::Duration,
 }
 
 /// One route: `METHOD /path/{param}` to a function's binary.
