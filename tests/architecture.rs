@@ -12,12 +12,8 @@ const LARGE_FILES: &[(&str, usize)] = &[("functions/src/openapi.rs", 840)];
 const MAX_FILE_LINES: usize = 600;
 /// Functions over the length limit today, each at most the length it has.
 const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
-    ("infra/src/main.rs", "main", 116),
-    ("infra/src/provision.rs", "ensure_table", 106),
-    ("shared/src/domain/upload.rs", "parse", 95),
     ("infra/src/streams/mod.rs", "poll_shard", 92),
     ("infra/src/gateway.rs", "api_gateway_event", 84),
-    ("shared/src/store/users.rs", "update_user", 83),
 ];
 /// The most lines a function may have.
 const MAX_FUNCTION_LINES: usize = 80;

@@ -92,90 +92,105 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     if let Some(Command::Admin { action }) = &cli.command {
-        let (args, role, verb) = match action {
-            AdminAction::Grant(args) => (args, Role::Admin, "is now an admin"),
-            AdminAction::Revoke(args) => (args, Role::User, "is no longer an admin"),
-        };
-        let target = if args.aws {
-            Target::Aws
-        } else {
-            Target::DataDir(args.data_dir.clone())
-        };
-        keel_local::admin::set_role(&target, &args.table, &args.username, role).await?;
-        println!("{} {verb}", args.username);
-        return Ok(());
+        return admin(action).await;
     }
     let jwt_secret = jwt_secret(&cli.data_dir)?;
-    let mut options = Options {
+    let options = Options {
         port: cli.port,
         template: cli.template.clone(),
         storage: Storage::Dir(cli.data_dir.clone()),
         backend: if cli.aws { Backend::Aws } else { Backend::Local },
         table: cli.table.clone(),
         bucket: cli.bucket.clone(),
-        jwt_secret: jwt_secret.clone(),
+        jwt_secret,
         engine_ports: (cli.dynamodb_port, cli.s3_port),
         meter: Default::default(),
         access_log: Default::default(),
         process_stream: true,
     };
-
     if cli.engines_only {
-        if options.engine_ports == (0, 0) {
-            options.engine_ports = (8010, 8014);
-        }
-        let template = Template::load(&options.template)?;
-        let storage = keel_local::app::prepare_storage(&options, &template).await?;
-        let env_file = cli.data_dir.join("lambda.env");
-        let env = format!(
-            "TABLE_NAME={}\nBUCKET_NAME={}\nJWT_SECRET={}\nAWS_REGION={LOCAL_REGION}\nAWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY}\n\
-             AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY}\nAWS_ENDPOINT_URL_DYNAMODB={}\nAWS_ENDPOINT_URL_S3={}\n",
-            options.table,
-            options.bucket,
-            jwt_secret,
-            storage.dynamodb_endpoint.clone().unwrap_or_default(),
-            storage.s3_endpoint.clone().unwrap_or_default(),
-        );
-        write_private(&env_file, env.as_bytes())?;
-        println!(
-            "Embedded engines running. Function environment written to {}",
-            env_file.display()
-        );
-        println!(
-            "In another terminal:  cargo lambda watch -A 127.0.0.1 --env-file {}",
-            env_file.display()
-        );
-        // Functions under `cargo lambda watch` write to the engines directly: poll the stream
-        // so feeds fill as they would in AWS.
-        // Kept until Ctrl-C: dropping the poller stops it.
-        let _stream = if let Some(endpoint) = &storage.dynamodb_endpoint {
-            let tokens =
-                keel::auth::TokenKeys::new(options.jwt_secret.as_bytes(), keel::auth::DEFAULT_TOKEN_TTL)?;
-            let functions = keel_local::app::FunctionDeps::build(
-                &template,
-                &options,
-                &storage.sdk,
-                storage.s3_endpoint.as_deref(),
-                None,
-                &tokens,
-            )?;
-            Some(
-                keel_local::app::start_stream(
-                    endpoint,
-                    &template,
-                    &functions,
-                    &options.table,
-                    options.storage.dir(),
-                )
-                .await?,
-            )
-        } else {
-            None
-        };
-        tokio::signal::ctrl_c().await?;
-        return Ok(());
+        engines_only(&cli, options).await
+    } else {
+        serve(&cli, options).await
     }
+}
 
+/// `keel-local admin grant|revoke`: sets a user's role and exits.
+async fn admin(action: &AdminAction) -> anyhow::Result<()> {
+    let (args, role, verb) = match action {
+        AdminAction::Grant(args) => (args, Role::Admin, "is now an admin"),
+        AdminAction::Revoke(args) => (args, Role::User, "is no longer an admin"),
+    };
+    let target = if args.aws {
+        Target::Aws
+    } else {
+        Target::DataDir(args.data_dir.clone())
+    };
+    keel_local::admin::set_role(&target, &args.table, &args.username, role).await?;
+    println!("{} {verb}", args.username);
+    Ok(())
+}
+
+/// `--engines-only`: the embedded engines and the stream, for functions run by `cargo lambda
+/// watch`, with their environment written to `lambda.env`; until Ctrl-C.
+async fn engines_only(cli: &Cli, mut options: Options) -> anyhow::Result<()> {
+    if options.engine_ports == (0, 0) {
+        options.engine_ports = (8010, 8014);
+    }
+    let template = Template::load(&options.template)?;
+    let storage = keel_local::app::prepare_storage(&options, &template).await?;
+    let env_file = cli.data_dir.join("lambda.env");
+    let env = format!(
+        "TABLE_NAME={}\nBUCKET_NAME={}\nJWT_SECRET={}\nAWS_REGION={LOCAL_REGION}\nAWS_ACCESS_KEY_ID={LOCAL_ACCESS_KEY}\n\
+         AWS_SECRET_ACCESS_KEY={LOCAL_SECRET_KEY}\nAWS_ENDPOINT_URL_DYNAMODB={}\nAWS_ENDPOINT_URL_S3={}\n",
+        options.table,
+        options.bucket,
+        options.jwt_secret,
+        storage.dynamodb_endpoint.clone().unwrap_or_default(),
+        storage.s3_endpoint.clone().unwrap_or_default(),
+    );
+    write_private(&env_file, env.as_bytes())?;
+    println!(
+        "Embedded engines running. Function environment written to {}",
+        env_file.display()
+    );
+    println!(
+        "In another terminal:  cargo lambda watch -A 127.0.0.1 --env-file {}",
+        env_file.display()
+    );
+    // Functions under `cargo lambda watch` write to the engines directly: poll the stream
+    // so feeds fill as they would in AWS.
+    // Kept until Ctrl-C: dropping the poller stops it.
+    let _stream = if let Some(endpoint) = &storage.dynamodb_endpoint {
+        let tokens =
+            keel::auth::TokenKeys::new(options.jwt_secret.as_bytes(), keel::auth::DEFAULT_TOKEN_TTL)?;
+        let functions = keel_local::app::FunctionDeps::build(
+            &template,
+            &options,
+            &storage.sdk,
+            storage.s3_endpoint.as_deref(),
+            None,
+            &tokens,
+        )?;
+        Some(
+            keel_local::app::start_stream(
+                endpoint,
+                &template,
+                &functions,
+                &options.table,
+                options.storage.dir(),
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}
+
+/// The whole API, with its route table printed; until Ctrl-C.
+async fn serve(cli: &Cli, options: Options) -> anyhow::Result<()> {
     let app = keel_local::spawn(options).await?;
     println!(
         "Keel API on http://{}  (data: {})",

@@ -17,62 +17,7 @@ pub async fn ensure_table(
     spec: &TableSpec,
 ) -> anyhow::Result<()> {
     match client.describe_table().table_name(table).send().await {
-        Ok(existing) => {
-            // A table made before the template asked for a stream gets one now.
-            let has_stream = existing
-                .table()
-                .and_then(|t| t.stream_specification())
-                .is_some_and(|s| s.stream_enabled());
-            if let (Some(view), false) = (&spec.stream_view_type, has_stream) {
-                client
-                    .update_table()
-                    .table_name(table)
-                    .stream_specification(stream(view)?)
-                    .send()
-                    .await
-                    .context("UpdateTable: enabling the stream")?;
-            }
-            // Indexes the template gained since the table was made (one per UpdateTable, as
-            // DynamoDB requires).
-            let existing: Vec<String> = existing
-                .table()
-                .map(|t| t.global_secondary_indexes())
-                .unwrap_or_default()
-                .iter()
-                .filter_map(|i| i.index_name().map(str::to_owned))
-                .collect();
-            for index in spec.global_indexes.iter().filter(|i| !existing.contains(&i.name)) {
-                let mut request = client.update_table().table_name(table);
-                for (name, kind) in spec
-                    .attributes
-                    .iter()
-                    .filter(|(name, _)| index.key_schema.iter().any(|(k, _)| k == *name))
-                {
-                    request = request.attribute_definitions(
-                        AttributeDefinition::builder()
-                            .attribute_name(name)
-                            .attribute_type(ScalarAttributeType::from(kind.as_str()))
-                            .build()?,
-                    );
-                }
-                request
-                    .global_secondary_index_updates(
-                        GlobalSecondaryIndexUpdate::builder()
-                            .create(
-                                CreateGlobalSecondaryIndexAction::builder()
-                                    .index_name(&index.name)
-                                    .set_key_schema(Some(keys(&index.key_schema)?))
-                                    .projection(projection(index))
-                                    .build()?,
-                            )
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .with_context(|| format!("UpdateTable: adding index {}", index.name))?;
-            }
-            return Ok(());
-        }
+        Ok(existing) => return bring_up_to_date(client, table, spec, existing).await,
         Err(error)
             if error
                 .as_service_error()
@@ -84,12 +29,7 @@ pub async fn ensure_table(
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest);
     for (name, kind) in &spec.attributes {
-        request = request.attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::from(kind.as_str()))
-                .build()?,
-        );
+        request = request.attribute_definitions(attribute(name, kind)?);
     }
     request = request.set_key_schema(Some(keys(&spec.key_schema)?));
     if let Some(view) = &spec.stream_view_type {
@@ -116,6 +56,69 @@ pub async fn ensure_table(
         }
         Err(error) => Err(anyhow::Error::new(error).context(format!("CreateTable {table}"))),
     }
+}
+
+/// Gives a table made by an earlier template what the template has gained since: the stream,
+/// and each new index (one per `UpdateTable`, as DynamoDB requires).
+async fn bring_up_to_date(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    spec: &TableSpec,
+    existing: aws_sdk_dynamodb::operation::describe_table::DescribeTableOutput,
+) -> anyhow::Result<()> {
+    let has_stream = existing
+        .table()
+        .and_then(|t| t.stream_specification())
+        .is_some_and(|s| s.stream_enabled());
+    if let (Some(view), false) = (&spec.stream_view_type, has_stream) {
+        client
+            .update_table()
+            .table_name(table)
+            .stream_specification(stream(view)?)
+            .send()
+            .await
+            .context("UpdateTable: enabling the stream")?;
+    }
+    let existing: Vec<String> = existing
+        .table()
+        .map(|t| t.global_secondary_indexes())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|i| i.index_name().map(str::to_owned))
+        .collect();
+    for index in spec.global_indexes.iter().filter(|i| !existing.contains(&i.name)) {
+        let mut request = client.update_table().table_name(table);
+        for (name, kind) in spec
+            .attributes
+            .iter()
+            .filter(|(name, _)| index.key_schema.iter().any(|(k, _)| k == *name))
+        {
+            request = request.attribute_definitions(attribute(name, kind)?);
+        }
+        request
+            .global_secondary_index_updates(
+                GlobalSecondaryIndexUpdate::builder()
+                    .create(
+                        CreateGlobalSecondaryIndexAction::builder()
+                            .index_name(&index.name)
+                            .set_key_schema(Some(keys(&index.key_schema)?))
+                            .projection(projection(index))
+                            .build()?,
+                    )
+                    .build(),
+            )
+            .send()
+            .await
+            .with_context(|| format!("UpdateTable: adding index {}", index.name))?;
+    }
+    Ok(())
+}
+
+fn attribute(name: &str, kind: &str) -> anyhow::Result<AttributeDefinition> {
+    Ok(AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::from(kind))
+        .build()?)
 }
 
 fn keys(schema: &[(String, String)]) -> anyhow::Result<Vec<KeySchemaElement>> {

@@ -281,50 +281,12 @@ impl NewUpload {
     /// Validates every field, reporting all bad ones at once.
     pub fn parse(fields: &UploadFields) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let purpose = match required("purpose", fields.purpose.as_deref()) {
-            Ok(raw) => match Purpose::parse(raw) {
-                Some(purpose) => Some(purpose),
-                None => {
-                    errors.push("purpose", "must be one of avatar, article, product, attachment");
-                    None
-                }
-            },
-            Err(e) => {
-                errors.extend(e);
-                None
-            }
-        };
+        let purpose = collect(&mut errors, purpose_of(fields.purpose.as_deref()));
         let filename = collect(&mut errors, Filename::parse(fields.filename.as_deref()));
-        let media_type = match required("contentType", fields.content_type.as_deref()) {
-            Ok(raw) => {
-                let parsed = MediaType::from_mime(raw);
-                match (parsed, purpose) {
-                    (Some(media), Some(purpose)) if !purpose.accepts(media) => {
-                        errors.push(
-                            "contentType",
-                            format!(
-                                "is not accepted for {} uploads (accepted: {})",
-                                purpose.as_str(),
-                                purpose.accepted_list()
-                            ),
-                        );
-                        None
-                    }
-                    (Some(media), _) => Some(media),
-                    (None, _) => {
-                        errors.push(
-                            "contentType",
-                            "must be one of image/jpeg, image/png, image/gif, image/webp, application/pdf, text/plain",
-                        );
-                        None
-                    }
-                }
-            }
-            Err(e) => {
-                errors.extend(e);
-                None
-            }
-        };
+        let media_type = collect(
+            &mut errors,
+            media_type_of(fields.content_type.as_deref(), purpose),
+        );
         if let (Some(name), Some(media)) = (&filename, media_type)
             && let Some(ext) = name.extension()
             && !media.extensions().contains(&ext.as_str())
@@ -334,36 +296,7 @@ impl NewUpload {
                 format!("has extension .{ext}, which does not match {}", media.mime()),
             );
         }
-        let size = match &fields.size {
-            None | Some(Value::Null) => {
-                errors.push("size", "can't be blank");
-                None
-            }
-            Some(raw) => match super::json_whole(raw).and_then(|n| u64::try_from(n).ok()) {
-                Some(0) => {
-                    errors.push("size", "must be greater than 0 (empty files are not accepted)");
-                    None
-                }
-                Some(size) => match purpose {
-                    Some(purpose) if size > purpose.max_bytes() => {
-                        errors.push(
-                            "size",
-                            format!(
-                                "is too large for {} uploads (maximum is {} bytes)",
-                                purpose.as_str(),
-                                purpose.max_bytes()
-                            ),
-                        );
-                        None
-                    }
-                    _ => Some(size),
-                },
-                None => {
-                    errors.push("size", "must be a whole number of bytes greater than 0");
-                    None
-                }
-            },
-        };
+        let size = collect(&mut errors, size_of(fields.size.as_ref(), purpose));
         match (purpose, filename, media_type, size) {
             (Some(purpose), Some(filename), Some(media_type), Some(size)) if errors.is_empty() => Ok(Self {
                 purpose,
@@ -373,6 +306,61 @@ impl NewUpload {
             }),
             _ => Err(errors),
         }
+    }
+}
+
+/// `purpose`: one of the purposes an upload may serve.
+fn purpose_of(raw: Option<&str>) -> Result<Purpose, FieldErrors> {
+    Purpose::parse(required("purpose", raw)?)
+        .ok_or_else(|| FieldErrors::single("purpose", "must be one of avatar, article, product, attachment"))
+}
+
+/// `contentType`: a type Keel accepts, and (when the purpose is known) one that purpose accepts.
+fn media_type_of(raw: Option<&str>, purpose: Option<Purpose>) -> Result<MediaType, FieldErrors> {
+    let Some(media) = MediaType::from_mime(required("contentType", raw)?) else {
+        return Err(FieldErrors::single(
+            "contentType",
+            "must be one of image/jpeg, image/png, image/gif, image/webp, application/pdf, text/plain",
+        ));
+    };
+    match purpose {
+        Some(purpose) if !purpose.accepts(media) => Err(FieldErrors::single(
+            "contentType",
+            format!(
+                "is not accepted for {} uploads (accepted: {})",
+                purpose.as_str(),
+                purpose.accepted_list()
+            ),
+        )),
+        _ => Ok(media),
+    }
+}
+
+/// `size`: a whole number of bytes, more than 0, within the purpose's limit when it is known.
+fn size_of(raw: Option<&Value>, purpose: Option<Purpose>) -> Result<u64, FieldErrors> {
+    let raw = raw
+        .filter(|v| !v.is_null())
+        .ok_or_else(|| FieldErrors::single("size", "can't be blank"))?;
+    match super::json_whole(raw).and_then(|n| u64::try_from(n).ok()) {
+        Some(0) => Err(FieldErrors::single(
+            "size",
+            "must be greater than 0 (empty files are not accepted)",
+        )),
+        Some(size) => match purpose {
+            Some(purpose) if size > purpose.max_bytes() => Err(FieldErrors::single(
+                "size",
+                format!(
+                    "is too large for {} uploads (maximum is {} bytes)",
+                    purpose.as_str(),
+                    purpose.max_bytes()
+                ),
+            )),
+            _ => Ok(size),
+        },
+        None => Err(FieldErrors::single(
+            "size",
+            "must be a whole number of bytes greater than 0",
+        )),
     }
 }
 

@@ -77,6 +77,35 @@ fn guard(pk: String, sk: &str, user: &UserId) -> GuardItem {
     }
 }
 
+/// Moves the username and email guards that `update` renames from `old` (username, email):
+/// each old guard removed while it is still `user`'s, each new one created only if free.
+/// Answers (place in `tx`, field) of each new guard, to read a cancellation by.
+fn move_guards(
+    tx: &mut Tx<'_>,
+    user: &UserId,
+    old: (&Username, &Email),
+    update: &UserUpdate,
+) -> anyhow::Result<Vec<(usize, &'static str)>> {
+    let (old_username, old_email) = old;
+    let mut guards = Vec::new();
+    if let Some(new) = update
+        .username
+        .as_ref()
+        .filter(|new| new.key() != old_username.key())
+    {
+        delete_guard(tx, username_pk(old_username), USERNAME_SK, user)?;
+        guards.push((
+            tx.put_new(&guard(username_pk(new), USERNAME_SK, user))?,
+            "username",
+        ));
+    }
+    if let Some(new) = update.email.as_ref().filter(|new| *new != old_email) {
+        delete_guard(tx, email_pk(old_email), EMAIL_SK, user)?;
+        guards.push((tx.put_new(&guard(email_pk(new), EMAIL_SK, user))?, "email"));
+    }
+    Ok(guards)
+}
+
 /// Removes a guard, but only if it is still `user`'s.
 fn delete_guard(tx: &mut Tx<'_>, pk: String, sk: &str, user: &UserId) -> anyhow::Result<usize> {
     tx.delete(
@@ -246,25 +275,12 @@ impl Store {
             let old_image = current.image.clone();
             let next = apply(current, &update);
 
-            // (index in the transaction, field) of each guard put, to read cancellation reasons.
-            let mut guards: Vec<(usize, &'static str)> = Vec::new();
             let mut tx = Tx::new(&self.table);
             tx.put(
                 &next,
                 Some(("version = :read", vec![(":read", number(read_version))])),
             )?;
-            if let Some(new) = update
-                .username
-                .as_ref()
-                .filter(|new| new.key() != old_username.key())
-            {
-                delete_guard(&mut tx, username_pk(&old_username), USERNAME_SK, id)?;
-                guards.push((tx.put_new(&guard(username_pk(new), USERNAME_SK, id))?, "username"));
-            }
-            if let Some(new) = update.email.as_ref().filter(|new| *new != &old_email) {
-                delete_guard(&mut tx, email_pk(&old_email), EMAIL_SK, id)?;
-                guards.push((tx.put_new(&guard(email_pk(new), EMAIL_SK, id))?, "email"));
-            }
+            let guards = move_guards(&mut tx, id, (&old_username, &old_email), &update)?;
             let (mut attach_at, mut release_at) = (None, None);
             if let Some(new_upload) = attaching.clone() {
                 let old_upload = old_image.as_deref().and_then(UploadId::from_content_url);
