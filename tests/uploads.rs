@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use keel_tests::uploads::{announce, png, send_bytes, send_to, upload};
+use keel_tests::uploads::{announce, png, send_bytes, send_to, settled, upload};
 use keel_tests::{TestApp, spawn_app};
 use serde_json::{Value, json};
 
@@ -23,25 +23,6 @@ fn bomb() -> Vec<u8> {
         .write_with_encoder(encoder)
         .unwrap();
     out
-}
-
-/// Waits until the bucket's event has finalised upload `id`; answers the record.
-async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let reply = app
-            .send("GET", &format!("/uploads/{id}"), None, Some(token))
-            .await;
-        if reply.status == 200 && reply.body["upload"]["status"] != "pending" {
-            return reply.body["upload"].clone();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "{id} never settled: {}",
-            reply.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn bucket(app: &TestApp) -> String {

@@ -66,6 +66,26 @@ pub async fn upload(
     reply.body["upload"]["id"].as_str().unwrap().to_owned()
 }
 
+/// Waits until the bucket's event has finalised upload `id` (its owner's `token` reads it);
+/// answers the record. Panics after 20 s.
+pub async fn settled(app: &TestApp, token: &str, id: &str) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let reply = app
+            .send("GET", &format!("/uploads/{id}"), None, Some(token))
+            .await;
+        if reply.status == 200 && reply.body["upload"]["status"] != "pending" {
+            return reply.body["upload"].clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{id} never settled: {}",
+            reply.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 impl TestApp {
     /// Every key in the bucket.
     pub async fn bucket_keys(&self) -> Vec<String> {

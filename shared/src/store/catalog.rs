@@ -236,10 +236,10 @@ impl Store {
         let mut tx = Tx::new(&self.table);
         tx.put_new(&item)?;
         put_catalog_entries(&mut tx, &item, &item.catalog_keys())?;
-        let attach_at = match item.image.as_deref().and_then(UploadId::parse) {
+        let attach_at = match &new.image {
             Some(upload) => Some(attach(
                 &mut tx,
-                &upload,
+                upload,
                 admin,
                 Purpose::Product,
                 &Attachment::Product(id.to_string()),

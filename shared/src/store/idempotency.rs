@@ -18,8 +18,17 @@ use super::tx::{Tx, number};
 use super::{Key, Store, StoreError, StoreResult, from_item, key_pair, to_item};
 use crate::domain::{IdempotencyKey, UserId};
 
-/// What recording a first response sets (with `:done`, `:status` and `:body`).
+/// What recording a first response sets, with [`response_values`].
 const RECORD_RESPONSE: &str = "SET #state = :done, response_status = :status, response_body = :body";
+
+/// The values [`RECORD_RESPONSE`] names.
+fn response_values(status: u16, body: &str) -> Vec<(&'static str, AttributeValue)> {
+    vec![
+        (":done", AttributeValue::S(DONE.into())),
+        (":status", number(status)),
+        (":body", AttributeValue::S(body.to_owned())),
+    ]
+}
 
 /// `state` of a claimed key whose request has not finished.
 const IN_PROGRESS: &str = "in_progress";
@@ -85,12 +94,11 @@ impl ClaimTicket {
             &sk,
             RECORD_RESPONSE,
             &[("#state", "state")],
-            vec![
-                (":done", AttributeValue::S(DONE.into())),
-                (":status", number(status)),
-                (":body", AttributeValue::S(body.to_owned())),
-                (":claim", AttributeValue::S(self.claim.clone())),
-            ],
+            [
+                response_values(status, body),
+                vec![(":claim", AttributeValue::S(self.claim.clone()))],
+            ]
+            .concat(),
             Some("claim = :claim"),
         )
     }
@@ -174,16 +182,8 @@ impl Store {
     ///
     /// Access: `UpdateItem` conditioned on the claim — 1 round trip.
     pub async fn finish_idempotency(&self, ticket: &ClaimTicket, status: u16, body: &str) -> StoreResult<()> {
-        self.update_claimed(
-            ticket,
-            RECORD_RESPONSE,
-            vec![
-                (":done", AttributeValue::S(DONE.into())),
-                (":status", number(status)),
-                (":body", AttributeValue::S(body.to_owned())),
-            ],
-        )
-        .await
+        self.update_claimed(ticket, RECORD_RESPONSE, response_values(status, body))
+            .await
     }
 
     /// Lets the key be claimed again at once: for a request that ends without an answer worth

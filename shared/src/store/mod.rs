@@ -44,7 +44,6 @@ pub use error::{StoreError, StoreResult};
 pub use idempotency::{Claim, ClaimTicket};
 pub use throttle::{
     EMAIL_DELAY_AFTER, LOGIN_WINDOW, LoginGate, MAX_EMAIL_DELAY, MAX_PAIR_FAILURES, MAX_SOURCE_FAILURES,
-    email_delay,
 };
 pub use uploads::{PENDING_LIFETIME, Verdict};
 pub use users::{LoginRecord, SESSION_PROJECTION, UserUpdate};
