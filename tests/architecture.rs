@@ -7,14 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Files over the size limit today, each at most the size it has: they may shrink, not grow.
-const LARGE_FILES: &[(&str, usize)] = &[("functions/src/openapi.rs", 840)];
+const LARGE_FILES: &[(&str, usize)] = &[];
 /// The most lines of non-test code a source file may have.
 const MAX_FILE_LINES: usize = 600;
 /// Functions over the length limit today, each at most the length it has.
-const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[
-    ("infra/src/streams/mod.rs", "poll_shard", 92),
-    ("infra/src/gateway.rs", "api_gateway_event", 84),
-];
+const LONG_FUNCTIONS: &[(&str, &str, usize)] = &[];
 /// The most lines a function may have.
 const MAX_FUNCTION_LINES: usize = 80;
 

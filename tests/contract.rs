@@ -27,7 +27,7 @@ fn binaries_on_disk() -> BTreeSet<String> {
 
 fn registered_binaries() -> BTreeSet<String> {
     let http = registry::ENDPOINTS.iter().map(|(_, endpoint)| endpoint.binary);
-    http.chain(registry::EVENT_FUNCTIONS.iter().map(|(name, _, _)| *name))
+    http.chain(registry::EVENT_FUNCTIONS.iter().map(|function| function.binary))
         .map(str::to_owned)
         .collect()
 }
@@ -35,7 +35,7 @@ fn registered_binaries() -> BTreeSet<String> {
 fn is_stream(binary: &str) -> bool {
     registry::EVENT_FUNCTIONS
         .iter()
-        .any(|(name, _, _)| *name == binary)
+        .any(|function| function.binary == binary)
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn each_binary_runs_the_endpoint_registered_under_its_name_and_no_other() {
             );
         }
     }
-    for (binary, _, main) in registry::EVENT_FUNCTIONS {
+    for registry::EventFunction { binary, main, .. } in registry::EVENT_FUNCTIONS {
         let source = std::fs::read_to_string(root().join(format!("functions/src/bin/{binary}.rs"))).unwrap();
         assert!(source.contains(main), "{binary} must call {main}");
     }

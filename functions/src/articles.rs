@@ -7,7 +7,7 @@ use keel::http::{empty, json, public, query_param, slug_param, wrapped_body};
 use keel::store::ListFilter;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::endpoint;
 use crate::views::{ArticleResponse, ArticlesResponse};
@@ -69,7 +69,7 @@ fn page(req: &Request) -> Result<Page, ApiError> {
     ),
     responses(
         (status = 200, description = "A page and the filter's total", body = ArticlesResponse),
-        (status = 422, description = "More than one filter, or limit/offset out of range", body = crate::openapi::ErrorBody),
+        (status = 422, description = "More than one filter, or limit/offset out of range", body = crate::schema::ErrorBody),
     ),
     security((), ("token" = [])))]
 #[tracing::instrument(name = "list_articles", skip_all)]
@@ -155,14 +155,14 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ArticleDto {
-    #[serde(default, deserialize_with = "keel::domain::not_null")]
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     title: Option<String>,
-    #[serde(default, deserialize_with = "keel::domain::not_null")]
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     description: Option<String>,
-    #[serde(default, deserialize_with = "keel::domain::not_null")]
+    #[serde(default, deserialize_with = "keel::http::not_null")]
     body: Option<String>,
     /// Absent keeps the tags on update; `null` is rejected (see `tag_list`).
-    #[serde(default, deserialize_with = "keel::domain::double_option")]
+    #[serde(default, deserialize_with = "keel::http::double_option")]
     tag_list: Option<Option<Vec<String>>>,
 }
 
@@ -180,10 +180,63 @@ impl ArticleDto {
     }
 }
 
+/// What a valid request is, for the document: the DTO above is lenient on purpose (a missing
+/// field gets RealWorld's "can't be blank" 422), while the document states the limits.
+#[allow(dead_code)] // Described, never constructed.
+pub(crate) mod request {
+    use serde::Deserialize;
+    use utoipa::ToSchema;
+
+    use crate::schema;
+
+    /// `{"article": {...}}` to create an article.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct NewArticleRequest {
+        article: NewArticleFields,
+    }
+
+    /// A new article. Images linked in the body (`…/api/uploads/{id}/content`) must be the
+    /// author's own ready `article` uploads, at most 10.
+    #[derive(Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct NewArticleFields {
+        #[schema(inline)]
+        title: schema::TitleText,
+        #[schema(inline)]
+        description: schema::DescriptionText,
+        #[schema(inline)]
+        body: schema::ArticleBodyText,
+        #[schema(inline, nullable = false)]
+        tag_list: Option<schema::Tags>,
+    }
+
+    /// `{"article": {...}}`: the fields to change, at least one. A new title gives a new slug.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct UpdateArticleRequest {
+        article: ArticleChangesFields,
+    }
+
+    /// Changes to an article.
+    #[derive(Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    #[schema(min_properties = 1)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct ArticleChangesFields {
+        #[schema(inline, nullable = false)]
+        title: Option<schema::TitleText>,
+        #[schema(inline, nullable = false)]
+        description: Option<schema::DescriptionText>,
+        #[schema(inline, nullable = false)]
+        body: Option<schema::ArticleBodyText>,
+        #[schema(inline, nullable = false)]
+        tag_list: Option<schema::Tags>,
+    }
+}
+
 /// POST /api/articles — create an article (201).
 #[utoipa::path(post, path = "/api/articles", tag = "articles", operation_id = "createArticle",
     summary = "Create an article",
-    request_body = crate::openapi::NewArticleRequest,
+    request_body = request::NewArticleRequest,
     responses((status = 201, description = "The article", body = ArticleResponse)),
     security(("token" = [])))]
 #[tracing::instrument(name = "create_article", skip_all, fields(user_id))]
@@ -205,10 +258,10 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 #[utoipa::path(put, path = "/api/articles/{slug}", tag = "articles", operation_id = "updateArticle",
     summary = "Change an article (its author only); a new title gives a new slug",
     params(("slug" = String, Path, description = "The article's slug")),
-    request_body = crate::openapi::UpdateArticleRequest,
+    request_body = request::UpdateArticleRequest,
     responses(
         (status = 200, description = "The article", body = ArticleResponse),
-        (status = 403, description = "Not the author", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not the author", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "update_article", skip_all, fields(user_id))]
@@ -239,7 +292,7 @@ pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     params(("slug" = String, Path, description = "The article's slug")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "Not the author", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not the author", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "delete_article", skip_all, fields(user_id))]
@@ -282,12 +335,18 @@ async fn set_favorite<const FAVORITE: bool>(deps: &Deps, req: Request) -> Result
     Ok(json(StatusCode::OK, &ArticleResponse::new(&article)))
 }
 
+/// `{"tags": [...]}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct TagsResponse {
+    tags: Vec<String>,
+}
+
 /// GET /api/tags — every tag in use, most used first.
 #[utoipa::path(get, path = "/api/tags", tag = "articles", operation_id = "listTags",
     summary = "Every tag in use, most used first",
-    responses((status = 200, description = "The tags", body = crate::openapi::TagsResponse)))]
+    responses((status = 200, description = "The tags", body = TagsResponse)))]
 #[tracing::instrument(name = "list_tags", skip_all)]
 pub async fn tags(deps: &Deps, _req: Request) -> Result<Response<Body>, ApiError> {
     let tags = deps.store.tags().await?;
-    Ok(public(json(StatusCode::OK, &serde_json::json!({ "tags": tags }))))
+    Ok(public(json(StatusCode::OK, &TagsResponse { tags })))
 }

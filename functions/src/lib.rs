@@ -31,6 +31,8 @@ pub mod orders;
 pub mod products;
 /// Profiles and follows.
 pub mod profiles;
+/// The words the OpenAPI document's schemas are written in, from the domain's constants.
+pub(crate) mod schema;
 /// The table's change stream: feed fan-out and clean-up (`feed-fanout`).
 pub mod streams;
 /// Photo and file uploads: announce, finalise, download, delete.
@@ -83,13 +85,34 @@ pub async fn respond(endpoint: &Endpoint, deps: &'static Deps, req: Request) -> 
     caching.finish(response)
 }
 
-/// A Lambda function's whole `main`: logging, the dependencies `endpoint` declares (once per
-/// cold start), then the runtime loop.
-pub async fn serve(endpoint: &'static Endpoint) -> Result<(), lambda_http::Error> {
+/// Every function's cold start, HTTP or event: logging, then the dependencies it declares,
+/// built once and kept for the life of the process (a warm Lambda reuses them).
+async fn cold_start(needs: Needs) -> Result<&'static Deps, lambda_http::Error> {
     keel::telemetry::init_lambda();
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(endpoint.needs).await?));
+    Ok(Box::leak(Box::new(Deps::from_env(needs).await?)))
+}
+
+/// An HTTP function's whole `main`: the cold start `endpoint` declares, then the runtime loop.
+pub async fn serve(endpoint: &'static Endpoint) -> Result<(), lambda_http::Error> {
+    let deps = cold_start(endpoint.needs).await?;
     lambda_http::run(service_fn(move |req| async move {
         Ok::<_, Infallible>(respond(endpoint, deps, req).await)
+    }))
+    .await
+}
+
+/// An event function's whole `main`: the cold start, then `handle` for each event's payload.
+/// An `Err` fails the invocation, and Lambda retries the event.
+pub async fn serve_events<E, F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_http::Error>
+where
+    E: serde::de::DeserializeOwned + Send + 'static,
+    F: Fn(&'static Deps, E) -> Fut,
+    Fut: Future<Output = Result<(), lambda_http::Error>> + Send,
+{
+    use lambda_http::lambda_runtime::{self, LambdaEvent};
+    let deps = cold_start(needs).await?;
+    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<E>| {
+        handle(deps, event.payload)
     }))
     .await
 }

@@ -64,7 +64,7 @@ struct LineBody<'a> {
 struct OrderBody<'a> {
     id: &'a str,
     user_id: &'a str,
-    #[schema(value_type = crate::openapi::OrderStatusName)]
+    #[schema(value_type = crate::schema::OrderStatusName)]
     status: &'static str,
     lines: Vec<LineBody<'a>>,
     total: MoneyBody<'a>,
@@ -129,6 +129,39 @@ struct NewOrderDto {
     lines: Option<serde_json::Value>,
 }
 
+/// What a valid request is, for the document: the DTO above is lenient on purpose (a missing
+/// field gets RealWorld's "can't be blank" 422), while the document states the limits.
+#[allow(dead_code)] // Described, never constructed.
+pub(crate) mod request {
+    use serde::Deserialize;
+    use utoipa::ToSchema;
+
+    use crate::schema;
+
+    /// `{"order": {"lines": [...]}}`.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct NewOrderRequest {
+        order: NewOrderFields,
+    }
+
+    /// What to buy.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct NewOrderFields {
+        #[schema(min_items = 1, max_items = 49)]
+        lines: Vec<OrderLineFields>,
+    }
+
+    /// One product and how many.
+    #[derive(Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct OrderLineFields {
+        #[schema(format = Uuid)]
+        product_id: String,
+        #[schema(inline)]
+        quantity: schema::Quantity,
+    }
+}
+
 fn idempotency_key(req: &Request) -> Result<IdempotencyKey, ApiError> {
     let raw = req.headers().get(IDEMPOTENCY_KEY).ok_or_else(|| {
         ApiError::BadRequest(FieldErrors::single(
@@ -163,11 +196,11 @@ fn recorded(status: u16, body: String, replayed: bool) -> Response<Body> {
     summary = "Place an order; retry safely with the same Idempotency-Key",
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[\\x20-\\x7e]+$",
         description = "A unique value per order, reused when retrying it")),
-    request_body = crate::openapi::NewOrderRequest,
+    request_body = request::NewOrderRequest,
     responses(
         (status = 201, description = "The order (a retry: the first answer, with `Idempotent-Replayed: true`)", body = OrderResponse),
-        (status = 409, description = "Out of stock, or the same key still in flight", body = crate::openapi::ErrorBody),
-        (status = 422, description = "Unknown or unavailable product, bad lines, or the key reused for other lines", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Out of stock, or the same key still in flight", body = crate::schema::ErrorBody),
+        (status = 422, description = "Unknown or unavailable product, bad lines, or the key reused for other lines", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "place_order", skip_all, fields(user_id))]
@@ -234,7 +267,7 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
 /// GET /api/orders — the caller's orders, newest first, in cursor pages.
 #[utoipa::path(get, path = "/api/orders", tag = "orders", operation_id = "listOrders",
     summary = "The caller's orders, newest first",
-    params(crate::openapi::CursorPage),
+    params(crate::schema::CursorPage),
     responses(
         (status = 200, description = "A page", body = OrdersResponse),
     ),
@@ -279,7 +312,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
     params(("id" = String, Path, description = "The order id (UUID)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
-        (status = 409, description = "No longer placed", body = crate::openapi::ErrorBody),
+        (status = 409, description = "No longer placed", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "cancel_order", skip_all, fields(user_id))]
@@ -296,8 +329,8 @@ pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     params(("id" = String, Path, description = "The order id (UUID)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
-        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
-        (status = 409, description = "No longer placed", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
+        (status = 409, description = "No longer placed", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "fulfil_order", skip_all, fields(user_id))]
@@ -313,12 +346,12 @@ pub async fn fulfil(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
 #[utoipa::path(get, path = "/api/admin/orders", tag = "orders", operation_id = "listAllOrders",
     summary = "Every order in one status, newest first (admins)",
     params(
-        ("status" = Option<crate::openapi::OrderStatusName>, Query, description = "Default placed"),
-        crate::openapi::CursorPage,
+        ("status" = Option<crate::schema::OrderStatusName>, Query, description = "Default placed"),
+        crate::schema::CursorPage,
     ),
     responses(
         (status = 200, description = "A page", body = OrdersResponse),
-        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "list_all_orders", skip_all, fields(user_id))]

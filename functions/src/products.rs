@@ -3,9 +3,11 @@
 use http::StatusCode;
 use keel::domain::{
     Cursor, LedgerEntry, NewProduct, Product, ProductChanges, ProductFields, ProductQuery,
-    ProductQueryParams, StockChange, parse_limit,
+    ProductQueryParams, ProductStatus, StockChange, parse_limit,
 };
-use keel::http::{cursor_param, empty, json, product_id_param, public, query_param, wrapped_body};
+use keel::http::{
+    cursor_param, double_option, empty, json, not_null, product_id_param, public, query_param, wrapped_body,
+};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -65,7 +67,7 @@ struct ProductBody<'a> {
     category: &'a str,
     price: MoneyBody<'a>,
     stock: i64,
-    #[schema(value_type = crate::openapi::ProductStatusName)]
+    #[schema(value_type = crate::schema::ProductStatusName)]
     status: &'static str,
     image: Option<&'a str>,
     #[schema(format = DateTime)]
@@ -83,7 +85,7 @@ impl<'a> From<&'a Product> for ProductBody<'a> {
             category: p.category.as_str(),
             price: MoneyBody::new(p.price.amount(), p.price.currency().as_str()),
             stock: p.stock,
-            status: if p.archived { "archived" } else { "active" },
+            status: p.status.as_str(),
             image: p.image.as_ref().map(keel::domain::UploadId::as_str),
             created_at: &p.created_at,
             updated_at: &p.updated_at,
@@ -112,20 +114,130 @@ struct ProductsResponse<'a> {
     next_cursor: Option<String>,
 }
 
+/// A product's body as sent: every field may be left out (a missing one is a 422 when creating,
+/// no change when updating); `null` is refused except for `image`, where it clears it.
+#[derive(Deserialize)]
+struct ProductDto {
+    #[serde(default, deserialize_with = "not_null")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    description: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
+    category: Option<String>,
+    /// Read as JSON so a float or a string gets a precise message.
+    #[serde(default, deserialize_with = "not_null")]
+    price: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "not_null")]
+    stock: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "double_option")]
+    image: Option<Option<String>>,
+}
+
+impl ProductDto {
+    fn fields(&self) -> ProductFields<'_> {
+        ProductFields {
+            name: self.name.as_deref(),
+            description: self.description.as_deref(),
+            category: self.category.as_deref(),
+            price: self.price.as_ref(),
+            stock: self.stock.as_ref(),
+            image: self.image.as_ref().map(Option::as_deref),
+        }
+    }
+}
+
+/// What a valid request is, for the document: the DTO above is lenient on purpose (a missing
+/// field gets RealWorld's "can't be blank" 422), while the document states the limits.
+#[allow(dead_code)] // Described, never constructed.
+pub(crate) mod request {
+    use serde::Deserialize;
+    use utoipa::ToSchema;
+
+    use crate::schema;
+
+    /// A price: integer minor units (cents) and an ISO 4217 code.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct MoneyFields {
+        #[schema(inline)]
+        amount: schema::Amount,
+        currency: schema::CurrencyCode,
+    }
+
+    /// `{"product": {...}}` to create a product (admins).
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct NewProductRequest {
+        product: NewProductFields,
+    }
+
+    /// A new product.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct NewProductFields {
+        #[schema(inline)]
+        name: schema::ProductNameText,
+        #[schema(inline, nullable = false)]
+        description: Option<schema::ProductDescriptionText>,
+        #[schema(inline)]
+        category: schema::CategoryText,
+        price: MoneyFields,
+        #[schema(inline, nullable = false)]
+        stock: Option<schema::StockCount>,
+        /// An upload id.
+        #[schema(format = Uuid, nullable)]
+        image: Option<String>,
+    }
+
+    /// `{"product": {...}}`: the fields to change.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct UpdateProductRequest {
+        product: ProductChangesFields,
+    }
+
+    /// Changes to a product. Stock moves through orders and `/stock`, status through DELETE.
+    #[derive(Deserialize, ToSchema)]
+    #[schema(min_properties = 1)]
+    #[serde(deny_unknown_fields)]
+    pub(crate) struct ProductChangesFields {
+        #[schema(inline, nullable = false)]
+        name: Option<schema::ProductNameText>,
+        #[schema(inline, nullable = false)]
+        description: Option<schema::ProductDescriptionText>,
+        #[schema(inline, nullable = false)]
+        category: Option<schema::CategoryText>,
+        #[schema(nullable = false)]
+        price: Option<MoneyFields>,
+        #[schema(format = Uuid, nullable)]
+        image: Option<String>,
+    }
+
+    /// `{"stock": {"delta", "reason"}}`.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct StockRequest {
+        stock: StockFields,
+    }
+
+    /// A restock (positive) or write-off (negative); stock never goes below zero (409).
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct StockFields {
+        delta: schema::StockDelta,
+        #[schema(inline)]
+        reason: schema::ReasonText,
+    }
+}
+
 /// POST /api/products — a new product (201). Admins only.
 #[utoipa::path(post, path = "/api/products", tag = "products", operation_id = "createProduct",
     summary = "Add a product (admins)",
-    request_body = crate::openapi::NewProductRequest,
+    request_body = request::NewProductRequest,
     responses(
         (status = 201, description = "The product", body = ProductResponse),
-        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "create_product", skip_all, fields(user_id))]
 pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let admin = require_admin(deps, &req).await?;
-    let fields: ProductFields = wrapped_body(&req, "product")?;
-    let new = NewProduct::parse(&fields)?;
+    let dto: ProductDto = wrapped_body(&req, "product")?;
+    let new = NewProduct::parse(dto.fields())?;
     let product = deps.store.create_product(new, &admin.user_id).await?;
     Ok(product_response(StatusCode::CREATED, &product))
 }
@@ -138,8 +250,8 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
         ("category" = Option<String>, Query, max_length = 50, pattern = "^[a-z0-9]+(-[a-z0-9]+)*$", description = "Only this category"),
         ("minPrice" = Option<i64>, Query, minimum = 0, maximum = 1_000_000_000_000_i64, description = "Lowest price, minor units"),
         ("maxPrice" = Option<i64>, Query, minimum = 0, maximum = 1_000_000_000_000_i64, description = "Highest price, minor units"),
-        ("sort" = Option<crate::openapi::ProductSort>, Query, description = "Order (default newest)"),
-        crate::openapi::CursorPage,
+        ("sort" = Option<crate::schema::ProductSort>, Query, description = "Order (default newest)"),
+        crate::schema::CursorPage,
     ),
     responses(
         (status = 200, description = "A page", body = ProductsResponse),
@@ -183,7 +295,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
         .get_product(&id)
         .await?
         .ok_or(ApiError::NotFound("product"))?;
-    if product.archived {
+    if product.status == ProductStatus::Archived {
         let admin = match &viewer {
             Some(session) => is_admin(deps, session).await?,
             None => false,
@@ -205,19 +317,19 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 #[utoipa::path(put, path = "/api/products/{id}", tag = "products", operation_id = "updateProduct",
     summary = "Change a product (admins)",
     params(("id" = String, Path, description = "The product id (UUID)")),
-    request_body = crate::openapi::UpdateProductRequest,
+    request_body = request::UpdateProductRequest,
     responses(
         (status = 200, description = "The product", body = ProductResponse),
-        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
-        (status = 409, description = "Changed by another request; retry", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
+        (status = 409, description = "Changed by another request; retry", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "update_product", skip_all, fields(user_id))]
 pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let admin = require_admin(deps, &req).await?;
     let id = product_id_param(&req)?;
-    let fields: ProductFields = wrapped_body(&req, "product")?;
-    let changes = ProductChanges::parse(&fields)?;
+    let dto: ProductDto = wrapped_body(&req, "product")?;
+    let changes = ProductChanges::parse(dto.fields())?;
     let product = deps.store.update_product(&id, &changes, &admin.user_id).await?;
     Ok(product_response(StatusCode::OK, &product))
 }
@@ -228,7 +340,7 @@ pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     params(("id" = String, Path, description = "The product id (UUID)")),
     responses(
         (status = 204, description = "Archived"),
-        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "archive_product", skip_all, fields(user_id))]
@@ -250,11 +362,11 @@ struct StockDto {
 #[utoipa::path(post, path = "/api/products/{id}/stock", tag = "products", operation_id = "adjustStock",
     summary = "Restock or write off (admins); recorded in the stock history",
     params(("id" = String, Path, description = "The product id (UUID)")),
-    request_body = crate::openapi::StockRequest,
+    request_body = request::StockRequest,
     responses(
         (status = 200, description = "The product", body = ProductResponse),
-        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
-        (status = 409, description = "Stock would go below zero", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
+        (status = 409, description = "Stock would go below zero", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "adjust_stock", skip_all, fields(user_id))]
@@ -305,11 +417,11 @@ struct EntriesResponse<'a> {
     summary = "Every stock change, newest first (admins)",
     params(
         ("id" = String, Path, description = "The product id (UUID)"),
-        crate::openapi::CursorPage,
+        crate::schema::CursorPage,
     ),
     responses(
         (status = 200, description = "A page", body = EntriesResponse),
-        (status = 403, description = "Not an admin", body = crate::openapi::ErrorBody),
+        (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "stock_history", skip_all, fields(user_id))]

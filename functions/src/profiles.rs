@@ -46,7 +46,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
     params(("username" = String, Path, description = "The username")),
     responses(
         (status = 200, description = "The profile", body = ProfileResponse),
-        (status = 422, description = "The caller's own profile", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The caller's own profile", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 pub async fn follow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
@@ -59,7 +59,7 @@ pub async fn follow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     params(("username" = String, Path, description = "The username")),
     responses(
         (status = 200, description = "The profile", body = ProfileResponse),
-        (status = 422, description = "The caller's own profile", body = crate::openapi::ErrorBody),
+        (status = 422, description = "The caller's own profile", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 pub async fn unfollow(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {

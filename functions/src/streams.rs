@@ -2,7 +2,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use keel::Deps;
 use keel::config::Needs;
 use keel::store::stream::{Change, ChangeKind, Image};
-use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+use lambda_http::lambda_runtime;
 
 /// Converts a DynamoDB Streams record, as Lambda delivers it, into the processor's terms.
 pub fn change_from_record(record: EventRecord) -> Option<Change> {
@@ -46,10 +46,5 @@ pub const FEED_FANOUT_NEEDS: Needs = Needs::Table;
 
 /// The `feed-fanout` function's whole `main`.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    keel::telemetry::init_lambda();
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(FEED_FANOUT_NEEDS).await?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
-        fanout(deps, event.payload)
-    }))
-    .await
+    crate::serve_events(FEED_FANOUT_NEEDS, fanout).await
 }

@@ -2,7 +2,7 @@
 //! route, builds the event API Gateway would send, hands it to the function's handler in-process
 //! and returns the handler's response, with CORS applied as the template configures it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -14,34 +14,20 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use keel::{ApiError, Deps};
 use keel_functions::Endpoint;
-use serde_json::{Value, json};
+use lambda_http::aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
+};
+use lambda_http::aws_lambda_events::query_map::QueryMap;
+use serde_json::Value;
 
+use crate::router::{Miss, Router};
 use crate::template::{Cors, Route, Template};
 
 /// API Gateway's own payload limit (10 MB). Handlers apply their own, smaller one.
 const GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum Segment {
-    Literal(String),
-    Param(String),
-    Greedy(String),
-}
-
-impl Segment {
-    /// API Gateway prefers the most specific route: literal over `{param}` over `{param+}`.
-    fn rank(&self) -> u8 {
-        match self {
-            Segment::Literal(_) => 2,
-            Segment::Param(_) => 1,
-            Segment::Greedy(_) => 0,
-        }
-    }
-}
-
 struct CompiledRoute {
     route: Route,
-    segments: Vec<Segment>,
     endpoint: &'static Endpoint,
     /// The function's own dependencies: its clients answer to its own IAM policy.
     deps: &'static Deps,
@@ -49,15 +35,9 @@ struct CompiledRoute {
 
 /// The routing table plus what every request needs.
 pub struct Gateway {
-    routes: Vec<CompiledRoute>,
+    routes: Router<CompiledRoute>,
     cors: Option<Cors>,
     stream: Option<crate::streams::StreamPoke>,
-}
-
-/// Why a request matched no route.
-enum Miss {
-    NotFound,
-    MethodNotAllowed(Vec<String>),
 }
 
 impl Gateway {
@@ -80,16 +60,16 @@ impl Gateway {
                 })?;
                 let deps = deps_of(&route.function)
                     .ok_or_else(|| anyhow::anyhow!("BUG: no dependencies for {}", route.function))?;
-                Ok(CompiledRoute {
-                    segments: compile(&route.path),
+                let compiled = CompiledRoute {
                     route: route.clone(),
                     endpoint,
                     deps,
-                })
+                };
+                Ok((route.method.clone(), route.path.clone(), compiled))
             })
-            .collect::<anyhow::Result<_>>()?;
+            .collect::<anyhow::Result<Vec<_>>>()?;
         Ok(Self {
-            routes,
+            routes: Router::new(routes)?,
             cors: template.cors.clone(),
             stream: None,
         })
@@ -104,52 +84,18 @@ impl Gateway {
     /// The event API Gateway would send for this request; `None` when no route matches.
     /// Benchmarks and boot checks feed it to compiled Lambda binaries.
     pub fn event(&self, request: http::Request<Bytes>) -> Option<Value> {
-        let (matched, params) = self.find(request.method(), request.uri().path()).ok()?;
+        let (matched, params) = self
+            .routes
+            .find(request.method().as_str(), request.uri().path())
+            .ok()?;
         let (parts, body) = request.into_parts();
         let peer = SocketAddr::from(([127, 0, 0, 1], 0));
-        Some(api_gateway_event(&matched.route, &parts, &params, &body, peer))
+        serde_json::to_value(api_gateway_event(&matched.route, &parts, params, &body, peer)).ok()
     }
 
     /// The route table, for the start-up banner.
     pub fn routes(&self) -> impl Iterator<Item = &Route> {
-        self.routes.iter().map(|r| &r.route)
-    }
-
-    fn find(&self, method: &Method, path: &str) -> Result<(&CompiledRoute, BTreeMap<String, String>), Miss> {
-        let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-        // A 405's `Allow` names the methods of the most specific path that matches: for
-        // `/api/articles/feed` that is the feed's GET, not also `/api/articles/{slug}`'s methods.
-        let mut allowed: Vec<String> = Vec::new();
-        let mut allowed_rank: Vec<u8> = Vec::new();
-        let mut best: Option<(&CompiledRoute, BTreeMap<String, String>)> = None;
-        for candidate in &self.routes {
-            let Some(params) = match_path(&candidate.segments, &parts) else {
-                continue;
-            };
-            if candidate.route.method != method.as_str() && candidate.route.method != "ANY" {
-                let rank = specificity(&candidate.segments);
-                if rank > allowed_rank {
-                    allowed.clear();
-                    allowed_rank.clone_from(&rank);
-                }
-                if rank == allowed_rank && !allowed.contains(&candidate.route.method) {
-                    allowed.push(candidate.route.method.clone());
-                }
-                continue;
-            }
-            let better = match &best {
-                None => true,
-                Some((current, _)) => specificity(&candidate.segments) > specificity(&current.segments),
-            };
-            if better {
-                best = Some((candidate, params));
-            }
-        }
-        match best {
-            Some(found) => Ok(found),
-            None if allowed.is_empty() => Err(Miss::NotFound),
-            None => Err(Miss::MethodNotAllowed(allowed)),
-        }
+        self.routes.values().map(|r| &r.route)
     }
 
     /// Serves one HTTP request and logs one line about it.
@@ -188,7 +134,7 @@ impl Gateway {
         if let Some(response) = crate::docs::serve(req.method(), req.uri().path()) {
             return response;
         }
-        let (matched, params) = match self.find(req.method(), req.uri().path()) {
+        let (matched, params) = match self.routes.find(req.method().as_str(), req.uri().path()) {
             Ok(found) => found,
             Err(Miss::NotFound) => return to_hyper(ApiError::NotFound("route").into_response()),
             Err(Miss::MethodNotAllowed(methods)) => {
@@ -204,8 +150,12 @@ impl Gateway {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return to_hyper(ApiError::PayloadTooLarge.into_response()),
         };
-        let event = api_gateway_event(&matched.route, &parts, &params, &body, peer);
-        let request = match lambda_http::request::from_str(&event.to_string()) {
+        // As JSON, the way the Lambda receives it, read by the runtime's own parser.
+        let event = api_gateway_event(&matched.route, &parts, params, &body, peer);
+        let request = match serde_json::to_string(&event)
+            .map_err(anyhow::Error::from)
+            .and_then(|json| lambda_http::request::from_str(&json).map_err(anyhow::Error::from))
+        {
             Ok(request) => request,
             Err(error) => {
                 return to_hyper(
@@ -224,76 +174,53 @@ impl Gateway {
     }
 }
 
-fn compile(path: &str) -> Vec<Segment> {
-    path.trim_start_matches('/')
-        .split('/')
-        .map(
-            |part| match part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
-                Some(name) => match name.strip_suffix('+') {
-                    Some(greedy) => Segment::Greedy(greedy.to_owned()),
-                    None => Segment::Param(name.to_owned()),
-                },
-                None => Segment::Literal(part.to_owned()),
-            },
-        )
-        .collect()
-}
-
-fn specificity(segments: &[Segment]) -> Vec<u8> {
-    segments.iter().map(Segment::rank).collect()
-}
-
-/// Path parameters when `parts` fits `segments`. Values are percent-decoded, as API Gateway
-/// decodes them; an empty segment never matches a parameter.
-fn match_path(segments: &[Segment], parts: &[&str]) -> Option<BTreeMap<String, String>> {
-    let mut params = BTreeMap::new();
-    for (index, segment) in segments.iter().enumerate() {
-        match segment {
-            Segment::Greedy(name) => {
-                let rest = parts.get(index..)?.join("/");
-                if rest.is_empty() {
-                    return None;
-                }
-                params.insert(name.clone(), decode(&rest)?);
-                return Some(params);
-            }
-            Segment::Literal(literal) => {
-                if parts.get(index)? != literal {
-                    return None;
-                }
-            }
-            Segment::Param(name) => {
-                let part = parts.get(index)?;
-                if part.is_empty() {
-                    return None;
-                }
-                params.insert(name.clone(), decode(part)?);
-            }
-        }
-    }
-    (parts.len() == segments.len()).then_some(params)
-}
-
-fn decode(raw: &str) -> Option<String> {
-    percent_encoding::percent_decode_str(raw)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
-}
-
 /// The API Gateway HTTP API (payload format 2.0) event for this request, field for field as
 /// AWS builds it: lower-case headers with repeated values comma-joined, cookies moved out of
 /// the headers, query parameters decoded and comma-joined, non-UTF-8 bodies base64-encoded.
 fn api_gateway_event(
     route: &Route,
     parts: &http::request::Parts,
-    params: &BTreeMap<String, String>,
+    path_parameters: BTreeMap<String, String>,
     body: &Bytes,
     peer: SocketAddr,
-) -> Value {
-    let mut headers: BTreeMap<String, String> = BTreeMap::new();
+) -> ApiGatewayV2httpRequest {
+    let (headers, cookies) = headers_and_cookies(&parts.headers, peer);
+    let raw_query = parts.uri.query().unwrap_or("").to_owned();
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (key, value) in form_urlencoded::parse(raw_query.as_bytes()) {
+        query
+            .entry(key.into_owned())
+            .or_default()
+            .push(value.into_owned());
+    }
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".into());
+    event.route_key = Some(route.key());
+    event.raw_path = Some(parts.uri.path().to_owned());
+    event.raw_query_string = Some(raw_query);
+    event.request_context = request_context(route, parts, &headers, peer);
+    event.headers = headers;
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.query_string_parameters = QueryMap::from(query);
+    event.path_parameters = path_parameters.into_iter().collect();
+    if !body.is_empty() {
+        match std::str::from_utf8(body) {
+            Ok(text) => event.body = Some(text.to_owned()),
+            Err(_) => {
+                event.body = Some(base64::engine::general_purpose::STANDARD.encode(body));
+                event.is_base64_encoded = true;
+            }
+        }
+    }
+    event
+}
+
+/// The headers as API Gateway passes them on (repeats comma-joined, its own `x-forwarded-*`
+/// in place of the client's), and the cookies it moves out of them.
+fn headers_and_cookies(received: &HeaderMap, peer: SocketAddr) -> (HeaderMap, Vec<String>) {
+    let mut joined: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
-    for (name, value) in &parts.headers {
+    for (name, value) in received {
         // Bytes outside ASCII are passed on, read as Latin-1 (as HTTP/1.1 defines obs-text),
         // never dropped: a mangled `Authorization` must reach the function and fail there,
         // not turn the request anonymous.
@@ -301,7 +228,6 @@ fn api_gateway_event(
             Ok(text) => text.to_owned(),
             Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
         };
-        let value = value.as_str();
         if name == header::COOKIE {
             cookies.extend(
                 value
@@ -311,73 +237,55 @@ fn api_gateway_event(
             );
             continue;
         }
-        append_joined(&mut headers, name.as_str(), value);
+        joined
+            .entry(name.as_str().to_owned())
+            .and_modify(|existing| {
+                existing.push(',');
+                existing.push_str(&value);
+            })
+            .or_insert(value);
     }
     // API Gateway sets these itself, replacing whatever the client sent.
-    headers.insert("x-forwarded-proto".into(), "http".into());
-    headers.insert("x-forwarded-for".into(), peer.ip().to_string());
-    let raw_query = parts.uri.query().unwrap_or("").to_owned();
-    let mut query: BTreeMap<String, String> = BTreeMap::new();
-    for (key, value) in form_urlencoded::parse(raw_query.as_bytes()) {
-        append_joined(&mut query, &key, &value);
-    }
-    let now = chrono::Utc::now();
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": route.key(),
-        "rawPath": parts.uri.path(),
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": "000000000000",
-            "apiId": "keel-local",
-            "domainName": headers.get("host").cloned().unwrap_or_else(|| "127.0.0.1".into()),
-            "domainPrefix": "keel-local",
-            "http": {
-                "method": parts.method.as_str(),
-                "path": parts.uri.path(),
-                "protocol": format!("{:?}", parts.version),
-                "sourceIp": peer.ip().to_string(),
-                "userAgent": headers.get("user-agent").cloned().unwrap_or_default(),
-            },
-            "requestId": uuid::Uuid::new_v4().to_string(),
-            "routeKey": route.key(),
-            "stage": "$default",
-            "time": now.format("%d/%b/%Y:%H:%M:%S %z").to_string(),
-            "timeEpoch": now.timestamp_millis(),
-        },
-        "isBase64Encoded": false,
-    });
-    if !cookies.is_empty() {
-        event["cookies"] = json!(cookies);
-    }
-    if !query.is_empty() {
-        event["queryStringParameters"] = json!(query);
-    }
-    if !params.is_empty() {
-        event["pathParameters"] = json!(params);
-    }
-    if !body.is_empty() {
-        match std::str::from_utf8(body) {
-            Ok(text) => event["body"] = json!(text),
-            Err(_) => {
-                event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
-                event["isBase64Encoded"] = json!(true);
-            }
-        }
-    }
-    event
+    joined.insert("x-forwarded-proto".into(), "http".into());
+    joined.insert("x-forwarded-for".into(), peer.ip().to_string());
+    let headers = joined
+        .into_iter()
+        .filter_map(|(name, value)| {
+            let name = http::HeaderName::from_bytes(name.as_bytes()).ok()?;
+            Some((name, HeaderValue::from_str(&value).ok()?))
+        })
+        .collect();
+    (headers, cookies)
 }
 
-/// Adds `value` under `key`, comma-joined after any earlier value: how API Gateway folds
-/// repeated headers and query parameters into one string.
-fn append_joined(map: &mut BTreeMap<String, String>, key: &str, value: &str) {
-    map.entry(key.to_owned())
-        .and_modify(|existing| {
-            existing.push(',');
-            existing.push_str(value);
-        })
-        .or_insert_with(|| value.to_owned());
+/// `requestContext`: who API Gateway says called, on which route, when.
+fn request_context(
+    route: &Route,
+    parts: &http::request::Parts,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> ApiGatewayV2httpRequestContext {
+    let header =
+        |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let now = chrono::Utc::now();
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = parts.method.clone();
+    http.path = Some(parts.uri.path().to_owned());
+    http.protocol = Some(format!("{:?}", parts.version));
+    http.source_ip = Some(peer.ip().to_string());
+    http.user_agent = Some(header(header::USER_AGENT).unwrap_or_default());
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.account_id = Some("000000000000".into());
+    context.apiid = Some("keel-local".into());
+    context.domain_name = Some(header(header::HOST).unwrap_or_else(|| "127.0.0.1".into()));
+    context.domain_prefix = Some("keel-local".into());
+    context.http = http;
+    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.route_key = Some(route.key());
+    context.stage = Some("$default".into());
+    context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
+    context.time_epoch = now.timestamp_millis();
+    context
 }
 
 fn to_hyper(response: lambda_http::Response<lambda_http::Body>) -> hyper::Response<Full<Bytes>> {
@@ -471,34 +379,5 @@ pub async fn run(gateway: std::sync::Arc<Gateway>, listener: tokio::net::TcpList
                 .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
                 .await;
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn literal_segments_beat_parameters_and_values_are_decoded() {
-        let feed = compile("/api/articles/feed");
-        let slug = compile("/api/articles/{slug}");
-        let parts = ["api", "articles", "feed"];
-        assert!(match_path(&feed, &parts).is_some());
-        assert!(match_path(&slug, &parts).is_some());
-        assert!(specificity(&feed) > specificity(&slug));
-        let params = match_path(&slug, &["api", "articles", "a%20b"]).unwrap();
-        assert_eq!(params["slug"], "a b");
-        assert!(match_path(&slug, &["api", "articles", ""]).is_none());
-        assert!(match_path(&slug, &["api", "articles", "x", "y"]).is_none());
-    }
-
-    #[test]
-    fn a_greedy_parameter_takes_the_rest_of_the_path() {
-        let proxy = compile("/files/{key+}");
-        assert_eq!(
-            match_path(&proxy, &["files", "a", "b.png"]).unwrap()["key"],
-            "a/b.png"
-        );
-        assert!(match_path(&proxy, &["files"]).is_none());
     }
 }

@@ -1,6 +1,9 @@
 //! `keel-local`: the whole Keel API on localhost, with no AWS account, no Docker and no Java.
 //!
-//! Read in this order:
+//! Read it in the order a request travels: [`app`] (what the binary and the tests start),
+//! [`template`] (the routes and settings of `template.yaml`), [`router`] and [`gateway`] (a
+//! request's way to its handler), [`engines`] and [`s3`] (the embedded DynamoDB and S3), then
+//! [`streams`] (the table's stream). The modules below are listed alphabetically.
 
 #![warn(missing_docs)]
 
@@ -24,6 +27,8 @@ pub mod meter;
 pub mod provision;
 /// Dispatch by binary name, for the local server and tests.
 pub mod registry;
+/// Which template route a request is for, as API Gateway chooses.
+pub mod router;
 /// The embedded S3 engine's bucket behaviour: events, response overrides, CORS, lifecycle.
 pub mod s3;
 /// The stream driver: runs the feed fan-out locally, as Lambda does in AWS.

@@ -56,19 +56,29 @@ registry![
     uploads::DELETE,
 ];
 
-/// Binaries that are not HTTP endpoints (event consumers), with what their cold start loads
-/// and the `main` their binary must call.
-pub const EVENT_FUNCTIONS: &[(&str, Needs, &str)] = &[
-    (
-        streams::FEED_FANOUT,
-        streams::FEED_FANOUT_NEEDS,
-        "keel_functions::streams::serve()",
-    ),
-    (
-        uploads::FINALISE,
-        uploads::FINALISE_NEEDS,
-        "keel_functions::uploads::serve_finalise()",
-    ),
+/// A binary that is not an HTTP endpoint: an event consumer.
+#[derive(Debug, Clone, Copy)]
+pub struct EventFunction {
+    /// The binary `template.yaml` names.
+    pub binary: &'static str,
+    /// What its cold start loads.
+    pub needs: Needs,
+    /// The `main` its binary must call.
+    pub main: &'static str,
+}
+
+/// The event consumers.
+pub const EVENT_FUNCTIONS: &[EventFunction] = &[
+    EventFunction {
+        binary: streams::FEED_FANOUT,
+        needs: streams::FEED_FANOUT_NEEDS,
+        main: "keel_functions::streams::serve()",
+    },
+    EventFunction {
+        binary: uploads::FINALISE,
+        needs: uploads::FINALISE_NEEDS,
+        main: "keel_functions::uploads::serve_finalise()",
+    },
 ];
 
 /// The endpoint behind `binary`.
@@ -84,7 +94,7 @@ pub fn needs(binary: &str) -> Option<Needs> {
     endpoint(binary).map(|e| e.needs).or_else(|| {
         EVENT_FUNCTIONS
             .iter()
-            .find(|(name, _, _)| *name == binary)
-            .map(|(_, needs, _)| *needs)
+            .find(|function| function.binary == binary)
+            .map(|function| function.needs)
     })
 }

@@ -157,6 +157,31 @@ fn entity_tag(body: &[u8]) -> String {
     format!("\"{hex}\"")
 }
 
+/// Deserialises an optional field that may be absent but not `null`: in a partial update,
+/// `{"password": null}` is refused (422) rather than read as "no change". Use with
+/// `#[serde(default, deserialize_with = "keel::http::not_null")]`.
+pub fn not_null<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
+    if value.is_null() {
+        return Err(serde::de::Error::custom("a field may be left out but not null"));
+    }
+    T::deserialize(value).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// Deserialises a field that distinguishes "absent" (`None`) from `null` (`Some(None)`), for
+/// partial updates where `null` means "clear". Use with `#[serde(default, deserialize_with)]`.
+pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
+}
+
 /// Reads a JSON body into `T`, refusing what no well-behaved client sends.
 ///
 /// - a `Content-Type` that is present and not JSON: 415 (an absent one is tolerated);

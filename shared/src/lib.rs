@@ -1,6 +1,9 @@
 //! Keel's domain crate. Every Lambda function and the local server build on it.
 //!
-//! A guided tour, in the order a request meets the code:
+//! Read it in the order a request meets the code: [`http`] (the request parsed), [`auth`]
+//! (who is asking), [`domain`] (what they sent, validated), [`store`] (DynamoDB), and
+//! [`error`] (the one place a failure becomes a status). The modules below are listed
+//! alphabetically.
 
 #![warn(missing_docs)]
 

@@ -269,7 +269,7 @@ impl Fixture {
 }
 
 fn keel_functions_stream() -> &'static str {
-    registry::EVENT_FUNCTIONS[0].0
+    registry::EVENT_FUNCTIONS[0].binary
 }
 
 fn aws_sdk_secretsmanager_client(sdk: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {

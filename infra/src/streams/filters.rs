@@ -1,55 +1,13 @@
 //! Lambda's event filtering, as the poller applies a stream function's `FilterCriteria`: the
 //! record as filtering sees it (DynamoDB JSON), the patterns Keel's template uses, and the match.
 
-use std::collections::HashMap;
+use aws_lambda_events::event::dynamodb::EventRecord;
+use serde_json::Value;
 
-use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
-use serde_json::{Value, json};
-
-/// A record as event filtering sees it: `eventName`, and `dynamodb` with `Keys`, `NewImage`
-/// and `OldImage` in DynamoDB JSON.
-pub(super) fn record_json(record: &Record) -> Value {
-    let map = |m: Option<&HashMap<String, AttributeValue>>| -> Value {
-        m.map(|m| Value::Object(m.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect()))
-            .unwrap_or(Value::Null)
-    };
-    let data = record.dynamodb.as_ref();
-    json!({
-        "eventName": record.event_name.as_ref().map(|e| e.as_str()),
-        "dynamodb": {
-            "Keys": map(data.and_then(|d| d.keys.as_ref())),
-            "NewImage": map(data.and_then(|d| d.new_image.as_ref())),
-            "OldImage": map(data.and_then(|d| d.old_image.as_ref())),
-        },
-    })
-}
-
-fn attribute_json(value: &AttributeValue) -> Value {
-    use base64::Engine as _;
-    let b64 = |b: &aws_sdk_dynamodbstreams::primitives::Blob| {
-        base64::engine::general_purpose::STANDARD.encode(b.as_ref())
-    };
-    match value {
-        AttributeValue::S(s) => json!({ "S": s }),
-        AttributeValue::N(n) => json!({ "N": n }),
-        AttributeValue::B(b) => json!({ "B": b64(b) }),
-        AttributeValue::Bool(b) => json!({ "BOOL": b }),
-        AttributeValue::Null(n) => json!({ "NULL": n }),
-        AttributeValue::Ss(v) => json!({ "SS": v }),
-        AttributeValue::Ns(v) => json!({ "NS": v }),
-        AttributeValue::Bs(v) => json!({ "BS": v.iter().map(b64).collect::<Vec<_>>() }),
-        AttributeValue::L(v) => json!({ "L": v.iter().map(attribute_json).collect::<Vec<_>>() }),
-        AttributeValue::M(m) => {
-            json!({ "M": m.iter().map(|(k, v)| (k.clone(), attribute_json(v))).collect::<serde_json::Map<_, _>>() })
-        }
-        other => {
-            tracing::warn!(
-                ?other,
-                "an attribute type event filtering does not know is read as null"
-            );
-            Value::Null
-        }
-    }
+/// A record as event filtering sees it: its JSON as Lambda would deliver it (`eventName`, and
+/// `dynamodb` with `Keys`, `NewImage` and `OldImage` in DynamoDB JSON).
+pub(super) fn record_json(record: &EventRecord) -> Value {
+    serde_json::to_value(record).unwrap_or(Value::Null)
 }
 
 /// Refuses what [`matches`] does not implement, so a filter the local poller would misread

@@ -19,10 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::Client;
-use aws_sdk_dynamodbstreams::types::{AttributeValue, OperationType, Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use keel::store::Store;
-use keel::store::stream::{Change, ChangeKind, Image};
+use keel::store::stream::Change;
+use keel_functions::streams::change_from_record;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -30,9 +32,11 @@ use crate::template::StreamSource;
 
 mod filters;
 mod positions;
+mod records;
 
 use filters::{check_pattern, matches, record_json};
 use positions::Positions;
+use records::lambda_record;
 
 /// How soon an idle shard is read again; each read that finds nothing doubles the wait up to
 /// [`IDLE_POLL_MAX`] (Lambda polls about four times a second). A write through the local
@@ -252,81 +256,24 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, initial: bool) {
     let mut idle = IDLE_POLL;
     let mut iterator: Option<String> = None;
     loop {
-        if iterator.is_none() {
-            match shard_iterator(&shared, &shard, initial).await {
-                Ok(Some(it)) => iterator = Some(it),
-                Ok(None) => {
-                    finish(&shared, &shard);
-                    return;
-                }
-                Err(error) => {
-                    tracing::warn!(
-                        shard,
-                        error = format!("{error:#}"),
-                        "opening a stream shard failed"
-                    );
-                    tokio::time::sleep(READ_RETRY).await;
-                    continue;
-                }
-            }
-        }
+        let current = match iterator.take() {
+            Some(current) => current,
+            None => match open_shard(&shared, &shard, initial).await {
+                Some(opened) => opened,
+                None => return finish(&shared, &shard),
+            },
+        };
         let started = Instant::now();
         poked.borrow_and_update();
-        let read = shared
-            .client
-            .get_records()
-            .shard_iterator(iterator.clone().unwrap_or_default())
-            .limit(i32::try_from(shared.source.batch_size).unwrap_or(1000))
-            .send()
-            .await;
-        let output = match read {
-            Ok(output) => output,
-            Err(error) => {
-                // An expired iterator (or, on DynamoDB Local, one taken while the shard was
-                // empty): reopen after the saved position. Anything else: wait, then the same.
-                let stale = error.as_service_error().is_some_and(|e| {
-                    e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception()
-                });
-                if !stale {
-                    tracing::warn!(
-                        shard,
-                        error = format!("{:#}", anyhow::Error::new(error)),
-                        "reading the stream failed"
-                    );
-                    tokio::time::sleep(READ_RETRY).await;
-                }
-                iterator = None;
-                continue;
-            }
+        let Some((records, next)) = read(&shared, &shard, current).await else {
+            continue;
         };
-        let records = output.records.unwrap_or_default();
-        let last = records
-            .iter()
-            .rev()
-            .find_map(|r| r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()));
-        let changes: Vec<Change> = records
-            .into_iter()
-            .filter(|record| shared.delivers(record))
-            .filter_map(change)
-            .collect();
-        if !changes.is_empty() {
-            shared.deliver(&changes).await;
-        }
-        if let Some(last) = &last
-            && let Err(error) = shared.positions.advance(&shard, last)
-        {
-            tracing::error!(
-                shard,
-                error = format!("{error:#}"),
-                "saving the stream position failed"
-            );
-        }
-        iterator = output.next_shard_iterator;
-        if iterator.is_none() {
-            finish(&shared, &shard);
-            return;
-        }
-        if last.is_some() {
+        let any = shared.apply(&shard, records).await;
+        let Some(next) = next else {
+            return finish(&shared, &shard);
+        };
+        iterator = Some(next);
+        if any {
             idle = IDLE_POLL;
         } else {
             shared.progress.send_modify(|p| {
@@ -336,6 +283,55 @@ async fn poll_shard(shared: Arc<Shared>, shard: String, initial: bool) {
                 _ = tokio::time::sleep(idle) => idle = (idle * 2).min(IDLE_POLL_MAX),
                 _ = poked.changed() => idle = IDLE_POLL,
             }
+        }
+    }
+}
+
+/// An iterator for `shard`, retrying until the stream answers; `None` once the shard is
+/// closed and read to its end.
+async fn open_shard(shared: &Shared, shard: &str, initial: bool) -> Option<String> {
+    loop {
+        match shard_iterator(shared, shard, initial).await {
+            Ok(opened) => return opened,
+            Err(error) => {
+                tracing::warn!(
+                    shard,
+                    error = format!("{error:#}"),
+                    "opening a stream shard failed"
+                );
+                tokio::time::sleep(READ_RETRY).await;
+            }
+        }
+    }
+}
+
+/// One batch of `shard` and the iterator after it (`None`: the shard is closed); `None` when
+/// the iterator must be opened again.
+async fn read(shared: &Shared, shard: &str, iterator: String) -> Option<(Vec<Record>, Option<String>)> {
+    let read = shared
+        .client
+        .get_records()
+        .shard_iterator(iterator)
+        .limit(i32::try_from(shared.source.batch_size).unwrap_or(1000))
+        .send()
+        .await;
+    match read {
+        Ok(output) => Some((output.records.unwrap_or_default(), output.next_shard_iterator)),
+        Err(error) => {
+            // An expired iterator (or, on DynamoDB Local, one taken while the shard was
+            // empty): reopen after the saved position. Anything else: wait, then the same.
+            let stale = error
+                .as_service_error()
+                .is_some_and(|e| e.is_expired_iterator_exception() || e.is_trimmed_data_access_exception());
+            if !stale {
+                tracing::warn!(
+                    shard,
+                    error = format!("{:#}", anyhow::Error::new(error)),
+                    "reading the stream failed"
+                );
+                tokio::time::sleep(READ_RETRY).await;
+            }
+            None
         }
     }
 }
@@ -390,8 +386,47 @@ fn finish(shared: &Shared, shard: &str) {
 }
 
 impl Shared {
+    /// Filters and applies one batch of `shard` as Lambda would hand it to `feed-fanout`, then
+    /// saves the position after it. False when the batch was empty.
+    async fn apply(&self, shard: &str, records: Vec<Record>) -> bool {
+        let Some(last) = records
+            .iter()
+            .rev()
+            .find_map(|r| r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()))
+        else {
+            return false;
+        };
+        let changes: Vec<Change> = records
+            .into_iter()
+            .filter_map(|record| match lambda_record(record, &self.arn) {
+                Ok(record) => Some(record),
+                Err(error) => {
+                    tracing::error!(
+                        shard,
+                        error = format!("{error:#}"),
+                        "a stream record Lambda could not deliver is skipped"
+                    );
+                    None
+                }
+            })
+            .filter(|record| self.delivers(record))
+            .filter_map(change_from_record)
+            .collect();
+        if !changes.is_empty() {
+            self.deliver(&changes).await;
+        }
+        if let Err(error) = self.positions.advance(shard, &last) {
+            tracing::error!(
+                shard,
+                error = format!("{error:#}"),
+                "saving the stream position failed"
+            );
+        }
+        true
+    }
+
     /// True when the template's filter criteria let `record` through (all do without any).
-    fn delivers(&self, record: &Record) -> bool {
+    fn delivers(&self, record: &EventRecord) -> bool {
         if self.source.filters.is_empty() {
             return true;
         }
@@ -439,28 +474,6 @@ impl Shared {
             }
         }
     }
-}
-
-/// A stream record in the processor's terms.
-fn change(record: Record) -> Option<Change> {
-    let kind = match record.event_name? {
-        OperationType::Insert => ChangeKind::Insert,
-        OperationType::Modify => ChangeKind::Modify,
-        OperationType::Remove => ChangeKind::Remove,
-        _ => return None,
-    };
-    let data = record.dynamodb?;
-    Some(Change {
-        kind,
-        old: image(data.old_image),
-        new: image(data.new_image),
-    })
-}
-
-/// A stream image in the SDK's table types (both SDKs share DynamoDB's JSON model).
-fn image(map: Option<HashMap<String, AttributeValue>>) -> Option<Image> {
-    map.filter(|m| !m.is_empty())
-        .map(|m| Image::from(serde_dynamo::Item::from(m)))
 }
 
 #[cfg(test)]

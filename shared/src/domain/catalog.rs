@@ -84,27 +84,22 @@ pub struct NewProduct {
     pub image: Option<UploadId>,
 }
 
-/// The raw fields of a product body, as sent.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct ProductFields {
+/// A product's fields as sent, unchecked, by name (the wire's shape is the handler's DTO):
+/// `None` is a field left out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProductFields<'a> {
     /// `name`.
-    #[serde(default, deserialize_with = "super::not_null")]
-    pub name: Option<String>,
+    pub name: Option<&'a str>,
     /// `description`.
-    #[serde(default, deserialize_with = "super::not_null")]
-    pub description: Option<String>,
+    pub description: Option<&'a str>,
     /// `category`.
-    #[serde(default, deserialize_with = "super::not_null")]
-    pub category: Option<String>,
-    /// `price`, read as JSON so a float or a string gets a precise message.
-    #[serde(default, deserialize_with = "super::not_null")]
-    pub price: Option<Value>,
+    pub category: Option<&'a str>,
+    /// `price`, as JSON so a float or a string gets a precise message.
+    pub price: Option<&'a Value>,
     /// `stock` (creation only; afterwards stock moves through orders and restocks).
-    #[serde(default, deserialize_with = "super::not_null")]
-    pub stock: Option<Value>,
-    /// `image`: an upload id, or `null` to clear it.
-    #[serde(default, deserialize_with = "super::double_option")]
-    pub image: Option<Option<String>>,
+    pub stock: Option<&'a Value>,
+    /// `image`: an upload id, or `Some(None)` to clear it.
+    pub image: Option<Option<&'a str>>,
 }
 
 fn image(raw: Option<&str>) -> Result<UploadId, FieldErrors> {
@@ -119,28 +114,28 @@ impl NewProduct {
     pub const DESCRIPTION_MAX_LEN: usize = 5_000;
 
     /// Validates every field, reporting all bad ones at once.
-    pub fn parse(fields: &ProductFields) -> Result<Self, FieldErrors> {
+    pub fn parse(fields: ProductFields<'_>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         let name = collect(
             &mut errors,
-            text("name", fields.name.as_deref(), NewProduct::NAME_MAX_LEN, false),
+            text("name", fields.name, NewProduct::NAME_MAX_LEN, false),
         );
         let description = collect(
             &mut errors,
             text(
                 "description",
-                fields.description.as_deref(),
+                fields.description,
                 NewProduct::DESCRIPTION_MAX_LEN,
                 true,
             ),
         );
-        let category = collect(&mut errors, Category::parse(fields.category.as_deref()));
-        let price = collect(&mut errors, Money::parse("price", fields.price.as_ref()));
-        let stock = match &fields.stock {
+        let category = collect(&mut errors, Category::parse(fields.category));
+        let price = collect(&mut errors, Money::parse("price", fields.price));
+        let stock = match fields.stock {
             None | Some(Value::Null) => Some(0),
             Some(raw) => collect(&mut errors, whole("stock", raw, 0, MAX_STOCK)),
         };
-        let image = match &fields.image {
+        let image = match fields.image {
             Some(Some(raw)) => collect(&mut errors, image(Some(raw))).map(Some),
             _ => Some(None),
         };
@@ -180,16 +175,16 @@ pub struct ProductChanges {
 
 impl ProductChanges {
     /// Validates the fields that were sent.
-    pub fn parse(fields: &ProductFields) -> Result<Self, FieldErrors> {
+    pub fn parse(fields: ProductFields<'_>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
         let mut changes = Self::default();
-        if let Some(name) = &fields.name {
+        if let Some(name) = fields.name {
             changes.name = collect(
                 &mut errors,
                 text("name", Some(name), NewProduct::NAME_MAX_LEN, false),
             );
         }
-        if let Some(description) = &fields.description {
+        if let Some(description) = fields.description {
             changes.description = collect(
                 &mut errors,
                 text(
@@ -200,13 +195,13 @@ impl ProductChanges {
                 ),
             );
         }
-        if let Some(category) = &fields.category {
+        if let Some(category) = fields.category {
             changes.category = collect(&mut errors, Category::parse(Some(category)));
         }
         if fields.price.is_some() {
-            changes.price = collect(&mut errors, Money::parse("price", fields.price.as_ref()));
+            changes.price = collect(&mut errors, Money::parse("price", fields.price));
         }
-        match &fields.image {
+        match fields.image {
             Some(Some(raw)) => changes.image = collect(&mut errors, image(Some(raw))).map(Some),
             Some(None) => changes.image = Some(None),
             None => {}
@@ -279,14 +274,38 @@ pub struct Product {
     pub price: Money,
     /// Units in stock.
     pub stock: i64,
-    /// `active` or `archived`.
-    pub archived: bool,
+    /// For sale, or archived.
+    pub status: ProductStatus,
     /// Upload id of its image.
     pub image: Option<UploadId>,
     /// ISO 8601 UTC.
     pub created_at: String,
     /// ISO 8601 UTC.
     pub updated_at: String,
+}
+
+/// A product's `status`: for sale, or archived (out of every public list; orders keep
+/// showing it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProductStatus {
+    /// For sale.
+    Active,
+    /// Out of the catalog.
+    Archived,
+}
+
+impl ProductStatus {
+    /// Every status, in the order the API documents them.
+    pub const ALL: [ProductStatus; 2] = [ProductStatus::Active, ProductStatus::Archived];
+
+    /// As stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductStatus::Active => "active",
+            ProductStatus::Archived => "archived",
+        }
+    }
 }
 
 /// One stock change, as the ledger records it.

@@ -1,6 +1,5 @@
-//! What every parser of untrusted fields shares: the errors it reports, field by field, and the
-//! serde helpers that tell "left out" from `null`. No HTTP here: handlers map [`FieldErrors`]
-//! to a status through `crate::ApiError`.
+//! What every parser of untrusted fields shares: the errors it reports, field by field. No HTTP
+//! here: handlers map [`FieldErrors`] to a status through `crate::ApiError`.
 
 use std::collections::BTreeMap;
 
@@ -46,29 +45,4 @@ impl FieldErrors {
     pub fn get(&self, field: &str) -> Option<&[String]> {
         self.0.get(field).map(Vec::as_slice)
     }
-}
-
-/// Deserialises an optional field that may be absent but not `null`: in a partial update,
-/// `{"password": null}` is refused (422) rather than read as "no change". Use with
-/// `#[serde(default, deserialize_with = "keel::domain::not_null")]`.
-pub fn not_null<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    let value = <serde_json::Value as serde::Deserialize>::deserialize(deserializer)?;
-    if value.is_null() {
-        return Err(serde::de::Error::custom("a field may be left out but not null"));
-    }
-    T::deserialize(value).map(Some).map_err(serde::de::Error::custom)
-}
-
-/// Deserialises a field that distinguishes "absent" (`None`) from `null` (`Some(None)`), for
-/// partial updates where `null` means "clear". Use with `#[serde(default, deserialize_with)]`.
-pub fn double_option<'de, T, D>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: serde::Deserialize<'de>,
-    D: serde::Deserializer<'de>,
-{
-    <Option<T> as serde::Deserialize>::deserialize(deserializer).map(Some)
 }

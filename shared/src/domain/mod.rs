@@ -20,11 +20,12 @@ pub use article::{
 };
 
 pub use catalog::{
-    Category, LedgerEntry, MAX_STOCK, NewProduct, Product, ProductChanges, ProductFields, StockChange,
+    Category, LedgerEntry, MAX_STOCK, NewProduct, Product, ProductChanges, ProductFields, ProductStatus,
+    StockChange,
 };
 pub use content::{Article, Comment, Profile};
 pub use cursor::{BadCursor, Cursor};
-pub use fields::{FieldErrors, double_option, not_null};
+pub use fields::FieldErrors;
 pub use ids::{OrderId, ProductId};
 pub use money::{Currency, Money};
 pub use order::{IdempotencyKey, Order, OrderLine, OrderLines, OrderStatus, PlacedLine};

@@ -132,17 +132,15 @@ pub enum OrderStatus {
 }
 
 impl OrderStatus {
+    /// Every status, in the order of an order's life.
+    pub const ALL: [OrderStatus; 3] = [Self::Placed, Self::Fulfilled, Self::Cancelled];
+
     /// Parses a query value.
     pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
-        match raw {
-            "placed" => Ok(Self::Placed),
-            "fulfilled" => Ok(Self::Fulfilled),
-            "cancelled" => Ok(Self::Cancelled),
-            _ => Err(FieldErrors::single(
-                "status",
-                "must be placed, fulfilled or cancelled",
-            )),
-        }
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| FieldErrors::single("status", "must be placed, fulfilled or cancelled"))
     }
 
     /// As stored and shown.

@@ -1,6 +1,6 @@
 //! The public catalog's query: category, price range, order and page size.
 
-use super::{Category, FieldErrors, Money, collect};
+use super::{Category, FieldErrors, Money, Page, collect};
 
 /// How a product list is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,6 +11,20 @@ pub enum ProductSort {
     PriceAsc,
     /// Dearest first.
     PriceDesc,
+}
+
+impl ProductSort {
+    /// Every order; the first is the default.
+    pub const ALL: [ProductSort; 3] = [ProductSort::Newest, ProductSort::PriceAsc, ProductSort::PriceDesc];
+
+    /// As sent in `?sort=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductSort::Newest => "newest",
+            ProductSort::PriceAsc => "price_asc",
+            ProductSort::PriceDesc => "price_desc",
+        }
+    }
 }
 
 /// A product list query, validated.
@@ -34,10 +48,10 @@ pub fn parse_limit(raw: Option<&str>) -> Result<usize, FieldErrors> {
     match raw {
         None => Ok(20),
         Some(text) => match text.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => Ok(n),
+            Ok(n) if (1..=Page::MAX_LIMIT).contains(&n) => Ok(n),
             _ => Err(FieldErrors::single(
                 "limit",
-                "must be a whole number from 1 to 100",
+                format!("must be a whole number from 1 to {}", Page::MAX_LIMIT),
             )),
         },
     }
@@ -89,13 +103,14 @@ impl ProductQuery {
         };
         let min_price = collect(&mut errors, price("minPrice", min_price));
         let max_price = collect(&mut errors, price("maxPrice", max_price));
-        let sort = match sort.unwrap_or("newest") {
-            "newest" => Some(ProductSort::Newest),
-            "price_asc" => Some(ProductSort::PriceAsc),
-            "price_desc" => Some(ProductSort::PriceDesc),
-            _ => {
-                errors.push("sort", "must be newest, price_asc or price_desc");
-                None
+        let sort = match sort {
+            None => Some(ProductSort::Newest),
+            Some(raw) => {
+                let sort = ProductSort::ALL.into_iter().find(|s| s.as_str() == raw);
+                if sort.is_none() {
+                    errors.push("sort", "must be newest, price_asc or price_desc");
+                }
+                sort
             }
         };
         let limit = collect(&mut errors, parse_limit(limit));

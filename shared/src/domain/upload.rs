@@ -74,7 +74,8 @@ pub enum MediaType {
 }
 
 impl MediaType {
-    const ALL: [MediaType; 6] = [
+    /// Every type accepted, in the order the API documents them.
+    pub const ALL: [MediaType; 6] = [
         MediaType::Jpeg,
         MediaType::Png,
         MediaType::Gif,
@@ -151,7 +152,8 @@ pub enum Purpose {
 }
 
 impl Purpose {
-    const ALL: [Purpose; 4] = [
+    /// Every purpose, in the order the API documents them.
+    pub const ALL: [Purpose; 4] = [
         Purpose::Avatar,
         Purpose::Article,
         Purpose::Product,
@@ -263,30 +265,27 @@ pub struct NewUpload {
     pub size: u64,
 }
 
-/// The request body of `POST /api/uploads`, as sent.
-#[derive(Debug, Default, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UploadFields {
+/// An announced upload's fields as sent, unchecked, by name (the wire's shape is the
+/// handler's DTO): `None` is a field left out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UploadFields<'a> {
     /// File name.
-    pub filename: Option<String>,
+    pub filename: Option<&'a str>,
     /// MIME type.
-    pub content_type: Option<String>,
-    /// Length in bytes.
-    pub size: Option<Value>,
+    pub content_type: Option<&'a str>,
+    /// Length in bytes, as JSON so a float or a string gets a precise message.
+    pub size: Option<&'a Value>,
     /// `avatar`, `article`, `product` or `attachment`.
-    pub purpose: Option<String>,
+    pub purpose: Option<&'a str>,
 }
 
 impl NewUpload {
     /// Validates every field, reporting all bad ones at once.
-    pub fn parse(fields: &UploadFields) -> Result<Self, FieldErrors> {
+    pub fn parse(fields: UploadFields<'_>) -> Result<Self, FieldErrors> {
         let mut errors = FieldErrors::default();
-        let purpose = collect(&mut errors, purpose_of(fields.purpose.as_deref()));
-        let filename = collect(&mut errors, Filename::parse(fields.filename.as_deref()));
-        let media_type = collect(
-            &mut errors,
-            media_type_of(fields.content_type.as_deref(), purpose),
-        );
+        let purpose = collect(&mut errors, purpose_of(fields.purpose));
+        let filename = collect(&mut errors, Filename::parse(fields.filename));
+        let media_type = collect(&mut errors, media_type_of(fields.content_type, purpose));
         if let (Some(name), Some(media)) = (&filename, media_type)
             && let Some(ext) = name.extension()
             && !media.extensions().contains(&ext.as_str())
@@ -296,7 +295,7 @@ impl NewUpload {
                 format!("has extension .{ext}, which does not match {}", media.mime()),
             );
         }
-        let size = collect(&mut errors, size_of(fields.size.as_ref(), purpose));
+        let size = collect(&mut errors, size_of(fields.size, purpose));
         match (purpose, filename, media_type, size) {
             (Some(purpose), Some(filename), Some(media_type), Some(size)) if errors.is_empty() => Ok(Self {
                 purpose,
@@ -376,6 +375,9 @@ pub enum UploadStatus {
 }
 
 impl UploadStatus {
+    /// Every status, in the order of an upload's life.
+    pub const ALL: [UploadStatus; 3] = [UploadStatus::Pending, UploadStatus::Ready, UploadStatus::Rejected];
+
     /// As stored and sent.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -387,9 +389,7 @@ impl UploadStatus {
 
     /// Parses the stored name.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Pending, Self::Ready, Self::Rejected]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        Self::ALL.into_iter().find(|s| s.as_str() == raw)
     }
 }
 
@@ -403,13 +403,26 @@ pub enum Variant {
 }
 
 impl Variant {
+    /// Both variants; the first is the default.
+    pub const ALL: [Variant; 2] = [Variant::Original, Variant::Thumbnail];
+
+    /// As sent in `?variant=`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Original => "original",
+            Variant::Thumbnail => "thumbnail",
+        }
+    }
+
     /// Parses `?variant=`: absent or `original`, or `thumbnail`.
     pub fn parse(raw: Option<&str>) -> Result<Self, FieldErrors> {
-        match raw {
-            None | Some("original") => Ok(Variant::Original),
-            Some("thumbnail") => Ok(Variant::Thumbnail),
-            Some(_) => Err(FieldErrors::single("variant", "must be original or thumbnail")),
-        }
+        let Some(raw) = raw else {
+            return Ok(Variant::Original);
+        };
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == raw)
+            .ok_or_else(|| FieldErrors::single("variant", "must be original or thumbnail"))
     }
 }
 
@@ -534,22 +547,27 @@ mod tests {
         assert_eq!(linked, vec![id.to_owned(), other.to_owned()]);
     }
 
-    fn fields(filename: &str, content_type: &str, size: Value, purpose: &str) -> UploadFields {
-        UploadFields {
-            filename: Some(filename.into()),
-            content_type: Some(content_type.into()),
-            size: Some(size),
-            purpose: Some(purpose.into()),
-        }
+    fn parse(
+        filename: &str,
+        content_type: &str,
+        size: Value,
+        purpose: &str,
+    ) -> Result<NewUpload, FieldErrors> {
+        NewUpload::parse(UploadFields {
+            filename: Some(filename),
+            content_type: Some(content_type),
+            size: Some(&size),
+            purpose: Some(purpose),
+        })
     }
 
-    fn errors_of(f: UploadFields) -> FieldErrors {
-        NewUpload::parse(&f).expect_err("should be refused")
+    fn errors_of(filename: &str, content_type: &str, size: Value, purpose: &str) -> FieldErrors {
+        parse(filename, content_type, size, purpose).expect_err("should be refused")
     }
 
     #[test]
     fn a_jpeg_avatar_within_two_mebibytes_is_accepted() {
-        let upload = NewUpload::parse(&fields("me.JPG", "image/jpeg", 2_097_152.into(), "avatar")).unwrap();
+        let upload = parse("me.JPG", "image/jpeg", 2_097_152.into(), "avatar").unwrap();
         assert_eq!(upload.media_type, MediaType::Jpeg);
         assert_eq!(upload.size, 2 * MIB);
     }
@@ -564,7 +582,7 @@ mod tests {
             Value::from(2 * MIB + 1),
             Value::from(u64::MAX),
         ] {
-            let errors = errors_of(fields("a.png", "image/png", size.clone(), "avatar"));
+            let errors = errors_of("a.png", "image/png", size.clone(), "avatar");
             assert!(errors.get("size").is_some(), "{size}: {errors:?}");
         }
     }
@@ -572,17 +590,17 @@ mod tests {
     #[test]
     fn an_unknown_purpose_or_type_is_refused_by_name() {
         assert!(
-            errors_of(fields("a.png", "image/png", 10.into(), "backup"))
+            errors_of("a.png", "image/png", 10.into(), "backup")
                 .get("purpose")
                 .is_some()
         );
         assert!(
-            errors_of(fields("a.svg", "image/svg+xml", 10.into(), "avatar"))
+            errors_of("a.svg", "image/svg+xml", 10.into(), "avatar")
                 .get("contentType")
                 .is_some()
         );
         assert!(
-            errors_of(fields("a.pdf", "application/pdf", 10.into(), "avatar"))
+            errors_of("a.pdf", "application/pdf", 10.into(), "avatar")
                 .get("contentType")
                 .is_some()
         );
@@ -602,7 +620,7 @@ mod tests {
             &"x".repeat(256),
             &"é".repeat(256),
         ] {
-            let errors = errors_of(fields(name, "image/png", 10.into(), "avatar"));
+            let errors = errors_of(name, "image/png", 10.into(), "avatar");
             assert!(errors.get("filename").is_some(), "{name:?}");
         }
     }
@@ -611,17 +629,17 @@ mod tests {
     fn the_filename_limit_counts_characters_as_the_openapi_document_does() {
         let name = format!("{}.png", "é".repeat(Filename::MAX_LEN - 4));
         assert!(name.len() > Filename::MAX_LEN, "more bytes than characters");
-        assert!(NewUpload::parse(&fields(&name, "image/png", 10.into(), "avatar")).is_ok());
+        assert!(parse(&name, "image/png", 10.into(), "avatar").is_ok());
     }
 
     #[test]
     fn an_extension_that_contradicts_the_declared_type_is_refused() {
-        let errors = errors_of(fields("photo.exe", "image/png", 10.into(), "avatar"));
+        let errors = errors_of("photo.exe", "image/png", 10.into(), "avatar");
         assert_eq!(
             errors.get("filename").unwrap(),
             ["has extension .exe, which does not match image/png"]
         );
-        assert!(NewUpload::parse(&fields("notes", "text/plain", 10.into(), "attachment")).is_ok());
+        assert!(parse("notes", "text/plain", 10.into(), "attachment").is_ok());
     }
 
     #[test]

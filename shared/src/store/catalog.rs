@@ -26,28 +26,8 @@ use super::uploads::{attach, detach};
 use super::{Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{
     Attachment, Category, Currency, Cursor, LedgerEntry, MAX_STOCK, Money, NewProduct, Product,
-    ProductChanges, ProductId, Purpose, StockChange, UploadId, UserId, now_timestamp,
+    ProductChanges, ProductId, ProductStatus, Purpose, StockChange, UploadId, UserId, now_timestamp,
 };
-
-/// A product's stored `status`: for sale, or archived (out of every public list).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub(super) enum ProductStatus {
-    /// For sale.
-    Active,
-    /// Out of the catalog; orders keep showing it.
-    Archived,
-}
-
-impl ProductStatus {
-    /// As stored, for conditions on `status`.
-    pub(super) fn as_str(self) -> &'static str {
-        match self {
-            ProductStatus::Active => "active",
-            ProductStatus::Archived => "archived",
-        }
-    }
-}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct ProductItem {
@@ -80,7 +60,7 @@ impl ProductItem {
             category: Category::from_trusted(self.category),
             price: Money::from_trusted(self.price_amount, Currency::from_trusted(self.currency)),
             stock: self.stock,
-            archived: self.status != ProductStatus::Active,
+            status: self.status,
             image: self.image.map(UploadId::from_trusted),
             created_at: self.created_at,
             updated_at: self.updated_at,

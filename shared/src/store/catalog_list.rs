@@ -4,12 +4,12 @@
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use super::catalog::{CatalogEntry, ProductItem, ProductStatus};
+use super::catalog::{CatalogEntry, ProductItem};
 use super::index_list::cursor_of;
 use super::keys::{PRODUCT_SK, catalog_by_price, catalog_newest, key, price_sk, product_key, product_pk};
 use super::tx::number;
 use super::{Key, Store, StoreError, StoreResult, from_item, key_pair};
-use crate::domain::{Cursor, Money, Product, ProductId, ProductQuery, ProductSort};
+use crate::domain::{Cursor, Money, Product, ProductId, ProductQuery, ProductSort, ProductStatus};
 
 /// The most queries one page may take when a price filter leaves most entries out.
 const MAX_QUERIES: usize = 5;

@@ -130,7 +130,7 @@ impl Store {
                 && attempt < ATTEMPTS
             {
                 // Jittered linear back-off: contention is between a handful of writers.
-                let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 20);
+                let jitter: u64 = rand::random_range(0..20);
                 tokio::time::sleep(Duration::from_millis(u64::from(attempt) * 15 + jitter)).await;
                 continue;
             }

@@ -18,14 +18,15 @@ use aws_sdk_dynamodb::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::catalog::{Cause, ProductItem, ProductStatus, stock_change};
+use super::catalog::{Cause, ProductItem, stock_change};
 use super::idempotency::ClaimTicket;
 use super::index_list::{Index, IndexList};
 use super::keys::{ORDER_PREFIX, ORDER_SK, order_key, orders_in, orders_of, product_key, product_pk};
 use super::tx::Tx;
 use super::{Detailed, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
 use crate::domain::{
-    Currency, Cursor, Order, OrderId, OrderLines, OrderStatus, PlacedLine, ProductId, UserId, now_timestamp,
+    Currency, Cursor, Order, OrderId, OrderLines, OrderStatus, PlacedLine, ProductId, ProductStatus, UserId,
+    now_timestamp,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,11 +132,7 @@ impl Store {
                     // retries spread over about as long as that queue takes to serve.
                     let took = u64::try_from(read_at.elapsed().as_millis()).unwrap_or(u64::MAX);
                     let cap = (8u64 << attempt.min(7)).max(took.saturating_mul(2)).min(2_000);
-                    let jitter = u64::from(u16::from_le_bytes([
-                        uuid::Uuid::new_v4().as_bytes()[0],
-                        uuid::Uuid::new_v4().as_bytes()[1],
-                    ]));
-                    tokio::time::sleep(Duration::from_millis(jitter % cap)).await;
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(0..cap))).await;
                     read_at = tokio::time::Instant::now();
                     products = self.products_for(lines).await?;
                 }
@@ -304,10 +301,7 @@ impl Store {
                     return Ok(order);
                 }
                 Err(TransactFailure::Cancelled(_)) if started.elapsed() < CANCEL_DEADLINE => {
-                    tokio::time::sleep(Duration::from_millis(
-                        5 + u64::from(uuid::Uuid::new_v4().as_bytes()[0] % 16),
-                    ))
-                    .await;
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(5..21))).await;
                 }
                 Err(TransactFailure::Cancelled(_)) => return Err(StoreError::Contended("order")),
                 Err(TransactFailure::Other(error)) => return Err(error),

@@ -11,13 +11,19 @@ use keel::domain::{NewUpload, Upload, UploadFields, UploadId, UploadStatus, Vari
 use keel::error::FieldErrors;
 use keel::files::{Files, PresignedRequest};
 use keel::http::{cursor_param, empty, json, json_body, path_param, query_param};
-use keel::media;
-use keel::store::Verdict;
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::endpoint;
+
+mod finalise;
+
+pub use finalise::{
+    BucketRef, FINALISE, FINALISE_NEEDS, Finalised, ObjectCreated, ObjectCreatedEvent, ObjectRef, finalise,
+    on_object_created, serve_finalise,
+};
+use finalise::{all_keys, finalise_read};
 
 endpoint!(
     /// `create-upload`: POST /api/uploads.
@@ -48,13 +54,13 @@ endpoint!(
 #[serde(rename_all = "camelCase")]
 struct UploadBody<'a> {
     id: &'a str,
-    #[schema(value_type = crate::openapi::PurposeName)]
+    #[schema(value_type = crate::schema::PurposeName)]
     purpose: &'static str,
     filename: &'a str,
-    #[schema(value_type = crate::openapi::FileType)]
+    #[schema(value_type = crate::schema::FileType)]
     content_type: &'static str,
     size: u64,
-    #[schema(value_type = crate::openapi::UploadStatusName)]
+    #[schema(value_type = crate::schema::UploadStatusName)]
     status: &'static str,
     reason: Option<&'a str>,
     width: Option<u32>,
@@ -95,7 +101,7 @@ impl<'a> UploadBody<'a> {
 struct UploadResponse<'a> {
     upload: UploadBody<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<crate::openapi::UploadRequestBody>)]
+    #[schema(value_type = Option<request::UploadRequestBody>)]
     upload_request: Option<&'a PresignedRequest>,
 }
 
@@ -151,15 +157,131 @@ async fn owned(deps: &Deps, id: &UploadId, session: &Session) -> Result<Upload, 
     }
 }
 
+/// An announced upload as sent; every field may be left out (a 422 names it).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct UploadDto {
+    filename: Option<String>,
+    content_type: Option<String>,
+    /// Read as JSON so a float or a string gets a precise message.
+    size: Option<serde_json::Value>,
+    purpose: Option<String>,
+}
+
+impl UploadDto {
+    fn fields(&self) -> UploadFields<'_> {
+        UploadFields {
+            filename: self.filename.as_deref(),
+            content_type: self.content_type.as_deref(),
+            size: self.size.as_ref(),
+            purpose: self.purpose.as_deref(),
+        }
+    }
+}
+
+/// What a valid request is, for the document: the DTO above is lenient on purpose (a missing
+/// field gets RealWorld's "can't be blank" 422), while the document states the limits.
+#[allow(dead_code)] // Described, never constructed.
+pub(crate) mod request {
+    use keel::domain::{MediaType, Purpose};
+    use serde::Deserialize;
+    use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, Schema, Type};
+    use utoipa::openapi::{Ref, RefOr};
+    use utoipa::{PartialSchema, ToSchema};
+
+    use crate::schema;
+
+    /// `{"upload": {...}}` to announce a file.
+    #[derive(Deserialize, ToSchema)]
+    pub(crate) struct NewUploadRequest {
+        upload: NewUploadFields,
+    }
+
+    /// A file about to be sent to the returned `uploadRequest`. What it is for decides the types
+    /// and sizes accepted: avatars, article and product images are images.
+    #[derive(Deserialize)]
+    pub(crate) struct NewUploadFields;
+
+    impl PartialSchema for NewUploadFields {
+        fn schema() -> RefOr<Schema> {
+            Purpose::ALL
+                .into_iter()
+                .fold(OneOfBuilder::new(), |one_of, purpose| one_of.item(for_purpose(purpose)))
+                .description(Some(
+                    "A file about to be sent to the returned `uploadRequest`. What it is for decides the types\n\
+                     and sizes accepted: avatars, article and product images are images.",
+                ))
+                .into()
+        }
+    }
+
+    impl ToSchema for NewUploadFields {
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.extend([
+                ("FileName".to_owned(), schema::FileName::schema()),
+                ("ImageType".to_owned(), schema::ImageType::schema()),
+                ("FileType".to_owned(), schema::FileType::schema()),
+            ]);
+        }
+    }
+
+    /// One purpose's body: its types and its size limit, from the domain.
+    fn for_purpose(purpose: Purpose) -> ObjectBuilder {
+        let what = match purpose {
+            Purpose::Avatar => "A profile photo",
+            Purpose::Article => "An image for an article's body",
+            Purpose::Product => "A product photo",
+            Purpose::Attachment => "Any accepted file",
+        };
+        let types = if MediaType::ALL.into_iter().all(|t| purpose.accepts(t)) {
+            "FileType"
+        } else {
+            "ImageType"
+        };
+        let size = i64::try_from(purpose.max_bytes()).expect("BUG: a size limit beyond i64");
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(format!("{what}, up to {} MiB.", size / (1024 * 1024))))
+            .property("filename", Ref::from_schema_name("FileName"))
+            .required("filename")
+            .property("contentType", Ref::from_schema_name(types))
+            .required("contentType")
+            .property("size", schema::integer(1, size))
+            .required("size")
+            .property(
+                "purpose",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([purpose.as_str()])),
+            )
+            .required("purpose")
+    }
+
+    /// Where and how to send an announced file: exactly this method, URL and these headers.
+    #[derive(Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub(crate) struct UploadRequestBody {
+        /// `PUT`.
+        method: String,
+        /// A presigned URL.
+        url: String,
+        /// Headers that were signed and must be sent exactly.
+        headers: std::collections::BTreeMap<String, String>,
+        /// When the URL stops working.
+        #[schema(format = DateTime)]
+        expires_at: String,
+    }
+}
+
 /// POST /api/uploads — announce a file (201): its record, `pending`, and the presigned `PUT`
 /// that sends the bytes to S3. The body is `{"upload": {filename, contentType, size, purpose}}`
 /// (the fields may also be sent unwrapped).
 #[utoipa::path(post, path = "/api/uploads", tag = "uploads", operation_id = "createUpload",
     summary = "Announce a file; send it with the returned request, then call complete",
-    request_body = crate::openapi::NewUploadRequest,
+    request_body = request::NewUploadRequest,
     responses(
         (status = 201, description = "The pending upload and where to send the file", body = UploadResponse),
-        (status = 409, description = "Too many pending uploads, or the storage quota is used up", body = crate::openapi::ErrorBody),
+        (status = 409, description = "Too many pending uploads, or the storage quota is used up", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "create_upload", skip_all, fields(user_id))]
@@ -170,13 +292,13 @@ pub async fn create(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
         Some(value) if value.is_object() => value,
         _ => document,
     };
-    let fields: UploadFields = serde_json::from_value(inner).map_err(|_| {
+    let dto: UploadDto = serde_json::from_value(inner).map_err(|_| {
         FieldErrors::single(
             "upload",
             "must be an object of filename, contentType, size and purpose",
         )
     })?;
-    let new = NewUpload::parse(&fields)?;
+    let new = NewUpload::parse(dto.fields())?;
     let files = deps.files()?;
     let id = UploadId::generate();
     // Signing is local (no request to S3), so sign first: nothing is recorded if it fails.
@@ -200,7 +322,7 @@ struct UploadsResponse<'a> {
 /// GET /api/uploads?limit=&cursor= — the caller's uploads, newest first.
 #[utoipa::path(get, path = "/api/uploads", tag = "uploads", operation_id = "listUploads",
     summary = "The caller's uploads, newest first",
-    params(crate::openapi::CursorPage),
+    params(crate::schema::CursorPage),
     responses(
         (status = 200, description = "A page", body = UploadsResponse),
     ),
@@ -244,7 +366,7 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
     summary = "Download: a redirect to a short-lived link to the file",
     params(
         ("id" = String, Path, description = "The upload id (UUID)"),
-        ("variant" = Option<crate::openapi::VariantName>, Query, description = "Default original"),
+        ("variant" = Option<crate::schema::VariantName>, Query, description = "Default original"),
     ),
     responses((status = 302, description = "The file is at `Location`",
         headers(("Location" = String, description = "A presigned URL, valid for a few minutes")))),
@@ -288,8 +410,8 @@ pub async fn content(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErr
     params(("id" = String, Path, description = "The upload id (UUID)")),
     responses(
         (status = 200, description = "The upload, ready", body = UploadResponse),
-        (status = 409, description = "The file has not been sent yet", body = crate::openapi::ErrorBody),
-        (status = 422, description = "The file was rejected; the message says why", body = crate::openapi::ErrorBody),
+        (status = 409, description = "The file has not been sent yet", body = crate::schema::ErrorBody),
+        (status = 422, description = "The file was rejected; the message says why", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "complete_upload", skip_all, fields(user_id))]
@@ -319,7 +441,7 @@ pub async fn complete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiEr
     params(("id" = String, Path, description = "The upload id (UUID)")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 409, description = "In use (an avatar, an article's image, a product's photo)", body = crate::openapi::ErrorBody),
+        (status = 409, description = "In use (an avatar, an article's image, a product's photo)", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "delete_upload", skip_all, fields(user_id))]
@@ -330,180 +452,4 @@ pub async fn delete(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     deps.files()?.remove(&all_keys(&id)).await?;
     deps.store.delete_upload(&session.user_id, &upload).await?;
     Ok(empty(StatusCode::NO_CONTENT))
-}
-
-fn all_keys(id: &UploadId) -> [String; 3] {
-    [
-        Files::incoming_key(id),
-        Files::stored_key(id, Variant::Original),
-        Files::stored_key(id, Variant::Thumbnail),
-    ]
-}
-
-/// Where finalising left an upload.
-#[derive(Debug)]
-pub enum Finalised {
-    /// Ready or rejected (by this call or an earlier one).
-    Settled(Upload),
-    /// Still pending: S3 has no file for it yet.
-    Waiting(Upload),
-    /// No such upload (never announced, expired or deleted); any bytes for it were removed.
-    Unknown,
-}
-
-/// Finalises upload `id`: reads what S3 holds for it, checks it against what was declared
-/// (length, real type from the bytes, for images a decode under limits), stores the cleaned
-/// file and thumbnail, records `ready` or `rejected`, and removes the incoming object.
-///
-/// Safe to run any number of times, concurrently too (the bucket event and `complete` may
-/// race): only a pending upload is settled, by a conditional write, and the loser answers
-/// what the winner recorded. Bytes for an upload that no longer exists are removed, so
-/// nothing is orphaned in the bucket.
-pub async fn finalise(deps: &Deps, id: &UploadId) -> Result<Finalised, ApiError> {
-    finalise_read(deps, id, deps.store.upload(id).await?).await
-}
-
-/// [`finalise`] from the record as `complete` has just read it (`None`: no such upload), so the
-/// owner's request reads it once.
-async fn finalise_read(deps: &Deps, id: &UploadId, record: Option<Upload>) -> Result<Finalised, ApiError> {
-    let files = deps.files()?;
-    let incoming = Files::incoming_key(id);
-    let Some(upload) = record else {
-        files.remove(&all_keys(id)).await?;
-        return Ok(Finalised::Unknown);
-    };
-    if upload.status != UploadStatus::Pending {
-        // Bytes sent again to a still-valid presigned URL after the upload settled: never read,
-        // never served, so removed now rather than left for the lifecycle rule.
-        files.remove(std::slice::from_ref(&incoming)).await?;
-        return Ok(Finalised::Settled(upload));
-    }
-    let Some((bytes, total)) = files.read(&incoming, upload.size).await? else {
-        // Another finaliser may have just finished and removed the incoming object.
-        return match deps.store.upload(id).await? {
-            Some(now) if now.status != UploadStatus::Pending => Ok(Finalised::Settled(now)),
-            Some(now) => Ok(Finalised::Waiting(now)),
-            None => Ok(Finalised::Unknown),
-        };
-    };
-    let (media_type, size) = (upload.media_type, upload.size);
-    let checked = tokio::task::spawn_blocking(move || media::check(media_type, size, total, &bytes))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let verdict = match checked {
-        Ok(cleaned) => {
-            files
-                .write(
-                    &Files::stored_key(id, Variant::Original),
-                    cleaned.bytes,
-                    cleaned.media_type,
-                )
-                .await?;
-            if let Some((thumbnail, kind)) = cleaned.thumbnail.clone() {
-                files
-                    .write(&Files::stored_key(id, Variant::Thumbnail), thumbnail, kind)
-                    .await?;
-            }
-            Verdict::Ready {
-                dimensions: cleaned.dimensions,
-                has_thumbnail: cleaned.thumbnail.is_some(),
-            }
-        }
-        Err(rejection) => {
-            tracing::info!(upload = %id, reason = %rejection, "upload rejected");
-            Verdict::Rejected(rejection.0)
-        }
-    };
-    let settled = deps.store.settle_upload(&upload, &verdict).await?;
-    files.remove(std::slice::from_ref(&incoming)).await?;
-    match settled {
-        Some(upload) => Ok(Finalised::Settled(upload)),
-        None => match deps.store.upload(id).await? {
-            Some(now) => Ok(Finalised::Settled(now)),
-            None => {
-                // Deleted while we checked it: what we stored must go too.
-                files.remove(&all_keys(id)).await?;
-                Ok(Finalised::Unknown)
-            }
-        },
-    }
-}
-
-/// The binary `template.yaml` names for the bucket's `ObjectCreated` events.
-pub const FINALISE: &str = "upload-finalise";
-
-/// What the finaliser's cold start loads: the table and the bucket, never the signing key.
-pub const FINALISE_NEEDS: keel::config::Needs = keel::config::Needs::TableAndBucket;
-
-/// The `detail` of S3's `Object Created` event, as EventBridge delivers it (the parts used).
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
-pub struct ObjectCreated {
-    /// The bucket.
-    pub bucket: BucketRef,
-    /// The object.
-    pub object: ObjectRef,
-}
-
-/// `detail.bucket`.
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
-pub struct BucketRef {
-    /// Its name.
-    pub name: String,
-}
-
-/// `detail.object`.
-#[derive(Debug, Clone, serde::Deserialize, Serialize)]
-pub struct ObjectRef {
-    /// Its key.
-    pub key: String,
-    /// Its length.
-    #[serde(default)]
-    pub size: Option<u64>,
-}
-
-/// The event the finaliser receives.
-pub type ObjectCreatedEvent = aws_lambda_events::event::eventbridge::EventBridgeEvent<ObjectCreated>;
-
-/// Handles one `Object Created` event: finalises the upload the key belongs to. Keys outside
-/// `uploads/` are not ours to judge (the rule's filter keeps them away; this is a second
-/// guard). An `Err` makes Lambda retry the event; every outcome of [`finalise`] is final.
-pub async fn on_object_created(deps: &Deps, event: ObjectCreatedEvent) -> Result<(), lambda_http::Error> {
-    let key = event.detail.object.key;
-    let Some(id) = Files::upload_of_incoming(&key) else {
-        tracing::warn!(%key, "object outside the uploads prefix ignored");
-        return Ok(());
-    };
-    match finalise(deps, &id).await {
-        Ok(outcome) => {
-            tracing::info!(upload = %id, outcome = outcome.label(), "finalised");
-            Ok(())
-        }
-        Err(error) => {
-            let error = format!("{error:?}");
-            tracing::error!(upload = %id, %error, "finalising failed; the event will be retried");
-            Err(error.into())
-        }
-    }
-}
-
-impl Finalised {
-    /// For logs.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Finalised::Settled(upload) => upload.status.as_str(),
-            Finalised::Waiting(_) => "waiting",
-            Finalised::Unknown => "unknown",
-        }
-    }
-}
-
-/// The `upload-finalise` function's whole `main`.
-pub async fn serve_finalise() -> Result<(), lambda_http::Error> {
-    use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
-    keel::telemetry::init_lambda();
-    let deps: &'static Deps = Box::leak(Box::new(Deps::from_env(FINALISE_NEEDS).await?));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<ObjectCreatedEvent>| {
-        on_object_created(deps, event.payload)
-    }))
-    .await
 }
