@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 
-use super::{Key, Store, StoreError, StoreResult, key_pair};
+use super::{Key, Store, StoreError, StoreResult, item_pair};
 
 /// A returned item, by `(pk, sk)`.
 pub(super) type Items = HashMap<(String, String), HashMap<String, AttributeValue>>;
@@ -74,7 +74,12 @@ impl Store {
                 .and_then(|mut r| r.remove(&self.table))
                 .unwrap_or_default()
             {
-                items.insert(key_pair(&item), item);
+                match item_pair(&item) {
+                    Some(pair) => {
+                        items.insert(pair, item);
+                    }
+                    None => tracing::error!("BUG: BatchGetItem returned an item without pk or sk"),
+                }
             }
             pending = output
                 .unprocessed_keys

@@ -23,7 +23,7 @@ use super::keys::{
 };
 use super::tx::{Tx, number};
 use super::uploads::{attach, detach};
-use super::{Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
+use super::{Store, StoreError, StoreResult, TransactFailure, from_item, item_pair};
 use crate::domain::{
     Attachment, Category, Currency, Cursor, LedgerEntry, MAX_STOCK, Money, NewProduct, Product,
     ProductChanges, ProductId, ProductStatus, Purpose, StockChange, UploadId, UserId, now_timestamp,
@@ -487,7 +487,7 @@ impl Store {
         let mut items = output.items.unwrap_or_default().into_iter();
         if first_page {
             match items.next() {
-                Some(first) if key_pair(&first).1 == PRODUCT_SK => {}
+                Some(first) if item_pair(&first).is_some_and(|(_, sk)| sk == PRODUCT_SK) => {}
                 _ => return Ok(None),
             }
         }

@@ -4,6 +4,8 @@
 //! Values reach these functions already parsed (a `Username`, a `Slug`, an id read back from the
 //! table), so no unbounded or unchecked string becomes a key.
 
+use std::net::IpAddr;
+
 use super::Key;
 use crate::domain::{
     Category, Email, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, UploadId, UserId, Username,
@@ -67,11 +69,17 @@ pub fn email_pk(email: &Email) -> String {
 /// Sort key of a failed-login counter.
 pub const LOGIN_COUNTER_SK: &str = "LOGIN";
 
+/// A login's source address as counters are keyed by: its canonical text (`unknown` when the
+/// gateway gave none), bounded by construction and never holding a `#`.
+fn address(source: Option<IpAddr>) -> String {
+    source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+}
+
 /// `THROTTLE#PAIR#<address>#<email>`: failed logins for one email from one address (the
 /// address first: it never holds a `#`, so the key is unambiguous).
-pub fn login_pair_counter(email: &Email, source: &str) -> Key {
+pub fn login_pair_counter(email: &Email, source: Option<IpAddr>) -> Key {
     key(
-        format!("THROTTLE#PAIR#{source}#{}", email.as_str()),
+        format!("THROTTLE#PAIR#{}#{}", address(source), email.as_str()),
         LOGIN_COUNTER_SK,
     )
 }
@@ -82,8 +90,8 @@ pub fn login_email_counter(email: &Email) -> Key {
 }
 
 /// `THROTTLE#SOURCE#<address>`: failed logins from one address for every email.
-pub fn login_source_counter(source: &str) -> Key {
-    key(format!("THROTTLE#SOURCE#{source}"), LOGIN_COUNTER_SK)
+pub fn login_source_counter(source: Option<IpAddr>) -> Key {
+    key(format!("THROTTLE#SOURCE#{}", address(source)), LOGIN_COUNTER_SK)
 }
 
 /// The key of "`follower` follows `followee`".

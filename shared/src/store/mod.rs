@@ -167,15 +167,17 @@ impl TransactFailure {
     }
 }
 
-/// `(pk, sk)` of a key or an item, for matching batch results to the keys asked for.
-fn key_pair(item: &Key) -> (String, String) {
-    let text = |name: &str| {
-        item.get(name)
-            .and_then(|v| v.as_s().ok())
-            .cloned()
-            .unwrap_or_default()
-    };
-    (text("pk"), text("sk"))
+/// `(pk, sk)` of a key built by `keys.rs` (which always sets both), for looking up batch
+/// results and for writing items under it.
+fn key_pair(key: &Key) -> (String, String) {
+    item_pair(key).unwrap_or_else(|| (String::new(), String::new()))
+}
+
+/// `(pk, sk)` of an item read back; `None` when either is missing, which no item of this
+/// table is, so it matches nothing rather than a key of empty strings.
+fn item_pair(item: &Key) -> Option<(String, String)> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some((text("pk")?, text("sk")?))
 }
 
 impl Store {

@@ -81,11 +81,9 @@ struct FollowImage {
     followee_id: String,
 }
 
-fn sk_of(image: &Image) -> &str {
-    image
-        .get("sk")
-        .and_then(|v| v.as_s().ok())
-        .map_or("", String::as_str)
+/// The image's sort key; `None` for an image without one (not an item of this table).
+fn sk_of(image: &Image) -> Option<&str> {
+    image.get("sk").and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 impl Store {
@@ -98,8 +96,9 @@ impl Store {
                 ChangeKind::Remove => change.old.as_ref(),
                 ChangeKind::Modify => None,
             };
-            let Some(image) = image else { continue };
-            let sk = sk_of(image);
+            let Some((image, sk)) = image.and_then(|image| Some((image, sk_of(image)?))) else {
+                continue;
+            };
             if sk == ARTICLE_SK {
                 let article: ArticleImage = from_item(image.clone())?;
                 let insert = change.kind == ChangeKind::Insert;

@@ -57,11 +57,6 @@ pub fn email_delay(failures: u64) -> Duration {
     Duration::from_secs(doubled).min(MAX_EMAIL_DELAY)
 }
 
-/// The address counters are keyed by: its canonical text, bounded by construction.
-fn address(source: Option<IpAddr>) -> String {
-    source.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-}
-
 #[derive(Debug, Deserialize)]
 struct Counter {
     #[serde(default)]
@@ -101,12 +96,11 @@ impl Store {
     /// same) — 2 round trips; past [`EMAIL_DELAY_AFTER`] failures, one `UpdateItem` before them
     /// claims the email's turn — 3.
     pub async fn open_login(&self, email: &Email, source: Option<IpAddr>) -> StoreResult<LoginGate> {
-        let source = address(source);
         let guard_key = key(email_pk(email), EMAIL_SK);
         let (pair_key, email_key, source_key) = (
-            login_pair_counter(email, &source),
+            login_pair_counter(email, source),
             login_email_counter(email),
-            login_source_counter(&source),
+            login_source_counter(source),
         );
         let items = self
             .batch_get(
@@ -179,7 +173,6 @@ impl Store {
     /// Access: three `UpdateItem`s, concurrently (`ADD failures 1`, the window's end set by the
     /// first) — 1 round trip.
     pub async fn record_login_failure(&self, email: &Email, source: Option<IpAddr>) -> StoreResult<()> {
-        let source = address(source);
         let count = |counter: Key| async move {
             let now = number(epoch_now());
             // Usually the counter is live: add to it.
@@ -211,9 +204,9 @@ impl Store {
             Ok::<_, StoreError>(())
         };
         let (by_pair, by_email, by_source) = tokio::join!(
-            count(login_pair_counter(email, &source)),
+            count(login_pair_counter(email, source)),
             count(login_email_counter(email)),
-            count(login_source_counter(&source)),
+            count(login_source_counter(source)),
         );
         by_pair.and(by_email).and(by_source)
     }
@@ -259,7 +252,7 @@ impl Store {
                 .map_err(|e| StoreError::sdk("DeleteItem throttle", e))
         };
         let (pair, all) = tokio::join!(
-            delete(login_pair_counter(email, &address(source))),
+            delete(login_pair_counter(email, source)),
             delete(login_email_counter(email)),
         );
         pair.and(all).map(|_| ())
