@@ -150,7 +150,8 @@ async fn a_lambda_stream_event_for_a_new_article_fills_the_followers_feeds() {
     let text = |name: &str| guard[name].as_s().unwrap().clone();
     let mut event = fixture("dynamodb-stream-article-insert.json");
     let record = &mut event["Records"][0]["dynamodb"];
-    let article_pk = keel::store::keys::article_pk(&text("article_id"));
+    let article_pk =
+        keel::store::keys::article_pk(&keel::domain::ArticleId::from_trusted(text("article_id")));
     record["Keys"]["pk"]["S"] = article_pk.clone().into();
     let image = &mut record["NewImage"];
     image["pk"]["S"] = article_pk.into();

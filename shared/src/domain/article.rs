@@ -161,7 +161,10 @@ text_field!(
 
 /// One tag, as an article carries it and a list filters by it: trimmed, 1–40 characters, no
 /// control characters. A list filter that is not a tag matches nothing and never becomes a key.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// (De)serialises as the bare string, for the items of our own table; untrusted text goes
+/// through `parse`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct Tag(String);
 
 impl Tag {
@@ -201,10 +204,16 @@ impl Tag {
     }
 }
 
+impl std::borrow::Borrow<str> for Tag {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 /// An article's tags: trimmed, de-duplicated, sorted (RealWorld clients expect a sorted
 /// `tagList`), at most [`TagList::MAX_TAGS`] [`Tag`]s.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TagList(Vec<String>);
+pub struct TagList(Vec<Tag>);
 
 impl TagList {
     /// Most tags per article. Bounded so creating or deleting an article stays one transaction.
@@ -222,7 +231,7 @@ impl TagList {
         let mut tags = BTreeSet::new();
         for tag in raw {
             if let Some(tag) = Tag::parse(tag)? {
-                tags.insert(tag.0);
+                tags.insert(tag);
             }
         }
         if tags.len() > Self::MAX_TAGS {
@@ -235,14 +244,14 @@ impl TagList {
     }
 
     /// Wraps tags read from our own table.
-    pub fn from_trusted(mut tags: Vec<String>) -> Self {
+    pub fn from_trusted(mut tags: Vec<Tag>) -> Self {
         tags.sort();
         tags.dedup();
         Self(tags)
     }
 
     /// The tags, sorted.
-    pub fn as_slice(&self) -> &[String] {
+    pub fn as_slice(&self) -> &[Tag] {
         &self.0
     }
 }
@@ -399,7 +408,9 @@ mod tests {
     #[test]
     fn tags_are_trimmed_deduplicated_and_sorted() {
         let raw = ["training", " dragons ", "", "training"].map(String::from);
-        assert_eq!(TagList::parse(&raw).unwrap().as_slice(), ["dragons", "training"]);
+        let tags = TagList::parse(&raw).unwrap();
+        let tags: Vec<&str> = tags.as_slice().iter().map(Tag::as_str).collect();
+        assert_eq!(tags, ["dragons", "training"]);
     }
 
     #[test]

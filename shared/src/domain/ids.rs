@@ -6,7 +6,11 @@ use std::fmt;
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        ///
+        /// (De)serialises as the bare string, for the items of our own table; untrusted text
+        /// goes through `parse`.
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {
@@ -41,6 +45,11 @@ macro_rules! uuid_id {
 
 pub(crate) use uuid_id;
 
+uuid_id!(
+    /// An article's id (UUID): its partition, and what list entries, favorites and comments
+    /// refer to. Clients never see it (they name an article by its slug).
+    ArticleId
+);
 uuid_id!(
     /// A product's id (UUID): its key, and what orders and uploads refer to.
     ProductId

@@ -26,7 +26,7 @@ pub use catalog::{
 pub use content::{Article, Comment, Profile};
 pub use cursor::{BadCursor, Cursor};
 pub use fields::FieldErrors;
-pub use ids::{OrderId, ProductId};
+pub use ids::{ArticleId, OrderId, ProductId};
 pub use money::{Currency, Money};
 pub use order::{IdempotencyKey, Order, OrderLine, OrderLines, OrderStatus, PlacedLine};
 pub use product_query::{ProductQuery, ProductQueryParams, ProductSort, parse_limit};

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::FieldErrors;
 use super::ids::uuid_id;
-use super::{collect, required};
+use super::{ArticleId, ProductId, UserId, collect, required};
 
 uuid_id!(
     /// An upload's id (UUID): its key in the table and in the bucket.
@@ -429,12 +429,12 @@ impl Variant {
 /// What an upload is attached to: something public that shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Attachment {
-    /// A user's avatar (by user id).
-    Avatar(String),
-    /// A product's image (by product id).
-    Product(String),
-    /// One of an article's images (by article id).
-    Article(String),
+    /// A user's avatar.
+    Avatar(UserId),
+    /// A product's image.
+    Product(ProductId),
+    /// One of an article's images.
+    Article(ArticleId),
 }
 
 impl Attachment {

@@ -5,7 +5,7 @@ use super::{collect, required};
 
 /// A user's immutable id. Usernames and emails can change; this never does, so every other
 /// record (and every token) refers to a user by it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(transparent)]
 pub struct UserId(String);
 

@@ -59,9 +59,8 @@ fn page_views(items: &Items, entries: &[EntryItem], viewer: Option<&UserId>) -> 
         let Some(author) = profile_from(items, &item.author_id, viewer)? else {
             continue;
         };
-        let favorited = viewer.is_some_and(|v| {
-            items.contains_key(&(favorites_list(v.as_str()), entry_sk(&item.created_at, &item.id)))
-        });
+        let favorited = viewer
+            .is_some_and(|v| items.contains_key(&(favorites_list(v), entry_sk(&item.created_at, &item.id))));
         articles.push(view(item, author, favorited, false));
     }
     Ok(articles)
@@ -84,8 +83,8 @@ impl Store {
     ) -> StoreResult<ArticleList> {
         let (list, count_key) = match &filter {
             ListFilter::All => (ALL_LIST.to_owned(), key(ALL_COUNT, COUNT_SK)),
-            ListFilter::Tag(tag) => (tag_list(tag.as_str()), key(TAGS_PK, tag.as_str())),
-            ListFilter::Feed(user) => (feed_list(user.as_str()), key(feed_count(user.as_str()), COUNT_SK)),
+            ListFilter::Tag(tag) => (tag_list(tag), key(TAGS_PK, tag.as_str())),
+            ListFilter::Feed(user) => (feed_list(user), key(feed_count(user), COUNT_SK)),
             ListFilter::Author(name) | ListFilter::Favorited(name) => {
                 let Some(user) = self.user_id_for(name).await? else {
                     return Ok(ArticleList {
@@ -94,15 +93,9 @@ impl Store {
                     });
                 };
                 if matches!(filter, ListFilter::Author(_)) {
-                    (
-                        author_list(user.as_str()),
-                        key(author_count(user.as_str()), COUNT_SK),
-                    )
+                    (author_list(&user), key(author_count(&user), COUNT_SK))
                 } else {
-                    (
-                        favorites_list(user.as_str()),
-                        key(favorites_count(user.as_str()), COUNT_SK),
-                    )
+                    (favorites_list(&user), key(favorites_count(&user), COUNT_SK))
                 }
             }
         };

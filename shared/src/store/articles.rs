@@ -31,14 +31,15 @@ use super::tx::{Tx, number};
 use super::uploads::ImageLinks;
 use super::{Key, Store, StoreError, StoreResult, TransactFailure, from_item};
 use crate::domain::{
-    Article, ArticleChanges, Attachment, NewArticle, Profile, Slug, TagList, UploadId, UserId, now_timestamp,
+    Article, ArticleChanges, ArticleId, Attachment, NewArticle, Profile, Slug, Tag, TagList, UploadId,
+    UserId, now_timestamp,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct ArticleItem {
     pub(super) pk: String,
     pub(super) sk: String,
-    pub(super) id: String,
+    pub(super) id: ArticleId,
     pub(super) slug: String,
     pub(super) title: String,
     pub(super) description: String,
@@ -46,8 +47,8 @@ pub(super) struct ArticleItem {
     #[serde(default)]
     pub(super) body: String,
     #[serde(default)]
-    pub(super) tag_list: Vec<String>,
-    pub(super) author_id: String,
+    pub(super) tag_list: Vec<Tag>,
+    pub(super) author_id: UserId,
     pub(super) created_at: String,
     pub(super) updated_at: String,
     #[serde(default)]
@@ -62,8 +63,8 @@ pub(super) struct ArticleItem {
 pub(super) struct SlugItem {
     pk: String,
     sk: String,
-    pub(super) article_id: String,
-    pub(super) author_id: String,
+    pub(super) article_id: ArticleId,
+    pub(super) author_id: UserId,
     pub(super) created_at: String,
 }
 
@@ -86,15 +87,14 @@ pub(super) const SUMMARY_FIELDS: [&str; 13] = [
 /// Keys for showing `entries` to `viewer`: articles, authors, follow and favorite items.
 pub(super) fn page_keys(entries: &[EntryItem], viewer: Option<&UserId>) -> Vec<Key> {
     let mut keys: Vec<Key> = entries.iter().map(|e| article_key(&e.article_id)).collect();
-    let authors: BTreeSet<&str> = entries.iter().map(|e| e.author_id.as_str()).collect();
+    let authors: BTreeSet<&UserId> = entries.iter().map(|e| &e.author_id).collect();
     keys.extend(profile_keys(authors, viewer));
     if let Some(viewer) = viewer {
-        keys.extend(entries.iter().map(|e| {
-            key(
-                favorites_list(viewer.as_str()),
-                entry_sk(e.created_at(), &e.article_id),
-            )
-        }));
+        keys.extend(
+            entries
+                .iter()
+                .map(|e| key(favorites_list(viewer), entry_sk(e.created_at(), &e.article_id))),
+        );
     }
     keys
 }
@@ -107,7 +107,11 @@ pub(super) fn view(item: ArticleItem, author: Profile, favorited: bool, with_bod
         title: item.title,
         description: item.description,
         body: with_body.then_some(item.body),
-        tags: TagList::from_trusted(item.tag_list).as_slice().to_vec(),
+        tags: TagList::from_trusted(item.tag_list)
+            .as_slice()
+            .iter()
+            .map(|tag| tag.as_str().to_owned())
+            .collect(),
         created_at: item.created_at,
         updated_at: item.updated_at,
         favorited,
@@ -160,7 +164,7 @@ fn move_slug(tx: &mut Tx<'_>, article: &ArticleItem, new_slug: &str) -> anyhow::
         SLUG_SK,
         Some((
             "article_id = :id",
-            vec![(":id", AttributeValue::S(article.id.clone()))],
+            vec![(":id", AttributeValue::S(article.id.to_string()))],
         )),
     )?;
     tx.put_new(&SlugItem {
@@ -173,16 +177,16 @@ fn move_slug(tx: &mut Tx<'_>, article: &ArticleItem, new_slug: &str) -> anyhow::
 }
 
 /// Swaps `article`'s tag list entries and tag counts for those of `tags`.
-fn swap_tags(tx: &mut Tx<'_>, article: &ArticleItem, tags: &[String]) -> anyhow::Result<()> {
-    let old_tags: BTreeSet<&String> = article.tag_list.iter().collect();
-    let new_tags: BTreeSet<&String> = tags.iter().collect();
+fn swap_tags(tx: &mut Tx<'_>, article: &ArticleItem, tags: &[Tag]) -> anyhow::Result<()> {
+    let old_tags: BTreeSet<&Tag> = article.tag_list.iter().collect();
+    let new_tags: BTreeSet<&Tag> = tags.iter().collect();
     for removed in old_tags.difference(&new_tags) {
         tx.delete(
             tag_list(removed),
             &entry_sk(&article.created_at, &article.id),
             None,
         )?;
-        tx.add_count(TAGS_PK.to_owned(), removed, -1)?;
+        tx.add_count(TAGS_PK.to_owned(), removed.as_str(), -1)?;
     }
     for added in new_tags.difference(&old_tags) {
         tx.put(
@@ -194,7 +198,7 @@ fn swap_tags(tx: &mut Tx<'_>, article: &ArticleItem, tags: &[String]) -> anyhow:
             ),
             None,
         )?;
-        tx.add_count(TAGS_PK.to_owned(), added, 1)?;
+        tx.add_count(TAGS_PK.to_owned(), added.as_str(), 1)?;
     }
     Ok(())
 }
@@ -204,7 +208,7 @@ impl Store {
         self.get_consistent(slug_key(slug)).await
     }
 
-    pub(super) async fn get_article_item(&self, id: &str) -> StoreResult<Option<ArticleItem>> {
+    pub(super) async fn get_article_item(&self, id: &ArticleId) -> StoreResult<Option<ArticleItem>> {
         self.get_consistent(article_key(id)).await
     }
 
@@ -227,9 +231,8 @@ impl Store {
         let item: ArticleItem = from_item(item.clone())?;
         let author = profile_from(&items, &item.author_id, viewer)?
             .ok_or_else(|| anyhow::anyhow!("article {} has no author record", item.id))?;
-        let favorited = viewer.is_some_and(|v| {
-            items.contains_key(&(favorites_list(v.as_str()), entry_sk(&item.created_at, &item.id)))
-        });
+        let favorited = viewer
+            .is_some_and(|v| items.contains_key(&(favorites_list(v), entry_sk(&item.created_at, &item.id))));
         Ok(view(item, author, favorited, true))
     }
 
@@ -241,7 +244,7 @@ impl Store {
     /// with `GetItem` of the author for the response: 2 requests, 1 round trip. A taken slug is
     /// retried with a random suffix; an image the author may not show cancels it all (422).
     pub async fn create_article(&self, author: &UserId, new: NewArticle) -> StoreResult<Article> {
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = ArticleId::generate();
         let now = now_timestamp();
         let base = Slug::from_title(&new.title);
         let images = new.body.images();
@@ -262,7 +265,7 @@ impl Store {
                     description: new.description.as_str().to_owned(),
                     body: new.body.as_str().to_owned(),
                     tag_list: new.tags.as_slice().to_vec(),
-                    author_id: author.to_string(),
+                    author_id: author.clone(),
                     created_at: now.clone(),
                     updated_at: now.clone(),
                     favorites_count: 0,
@@ -275,18 +278,18 @@ impl Store {
                     pk: slug_pk(&slug),
                     sk: SLUG_SK.into(),
                     article_id: id.clone(),
-                    author_id: author.to_string(),
+                    author_id: author.clone(),
                     created_at: now.clone(),
                 })?;
-                for list in [ALL_LIST.to_owned(), author_list(author.as_str())] {
-                    tx.put(&EntryItem::new(list, &id, author.as_str(), &now), None)?;
+                for list in [ALL_LIST.to_owned(), author_list(author)] {
+                    tx.put(&EntryItem::new(list, &id, author, &now), None)?;
                 }
-                for count in [ALL_COUNT.to_owned(), author_count(author.as_str())] {
+                for count in [ALL_COUNT.to_owned(), author_count(author)] {
                     tx.add_count(count, COUNT_SK, 1)?;
                 }
                 for tag in new.tags.as_slice() {
-                    tx.put(&EntryItem::new(tag_list(tag), &id, author.as_str(), &now), None)?;
-                    tx.add_count(TAGS_PK.to_owned(), tag, 1)?;
+                    tx.put(&EntryItem::new(tag_list(tag), &id, author, &now), None)?;
+                    tx.add_count(TAGS_PK.to_owned(), tag.as_str(), 1)?;
                 }
                 let links = ImageLinks::write(&mut tx, author, &attachment, &images, [], &BTreeSet::new())?;
                 match self.transact(tx.items).await {
@@ -305,7 +308,7 @@ impl Store {
             }
             Err(StoreError::Taken(vec!["slug"]))
         };
-        let (item, author) = tokio::join!(write, self.profile_by_id(author.as_str(), false));
+        let (item, author) = tokio::join!(write, self.profile_by_id(author, false));
         let author = author?.ok_or(StoreError::UnknownCaller)?;
         Ok(view(item?, author, false, true))
     }
@@ -342,7 +345,7 @@ impl Store {
             .get_slug(slug)
             .await?
             .ok_or(StoreError::NotFound("article"))?;
-        if guard.author_id != caller.as_str() {
+        if &guard.author_id != caller {
             return Err(StoreError::NotOwner("article"));
         }
         // Images the old body linked that turned out not to be attached here.
@@ -404,7 +407,12 @@ impl Store {
                 (":body", AttributeValue::S(next.body.clone())),
                 (
                     ":tags",
-                    AttributeValue::L(next.tag_list.iter().cloned().map(AttributeValue::S).collect()),
+                    AttributeValue::L(
+                        next.tag_list
+                            .iter()
+                            .map(|tag| AttributeValue::S(tag.as_str().to_owned()))
+                            .collect(),
+                    ),
                 ),
                 (":slug", AttributeValue::S(next.slug.clone())),
                 (":updated", AttributeValue::S(next.updated_at.clone())),
@@ -464,7 +472,7 @@ impl Store {
             .get_slug(slug)
             .await?
             .ok_or(StoreError::NotFound("article"))?;
-        if guard.author_id != caller.as_str() {
+        if &guard.author_id != caller {
             return Err(StoreError::NotOwner("article"));
         }
         let article = self
@@ -508,17 +516,10 @@ impl Store {
         }
         for tag in &article.tag_list {
             tx.delete(tag_list(tag), &sk, None)?;
-            tx.add_count(TAGS_PK.to_owned(), tag, -1)?;
+            tx.add_count(TAGS_PK.to_owned(), tag.as_str(), -1)?;
         }
         let attachment = Attachment::Article(article.id.clone());
-        let links = ImageLinks::write(
-            &mut tx,
-            &UserId::from_trusted(article.author_id.clone()),
-            &attachment,
-            [],
-            images,
-            stale,
-        )?;
+        let links = ImageLinks::write(&mut tx, &article.author_id, &attachment, [], images, stale)?;
         match self.transact(tx.items).await {
             Ok(()) => Ok(Ok(())),
             Err(TransactFailure::Cancelled(codes)) if TransactFailure::failed_at(&codes, article_at) => {
@@ -536,7 +537,7 @@ impl Store {
 }
 
 /// Update returning the new value, used by comment ids.
-pub(super) async fn next_sequence(store: &Store, article_id: &str) -> StoreResult<Option<u64>> {
+pub(super) async fn next_sequence(store: &Store, article_id: &ArticleId) -> StoreResult<Option<u64>> {
     let result = store
         .client
         .update_item()

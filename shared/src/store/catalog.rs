@@ -222,7 +222,7 @@ impl Store {
                 upload,
                 admin,
                 Purpose::Product,
-                &Attachment::Product(id.to_string()),
+                &Attachment::Product(id.clone()),
             )?),
             None => None,
         };
@@ -356,7 +356,7 @@ impl Store {
             let old = current.image.as_deref().and_then(UploadId::parse);
             let new = next.image.as_deref().and_then(UploadId::parse);
             if old != new {
-                let to = Attachment::Product(next.id.clone());
+                let to = Attachment::Product(ProductId::from_trusted(next.id.clone()));
                 if let Some(new) = &new {
                     attach_at = Some(attach(&mut tx, new, images.admin, Purpose::Product, &to)?);
                 }

@@ -22,7 +22,7 @@ struct CommentItem {
     sk: String,
     id: u64,
     body: String,
-    author_id: String,
+    author_id: UserId,
     created_at: String,
     updated_at: String,
 }
@@ -40,18 +40,17 @@ impl Store {
             .ok_or(StoreError::NotFound("article"))?;
         let (id, profiles) = tokio::join!(
             next_sequence(self, &guard.article_id),
-            self.batch_get(profile_keys([author.as_str()], None), &PROFILE_FIELDS, true)
+            self.batch_get(profile_keys([author], None), &PROFILE_FIELDS, true)
         );
         let id = id?.ok_or(StoreError::NotFound("article"))?;
-        let author_profile =
-            profile_from(&profiles?, author.as_str(), None)?.ok_or(StoreError::UnknownCaller)?;
+        let author_profile = profile_from(&profiles?, author, None)?.ok_or(StoreError::UnknownCaller)?;
         let now = now_timestamp();
         let item = CommentItem {
             pk: article_pk(&guard.article_id),
             sk: comment_sk(id),
             id,
             body: body.into_inner(),
-            author_id: author.to_string(),
+            author_id: author.clone(),
             created_at: now.clone(),
             updated_at: now,
         };
@@ -93,7 +92,7 @@ impl Store {
             .into_iter()
             .map(from_item::<CommentItem>)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let authors: std::collections::BTreeSet<&str> = items.iter().map(|c| c.author_id.as_str()).collect();
+        let authors: std::collections::BTreeSet<&UserId> = items.iter().map(|c| &c.author_id).collect();
         let profiles = if authors.is_empty() {
             Default::default()
         } else {

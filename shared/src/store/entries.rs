@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::keys::entry_sk;
+use crate::domain::{ArticleId, UserId};
 
 /// How many of the author's newest articles the follow request writes itself: the first page
 /// a RealWorld client shows.
@@ -14,8 +15,8 @@ pub const FOLLOW_FIRST_PAGE: usize = 20;
 pub(super) struct EntryItem {
     pub(super) pk: String,
     pub(super) sk: String,
-    pub(super) article_id: String,
-    pub(super) author_id: String,
+    pub(super) article_id: ArticleId,
+    pub(super) author_id: UserId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(super) gsi1pk: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -23,12 +24,12 @@ pub(super) struct EntryItem {
 }
 
 impl EntryItem {
-    pub(super) fn new(list: String, article_id: &str, author_id: &str, created_at: &str) -> Self {
+    pub(super) fn new(list: String, article_id: &ArticleId, author_id: &UserId, created_at: &str) -> Self {
         Self {
             pk: list,
             sk: entry_sk(created_at, article_id),
-            article_id: article_id.to_owned(),
-            author_id: author_id.to_owned(),
+            article_id: article_id.clone(),
+            author_id: author_id.clone(),
             gsi1pk: None,
             gsi1sk: None,
         }

@@ -37,9 +37,9 @@ impl Store {
         let mut tx = Tx::new(&self.table);
         let entry = EntryItem {
             gsi1pk: Some(favorited_gsi(&guard.article_id)),
-            gsi1sk: Some(user_pk(caller.as_str())),
+            gsi1sk: Some(user_pk(caller)),
             ..EntryItem::new(
-                favorites_list(caller.as_str()),
+                favorites_list(caller),
                 &guard.article_id,
                 &guard.author_id,
                 &guard.created_at,
@@ -54,7 +54,7 @@ impl Store {
             vec![(":delta", number(delta))],
             Some("attribute_exists(pk)"),
         )?;
-        tx.add_count(favorites_count(caller.as_str()), COUNT_SK, delta)?;
+        tx.add_count(favorites_count(caller), COUNT_SK, delta)?;
         match self.transact(tx.items).await {
             Ok(()) => {}
             // Already in the requested state: nothing to change.

@@ -8,7 +8,8 @@ use std::net::IpAddr;
 
 use super::Key;
 use crate::domain::{
-    Category, Email, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, UploadId, UserId, Username,
+    ArticleId, Category, Email, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, Tag, UploadId, UserId,
+    Username,
 };
 
 /// Sort key of a user record.
@@ -47,12 +48,12 @@ pub fn key(pk: impl Into<String>, sk: impl Into<String>) -> Key {
 }
 
 /// `USER#<id>`: a user's partition (record, follows).
-pub fn user_pk(id: &str) -> String {
+pub fn user_pk(id: &UserId) -> String {
     format!("USER#{id}")
 }
 
 /// The key of a user's record.
-pub fn user_key(id: &str) -> Key {
+pub fn user_key(id: &UserId) -> Key {
     key(user_pk(id), USER_SK)
 }
 
@@ -95,22 +96,22 @@ pub fn login_source_counter(source: Option<IpAddr>) -> Key {
 }
 
 /// The key of "`follower` follows `followee`".
-pub fn follow_key(follower: &UserId, followee: &str) -> Key {
-    key(user_pk(follower.as_str()), format!("{FOLLOWS_PREFIX}{followee}"))
+pub fn follow_key(follower: &UserId, followee: &UserId) -> Key {
+    key(user_pk(follower), format!("{FOLLOWS_PREFIX}{followee}"))
 }
 
 /// `FOLLOWERS#<user>`: gsi1 partition of a user's followers.
-pub fn followers_gsi(user: &str) -> String {
+pub fn followers_gsi(user: &UserId) -> String {
     format!("FOLLOWERS#{user}")
 }
 
 /// `ARTICLE#<id>`: an article's partition (record, comments).
-pub fn article_pk(id: &str) -> String {
+pub fn article_pk(id: &ArticleId) -> String {
     format!("ARTICLE#{id}")
 }
 
 /// The key of an article's record.
-pub fn article_key(id: &str) -> Key {
+pub fn article_key(id: &ArticleId) -> Key {
     key(article_pk(id), ARTICLE_SK)
 }
 
@@ -125,52 +126,53 @@ pub fn slug_key(slug: &Slug) -> Key {
 }
 
 /// `LIST#AUTHOR#<user>`: the articles a user wrote.
-pub fn author_list(user: &str) -> String {
+pub fn author_list(user: &UserId) -> String {
     format!("LIST#AUTHOR#{user}")
 }
 
 /// `COUNT#AUTHOR#<user>`.
-pub fn author_count(user: &str) -> String {
+pub fn author_count(user: &UserId) -> String {
     format!("COUNT#AUTHOR#{user}")
 }
 
 /// `LIST#TAG#<tag>`: the articles carrying a tag.
-pub fn tag_list(tag: &str) -> String {
-    format!("LIST#TAG#{tag}")
+pub fn tag_list(tag: &Tag) -> String {
+    format!("LIST#TAG#{}", tag.as_str())
 }
 
 /// `LIST#FAV#<user>`: a user's favorites (each entry is the favorite itself).
-pub fn favorites_list(user: &str) -> String {
+pub fn favorites_list(user: &UserId) -> String {
     format!("{FAVORITES_PREFIX}{user}")
 }
 
 /// The user whose favorites list `pk` is.
-pub fn favorites_owner(pk: &str) -> Option<&str> {
+pub fn favorites_owner(pk: &str) -> Option<UserId> {
     pk.strip_prefix(FAVORITES_PREFIX)
+        .map(|id| UserId::from_trusted(id.to_owned()))
 }
 
 /// `COUNT#FAV#<user>`.
-pub fn favorites_count(user: &str) -> String {
+pub fn favorites_count(user: &UserId) -> String {
     format!("COUNT#FAV#{user}")
 }
 
 /// `FAVORITED#<article>`: gsi1 partition of who favorited an article.
-pub fn favorited_gsi(article_id: &str) -> String {
+pub fn favorited_gsi(article_id: &ArticleId) -> String {
     format!("FAVORITED#{article_id}")
 }
 
 /// `FEED#<user>`: the articles of the authors a user follows.
-pub fn feed_list(user: &str) -> String {
+pub fn feed_list(user: &UserId) -> String {
     format!("FEED#{user}")
 }
 
 /// `COUNT#FEED#<user>`.
-pub fn feed_count(user: &str) -> String {
+pub fn feed_count(user: &UserId) -> String {
     format!("COUNT#FEED#{user}")
 }
 
 /// A list entry's sort key: newest first when read backwards.
-pub fn entry_sk(created_at: &str, article_id: &str) -> String {
+pub fn entry_sk(created_at: &str, article_id: &ArticleId) -> String {
     format!("{created_at}#{article_id}")
 }
 
@@ -221,7 +223,9 @@ pub fn catalog_by_price(category: Option<&Category>) -> String {
 }
 
 /// A price list entry's sort key: the amount zero-padded to 13 digits (the largest price has
-/// 13), then the id, so entries sort by price and ranges are key conditions.
+/// 13), then the id, so entries sort by price and ranges are key conditions. `id` is a product
+/// id, or a bound of a range (`""` sorts before every id, `"~"` after): hence text, not a
+/// `ProductId`.
 pub fn price_sk(amount: i64, id: &str) -> String {
     format!("{amount:013}#{id}")
 }
@@ -283,7 +287,8 @@ mod tests {
     #[test]
     fn comment_keys_sort_in_id_order_and_favorites_name_their_owner() {
         assert!(comment_sk(9) < comment_sk(10));
-        assert_eq!(favorites_owner(&favorites_list("u1")), Some("u1"));
+        let owner = UserId::from_trusted("u1".to_owned());
+        assert_eq!(favorites_owner(&favorites_list(&owner)), Some(owner));
         assert_eq!(favorites_owner("LIST#ALL"), None);
     }
 }

@@ -37,19 +37,19 @@ struct FollowItem {
     sk: String,
     gsi1pk: String,
     gsi1sk: String,
-    follower_id: String,
-    followee_id: String,
+    follower_id: UserId,
+    followee_id: UserId,
 }
 
 /// Keys to read so [`profile_from`] can show `authors` to `viewer`.
 pub(super) fn profile_keys<'a>(
-    authors: impl IntoIterator<Item = &'a str>,
+    authors: impl IntoIterator<Item = &'a UserId>,
     viewer: Option<&UserId>,
 ) -> Vec<Key> {
     let mut keys = Vec::new();
     for author in authors {
         keys.push(user_key(author));
-        if let Some(viewer) = viewer.filter(|v| v.as_str() != author) {
+        if let Some(viewer) = viewer.filter(|v| *v != author) {
             keys.push(follow_key(viewer, author));
         }
     }
@@ -59,7 +59,7 @@ pub(super) fn profile_keys<'a>(
 /// `author` as `viewer` sees them, from a batch read made with [`profile_keys`].
 pub(super) fn profile_from(
     items: &Items,
-    author: &str,
+    author: &UserId,
     viewer: Option<&UserId>,
 ) -> anyhow::Result<Option<Profile>> {
     let Some(user) = items.get(&key_pair(&user_key(author))) else {
@@ -94,9 +94,9 @@ impl Store {
             return Ok(None);
         };
         let items = self
-            .batch_get(profile_keys([id.as_str()], viewer), &PROFILE_FIELDS, true)
+            .batch_get(profile_keys([&id], viewer), &PROFILE_FIELDS, true)
             .await?;
-        Ok(profile_from(&items, id.as_str(), viewer)?)
+        Ok(profile_from(&items, &id, viewer)?)
     }
 
     /// Makes `follower` follow `username`, with the author's newest page of articles in the
@@ -134,19 +134,19 @@ impl Store {
         if &followee == follower {
             return Err(StoreError::Invalid("profile", "cannot follow yourself"));
         }
-        let (pk, sk) = key_pair(&follow_key(follower, followee.as_str()));
+        let (pk, sk) = key_pair(&follow_key(follower, &followee));
         if FOLLOW {
             let item = FollowItem {
                 pk,
                 sk,
-                gsi1pk: followers_gsi(followee.as_str()),
-                gsi1sk: user_pk(follower.as_str()),
-                follower_id: follower.to_string(),
-                followee_id: followee.to_string(),
+                gsi1pk: followers_gsi(&followee),
+                gsi1sk: user_pk(follower),
+                follower_id: follower.clone(),
+                followee_id: followee.clone(),
             };
             let (entries, profile) = tokio::join!(
-                self.authors_newest_as_feed(follower.as_str(), followee.as_str(), FOLLOW_FIRST_PAGE),
-                self.profile_by_id(followee.as_str(), true)
+                self.authors_newest_as_feed(follower, &followee, FOLLOW_FIRST_PAGE),
+                self.profile_by_id(&followee, true)
             );
             self.follow_with_entries(&item, entries?).await?;
             return profile?.ok_or(StoreError::NotFound("profile"));
@@ -160,7 +160,7 @@ impl Store {
                 .await
                 .map_err(|e| StoreError::sdk("DeleteItem follow", e))
         };
-        let (deleted, profile) = tokio::join!(delete, self.profile_by_id(followee.as_str(), false));
+        let (deleted, profile) = tokio::join!(delete, self.profile_by_id(&followee, false));
         deleted?;
         profile?.ok_or(StoreError::NotFound("profile"))
     }
@@ -201,7 +201,7 @@ impl Store {
                     }
                     Err(TransactFailure::Other(error)) => return Err(error),
                 }
-                let follower = item.follower_id.as_str();
+                let follower = &item.follower_id;
                 self.write_entries(
                     entries.into_iter().map(|e| (e, feed_count(follower))).collect(),
                     true,
@@ -215,7 +215,7 @@ impl Store {
     /// A user's profile by id, with `following` as the caller already knows it.
     ///
     /// Access: `GetItem USER#<id>` (profile fields only) — 1 round trip.
-    pub(super) async fn profile_by_id(&self, id: &str, following: bool) -> StoreResult<Option<Profile>> {
+    pub(super) async fn profile_by_id(&self, id: &UserId, following: bool) -> StoreResult<Option<Profile>> {
         let output = self
             .client
             .get_item()
@@ -241,10 +241,10 @@ impl Store {
     ///
     /// Access: `Query gsi1` on `FOLLOWERS#<author>`, follower ids only — 1 round trip per 1 MB
     /// (~20,000 followers).
-    pub async fn followers(&self, author: &str) -> StoreResult<Vec<UserId>> {
+    pub async fn followers(&self, author: &UserId) -> StoreResult<Vec<UserId>> {
         #[derive(Deserialize)]
         struct Follower {
-            follower_id: String,
+            follower_id: UserId,
         }
         let query = self
             .client
@@ -257,7 +257,7 @@ impl Store {
             .query_all(query)
             .await?
             .into_iter()
-            .map(|item| from_item::<Follower>(item).map(|f| UserId::from_trusted(f.follower_id)))
+            .map(|item| from_item::<Follower>(item).map(|f| f.follower_id))
             .collect::<anyhow::Result<_>>()?)
     }
 }

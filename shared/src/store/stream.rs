@@ -33,7 +33,7 @@ use super::keys::{
 };
 use super::tx::Tx;
 use super::{Store, StoreError, StoreResult, TransactFailure, from_item};
-use crate::domain::Page;
+use crate::domain::{ArticleId, Page, UserId};
 
 /// How many of an author's newest articles a follow puts into the follower's feed: all that a
 /// feed page can reach (the deepest offset plus the largest page). Older ones could never be
@@ -70,15 +70,15 @@ const CONCURRENCY: usize = 16;
 
 #[derive(Debug, Deserialize)]
 struct ArticleImage {
-    id: String,
-    author_id: String,
+    id: ArticleId,
+    author_id: UserId,
     created_at: String,
 }
 
 #[derive(Debug, Deserialize)]
 struct FollowImage {
-    follower_id: String,
-    followee_id: String,
+    follower_id: UserId,
+    followee_id: UserId,
 }
 
 /// The image's sort key; `None` for an image without one (not an item of this table).
@@ -127,12 +127,12 @@ impl Store {
             .iter()
             .map(|follower| {
                 let entry = EntryItem::new(
-                    feed_list(follower.as_str()),
+                    feed_list(follower),
                     &article.id,
                     &article.author_id,
                     &article.created_at,
                 );
-                (entry, feed_count(follower.as_str()))
+                (entry, feed_count(follower))
             })
             .collect();
         self.write_entries(entries, add).await
@@ -140,7 +140,7 @@ impl Store {
 
     /// Puts `author`'s newest [`FEED_BACKFILL_MAX`] articles into `follower`'s feed, or takes
     /// every article of `author` out of it.
-    async fn sync_feed_with_author(&self, follower: &str, author: &str, add: bool) -> StoreResult<()> {
+    async fn sync_feed_with_author(&self, follower: &UserId, author: &UserId, add: bool) -> StoreResult<()> {
         let at_most = if add { FEED_BACKFILL_MAX } else { usize::MAX };
         let entries = self
             .authors_newest_as_feed(follower, author, at_most)
@@ -156,8 +156,8 @@ impl Store {
     /// writes itself (see [`Store::follow`]). Pages are read only as far as needed.
     pub(super) async fn authors_newest_as_feed(
         &self,
-        follower: &str,
-        author: &str,
+        follower: &UserId,
+        author: &UserId,
         at_most: usize,
     ) -> StoreResult<Vec<EntryItem>> {
         let mut items = self
@@ -230,7 +230,7 @@ impl Store {
                 let entry: EntryItem = from_item(item)?;
                 let owner = favorites_owner(&entry.pk)
                     .ok_or_else(|| anyhow::anyhow!("favorite {} is not in a favorites list", entry.pk))?;
-                let count = favorites_count(owner);
+                let count = favorites_count(&owner);
                 Ok((entry, count))
             })
             .collect::<anyhow::Result<Vec<_>>>()?;

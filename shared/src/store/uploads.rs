@@ -141,7 +141,7 @@ impl Store {
             let current = self.quota(owner).await?;
             let read_version = current.as_ref().map(|q| q.version);
             let mut quota = current.unwrap_or_else(|| QuotaItem {
-                pk: user_pk(owner.as_str()),
+                pk: user_pk(owner),
                 sk: QUOTA_SK.to_owned(),
                 ready_bytes: 0,
                 pending: BTreeMap::new(),
@@ -215,7 +215,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(key(user_pk(owner.as_str()), QUOTA_SK)))
+            .set_key(Some(key(user_pk(owner), QUOTA_SK)))
             .consistent_read(true)
             .send()
             .await
@@ -309,7 +309,7 @@ impl Store {
                     Some("#status = :pending"),
                 )?;
                 tx.update_named(
-                    user_pk(owner.as_str()),
+                    user_pk(&owner),
                     QUOTA_SK,
                     "REMOVE pending.#id SET ready_bytes = ready_bytes + :size, version = version + :one",
                     &[("#id", upload.id.as_str())],
@@ -338,7 +338,7 @@ impl Store {
                     Some("#status = :pending"),
                 )?;
                 tx.update_named(
-                    user_pk(owner.as_str()),
+                    user_pk(&owner),
                     QUOTA_SK,
                     "REMOVE pending.#id SET version = version + :one",
                     &[("#id", upload.id.as_str())],
@@ -436,7 +436,7 @@ impl Store {
         } else {
             &[("#id", id.as_str())]
         };
-        tx.update_named(user_pk(owner.as_str()), QUOTA_SK, expression, names, values, None)?;
+        tx.update_named(user_pk(owner), QUOTA_SK, expression, names, values, None)?;
         match self.transact_detailed(tx.items, true).await {
             Ok(()) => Ok(()),
             // Settled by a finalise that read it before the mark, or already deleted by a

@@ -157,7 +157,7 @@ impl Store {
         let id = UserId::generate();
         let now = now_timestamp();
         let item = UserItem {
-            pk: user_pk(id.as_str()),
+            pk: user_pk(&id),
             sk: USER_SK.into(),
             id: id.to_string(),
             username: username.as_str().to_owned(),
@@ -200,7 +200,7 @@ impl Store {
     }
 
     async fn get_user_item(&self, id: &UserId) -> StoreResult<Option<UserItem>> {
-        self.get_consistent(user_key(id.as_str())).await
+        self.get_consistent(user_key(id)).await
     }
 
     pub(super) async fn get_guard(&self, pk: String, sk: &str) -> StoreResult<Option<UserId>> {
@@ -256,7 +256,7 @@ impl Store {
         if update.username.is_none() && update.email.is_none() && update.image.is_none() {
             return self.update_in_place(id, update).await;
         }
-        let avatar = Attachment::Avatar(id.as_str().to_owned());
+        let avatar = Attachment::Avatar(id.clone());
         let attaching = update
             .image
             .as_ref()
@@ -328,7 +328,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id.as_str())))
+            .set_key(Some(user_key(id)))
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":now", AttributeValue::S(now_timestamp()))
             .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -407,7 +407,7 @@ impl Store {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(user.as_str())))
+            .set_key(Some(user_key(user)))
             .consistent_read(true)
             .projection_expression(projection)
             .set_expression_attribute_names(
@@ -429,7 +429,7 @@ impl Store {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(user.as_str())))
+            .set_key(Some(user_key(user)))
             // `version` too: a read-modify-write of the user must not put the old epoch back.
             .update_expression("ADD session_epoch :one, version :one")
             .condition_expression("attribute_exists(pk)")
@@ -478,7 +478,7 @@ impl Store {
         self.client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id.as_str())))
+            .set_key(Some(user_key(&id)))
             .update_expression("SET #role = :role, version = version + :one")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#role", "role")
