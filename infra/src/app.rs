@@ -96,6 +96,7 @@ pub struct App {
     server: JoinHandle<()>,
     /// The table stream's poller (local engines only); stops with the app.
     stream: Option<crate::streams::StreamPoller>,
+    replayer: crate::ops::Replayer,
     _engines: Option<Engines>,
 }
 
@@ -115,6 +116,12 @@ impl App {
             Some(stream) => stream.settled(timeout).await,
             None => Ok(()),
         }
+    }
+
+    /// Replays every dead letter of this app's data folder through its function's handler
+    /// (`keel-local ops replay-failures`).
+    pub async fn replay_failures(&self) -> anyhow::Result<crate::ops::Replayed> {
+        self.replayer.replay().await
     }
 }
 
@@ -243,14 +250,20 @@ async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crat
     }
 }
 
+/// How many times a bucket event is handed to the finaliser before it is parked: 200 ms
+/// doubling, about 50 s in all (EventBridge retries for up to the rule's event age).
+const OBJECT_EVENT_ATTEMPTS: u32 = 8;
+
 /// Delivers the embedded S3 engine's `Object Created` events as EventBridge delivers them in
 /// AWS: those matching the template's rule (this bucket, keys under `uploads/`) invoke the
 /// `upload-finalise` handler with its own dependencies, asynchronously, retried with back-off
-/// when the handler fails.
+/// when the handler fails, and parked in `dead_letters` after the last attempt (the rule's
+/// dead-letter queue in AWS).
 pub async fn deliver_object_events(
     mut events: tokio::sync::mpsc::UnboundedReceiver<crate::s3::ObjectCreated>,
     bucket: String,
     finaliser: &'static Deps,
+    dead_letters: crate::dead_letters::DeadLetters,
 ) {
     use keel_functions::uploads::{ObjectCreatedEvent, on_object_created};
     while let Some(created) = events.recv().await {
@@ -280,14 +293,37 @@ pub async fn deliver_object_events(
                 continue;
             }
         };
+        let dead_letters = dead_letters.clone();
         tokio::spawn(async move {
             let mut delay = std::time::Duration::from_millis(200);
-            for _ in 0..8 {
-                if on_object_created(finaliser, event.clone()).await.is_ok() {
-                    return;
+            let mut last = None;
+            for _ in 0..OBJECT_EVENT_ATTEMPTS {
+                match on_object_created(finaliser, event.clone()).await {
+                    Ok(()) => return,
+                    Err(error) => last = Some(anyhow::anyhow!("{error}")),
                 }
                 tokio::time::sleep(delay).await;
                 delay *= 2;
+            }
+            let error = last.unwrap_or_else(|| anyhow::anyhow!("never attempted"));
+            let letter = crate::dead_letters::DeadLetter::new(
+                crate::dead_letters::Failed::ObjectCreated {
+                    event: Box::new(event),
+                },
+                &error,
+                OBJECT_EVENT_ATTEMPTS,
+            );
+            match dead_letters.park(&letter) {
+                Ok(path) => tracing::error!(
+                    error = letter.error,
+                    parked = %path.display(),
+                    "an Object Created event was parked after its last attempt; replay with `keel-local ops replay-failures`"
+                ),
+                Err(park) => tracing::error!(
+                    error = letter.error,
+                    park = format!("{park:#}"),
+                    "an Object Created event failed its last attempt and could not be parked"
+                ),
             }
         });
     }
@@ -451,9 +487,18 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
     if let Some(stream) = &stream {
         gateway = gateway.with_stream(stream.poke());
     }
+    let replayer = crate::ops::Replayer {
+        dead_letters: crate::dead_letters::DeadLetters::new(options.storage.dir()),
+        fanout: functions.feed_fanout(&template)?,
+        finaliser: functions.event_function(&template, keel_functions::uploads::FINALISE)?,
+    };
     if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
-        let finaliser = functions.event_function(&template, keel_functions::uploads::FINALISE)?;
-        tokio::spawn(deliver_object_events(events, options.bucket.clone(), finaliser));
+        tokio::spawn(deliver_object_events(
+            events,
+            options.bucket.clone(),
+            replayer.finaliser,
+            replayer.dead_letters.clone(),
+        ));
     }
     if let Some(s3) = storage.s3.clone() {
         tokio::spawn(apply_lifecycle(
@@ -478,6 +523,7 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         bucket: options.bucket.clone(),
         server,
         stream,
+        replayer,
         _engines: storage.engines,
     })
 }

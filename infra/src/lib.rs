@@ -13,8 +13,12 @@ pub mod admin;
 pub mod app;
 /// The local engines' and clients' one set of credentials.
 pub mod credentials;
+/// Asynchronous records that failed every retry, parked for replay.
+pub mod dead_letters;
 /// The OpenAPI document and the docs page.
 pub mod docs;
+/// Files written whole or not at all.
+pub mod durable;
 /// The embedded DynamoDB and S3 engines.
 pub mod engines;
 /// The API Gateway stand-in: routing, events, CORS.
@@ -23,6 +27,8 @@ pub mod gateway;
 pub mod iam;
 /// Counts DynamoDB requests and capacity units, for request budgets.
 pub mod meter;
+/// Replaying what was parked.
+pub mod ops;
 /// Table and bucket creation.
 pub mod provision;
 /// Dispatch by binary name, for the local server and tests.

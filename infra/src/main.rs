@@ -53,6 +53,35 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Operations on what the asynchronous functions left behind.
+    Ops {
+        #[command(subcommand)]
+        action: OpsAction,
+    },
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum OpsAction {
+    /// Run each parked stream batch and bucket event through its function again; each one
+    /// is removed once it succeeds (safe to run twice). Stop the server on this data folder
+    /// first.
+    ReplayFailures(OpsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct OpsArgs {
+    /// Local data folder.
+    #[arg(long, default_value = ".keel")]
+    data_dir: PathBuf,
+    /// Table name.
+    #[arg(long, default_value = "keel")]
+    table: String,
+    /// Bucket name.
+    #[arg(long, default_value = "keel-uploads")]
+    bucket: String,
+    /// SAM template (the functions' policies and settings).
+    #[arg(long, default_value_os_t = Options::default_template())]
+    template: PathBuf,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -91,8 +120,12 @@ async fn main() -> anyhow::Result<()> {
         .compact()
         .init();
     let cli = Cli::parse();
-    if let Some(Command::Admin { action }) = &cli.command {
-        return admin(action).await;
+    match &cli.command {
+        Some(Command::Admin { action }) => return admin(action).await,
+        Some(Command::Ops {
+            action: OpsAction::ReplayFailures(args),
+        }) => return replay_failures(args).await,
+        None => {}
     }
     let jwt_secret = jwt_secret(&cli.data_dir)?;
     let options = Options {
@@ -128,6 +161,49 @@ async fn admin(action: &AdminAction) -> anyhow::Result<()> {
     };
     keel_local::admin::set_role(&target, &args.table, &args.username, role).await?;
     println!("{} {verb}", args.username);
+    Ok(())
+}
+
+/// `keel-local ops replay-failures`: replays the data folder's dead letters and exits.
+async fn replay_failures(args: &OpsArgs) -> anyhow::Result<()> {
+    if let Ok(endpoint) = std::fs::read_to_string(args.data_dir.join(keel_local::engines::ENGINE_FILE)) {
+        let address = endpoint
+            .trim()
+            .trim_start_matches("http://")
+            .trim_end_matches('/');
+        let probe = tokio::net::TcpStream::connect(address).await;
+        anyhow::ensure!(
+            probe.is_err(),
+            "a server is running on {} (its engine answers at {}): stop it, then replay",
+            args.data_dir.display(),
+            endpoint.trim()
+        );
+    }
+    let options = Options {
+        port: 0,
+        template: args.template.clone(),
+        storage: Storage::Dir(args.data_dir.clone()),
+        backend: Backend::Local,
+        table: args.table.clone(),
+        bucket: args.bucket.clone(),
+        jwt_secret: jwt_secret(&args.data_dir)?,
+        engine_ports: (0, 0),
+        meter: Default::default(),
+        access_log: Default::default(),
+        process_stream: false,
+    };
+    let app = keel_local::spawn(options).await?;
+    let outcome = app.replay_failures().await?;
+    println!(
+        "{} replayed, {} still failing (kept in {})",
+        outcome.replayed,
+        outcome.still_failing,
+        args.data_dir.join("dead-letters").display()
+    );
+    anyhow::ensure!(
+        outcome.still_failing == 0,
+        "some letters failed again; see the log"
+    );
     Ok(())
 }
 

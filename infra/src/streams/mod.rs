@@ -28,6 +28,7 @@ use keel_functions::streams::change_from_record;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::dead_letters::{DeadLetter, DeadLetters, Failed};
 use crate::template::StreamSource;
 
 mod filters;
@@ -72,6 +73,8 @@ struct Shared {
     processor: Store,
     source: StreamSource,
     positions: Positions,
+    /// Where a batch that failed its last retry is parked, as the template's on-failure queue.
+    dead_letters: DeadLetters,
     progress: watch::Sender<Progress>,
     /// Bumped to make idle shard pollers read now; sticky, so a poke during a read is not lost.
     poke: Arc<watch::Sender<u64>>,
@@ -147,6 +150,7 @@ impl StreamPoller {
             processor,
             source,
             positions,
+            dead_letters: DeadLetters::new(state_dir),
             progress: watch::Sender::new(Progress::default()),
             poke: Arc::new(watch::Sender::new(0)),
             rediscover: watch::Sender::new(0),
@@ -396,7 +400,7 @@ impl Shared {
         else {
             return false;
         };
-        let changes: Vec<Change> = records
+        let (records, changes): (Vec<EventRecord>, Vec<Change>) = records
             .into_iter()
             .filter_map(|record| match lambda_record(record, &self.arn) {
                 Ok(record) => Some(record),
@@ -410,10 +414,10 @@ impl Shared {
                 }
             })
             .filter(|record| self.delivers(record))
-            .filter_map(change_from_record)
-            .collect();
+            .filter_map(|record| change_from_record(record.clone()).map(|change| (record, change)))
+            .unzip();
         if !changes.is_empty() {
-            self.deliver(&changes).await;
+            self.deliver(&records, &changes).await;
         }
         if let Err(error) = self.positions.advance(shard, &last) {
             tracing::error!(
@@ -434,10 +438,10 @@ impl Shared {
         self.source.filters.iter().any(|pattern| matches(pattern, &event))
     }
 
-    /// Runs the processor on `changes` as the event source mapping invokes the function: a
-    /// failed batch is retried with back-off, split in halves first when bisection is on,
-    /// and skipped (with an error logged) once the template's retries are used up.
-    async fn deliver(&self, changes: &[Change]) {
+    /// Runs the processor on `changes` (of `records`) as the event source mapping invokes the
+    /// function: a failed batch is retried with back-off, split in halves first when bisection
+    /// is on, and parked in the dead letters once the template's retries are used up.
+    async fn deliver(&self, records: &[EventRecord], changes: &[Change]) {
         let mut pending = vec![(0..changes.len(), 0u32)];
         while let Some((range, retries)) = pending.pop() {
             let Err(error) = self.processor.process_changes(&changes[range.clone()]).await else {
@@ -448,12 +452,28 @@ impl Shared {
                 .maximum_retry_attempts
                 .is_some_and(|max| retries >= max)
             {
-                tracing::error!(
-                    records = range.len(),
-                    retries,
-                    error = format!("{error:#}"),
-                    "stream batch skipped after its last retry"
+                let letter = DeadLetter::new(
+                    Failed::Stream {
+                        records: records[range.clone()].to_vec(),
+                    },
+                    &anyhow::Error::new(error),
+                    retries + 1,
                 );
+                match self.dead_letters.park(&letter) {
+                    Ok(path) => tracing::error!(
+                        records = range.len(),
+                        retries,
+                        error = letter.error,
+                        parked = %path.display(),
+                        "stream batch parked after its last retry; replay with `keel-local ops replay-failures`"
+                    ),
+                    Err(park) => tracing::error!(
+                        records = range.len(),
+                        error = letter.error,
+                        park = format!("{park:#}"),
+                        "stream batch failed its last retry and could not be parked"
+                    ),
+                }
                 continue;
             }
             tracing::warn!(

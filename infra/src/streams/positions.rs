@@ -82,19 +82,6 @@ impl Positions {
     }
 }
 
-/// Replaces `path` with `file` so that a crash leaves the old or the new version, never a
-/// torn one: written beside it, synced, renamed over it, and the folder synced.
 fn save(path: &Path, file: &PositionsFile) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let folder = path.parent().context("positions file has no folder")?;
-    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
-    let temporary = path.with_extension("json.tmp");
-    let mut out =
-        std::fs::File::create(&temporary).with_context(|| format!("writing {}", temporary.display()))?;
-    out.write_all(&serde_json::to_vec_pretty(file)?)?;
-    out.sync_all()?;
-    drop(out);
-    std::fs::rename(&temporary, path).with_context(|| format!("replacing {}", path.display()))?;
-    std::fs::File::open(folder)?.sync_all()?;
-    Ok(())
+    crate::durable::write(path, &serde_json::to_vec_pretty(file)?)
 }

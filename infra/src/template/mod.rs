@@ -96,8 +96,9 @@ pub struct Function {
 pub struct StreamSource {
     /// `BatchSize`: most records per invocation (default 100).
     pub batch_size: usize,
-    /// `MaximumRetryAttempts`: retries of a failed batch before it is skipped (`None`: until
-    /// the records expire, the default).
+    /// `MaximumRetryAttempts`: retries of a failed batch before it goes to the on-failure
+    /// destination (parked in the data folder's dead letters locally; `None`: until the
+    /// records expire, the default).
     pub maximum_retry_attempts: Option<u32>,
     /// `BisectBatchOnFunctionError`: split a failed batch in two and retry the halves.
     pub bisect_on_error: bool,
