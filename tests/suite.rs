@@ -20,4 +20,5 @@ mod hardening;
 mod iam;
 mod operations;
 mod shop;
+mod telemetry;
 mod uploads;

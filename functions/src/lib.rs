@@ -77,12 +77,40 @@ pub(crate) use endpoint;
 
 /// Runs `endpoint`'s handler and turns an expected failure into its response: the one place a
 /// handler's error becomes HTTP, for Lambda and the local server alike.
+///
+/// It also writes the request's one log line and metrics line ([`keel::telemetry`]).
 pub async fn respond(endpoint: &Endpoint, deps: &'static Deps, req: Request) -> Response<Body> {
+    use lambda_http::RequestExt as _;
+    use lambda_http::request::RequestContext;
+    let started = std::time::Instant::now();
     let caching = keel::http::Caching::of(&req);
-    let response = (endpoint.handler)(deps, req)
-        .await
-        .unwrap_or_else(ApiError::into_response);
-    caching.finish(response)
+    let (route, request_id) = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            (context.route_key.clone(), context.request_id.clone())
+        }
+        _ => (None, None),
+    };
+    let lambda_request_id = req.lambda_context_ref().map(|context| context.request_id.clone());
+    let (response, outcome) = keel::telemetry::scoped((endpoint.handler)(deps, req)).await;
+    let response = caching.finish(response.unwrap_or_else(ApiError::into_response));
+    let line = keel::telemetry::RequestLine {
+        function: endpoint.binary,
+        route: route.as_deref().unwrap_or("unknown"),
+        request_id: request_id.as_deref(),
+        lambda_request_id: lambda_request_id.as_deref(),
+        status: response.status().as_u16(),
+        duration: started.elapsed(),
+        cold_start: first_request(endpoint.binary),
+    };
+    keel::telemetry::log_request(&line, &outcome);
+    response
+}
+
+/// True the first time `binary` is asked in this process: its cold start served this request.
+fn first_request(binary: &'static str) -> bool {
+    static SEEN: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    SEEN.lock().map(|mut seen| seen.insert(binary)).unwrap_or(false)
 }
 
 /// Every function's cold start, HTTP or event: logging, then the dependencies it declares,
@@ -101,9 +129,14 @@ pub async fn serve(endpoint: &'static Endpoint) -> Result<(), lambda_http::Error
     .await
 }
 
-/// An event function's whole `main`: the cold start, then `handle` for each event's payload.
-/// An `Err` fails the invocation, and Lambda retries the event.
-pub async fn serve_events<E, F, Fut>(needs: Needs, handle: F) -> Result<(), lambda_http::Error>
+/// An event function's whole `main`: the cold start, then `handle` for each event's payload,
+/// with the metrics it counted written after each invocation. An `Err` fails the invocation,
+/// and Lambda retries the event.
+pub async fn serve_events<E, F, Fut>(
+    binary: &'static str,
+    needs: Needs,
+    handle: F,
+) -> Result<(), lambda_http::Error>
 where
     E: serde::de::DeserializeOwned + Send + 'static,
     F: Fn(&'static Deps, E) -> Fut,
@@ -111,8 +144,13 @@ where
 {
     use lambda_http::lambda_runtime::{self, LambdaEvent};
     let deps = cold_start(needs).await?;
-    lambda_runtime::run(lambda_runtime::service_fn(move |event: LambdaEvent<E>| {
-        handle(deps, event.payload)
-    }))
+    let handle = &handle;
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |event: LambdaEvent<E>| async move {
+            let (result, outcome) = keel::telemetry::scoped(handle(deps, event.payload)).await;
+            keel::telemetry::flush_metrics(binary, &outcome);
+            result
+        },
+    ))
     .await
 }

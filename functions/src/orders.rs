@@ -7,6 +7,7 @@ use keel::domain::{Cursor, IdempotencyKey, Order, OrderLines, OrderStatus, parse
 use keel::error::FieldErrors;
 use keel::http::{JSON_CONTENT_TYPE, cursor_param, json, order_id_param, query_param, wrapped_body};
 use keel::store::{Claim, StoreError};
+use keel::telemetry::{self, Metric};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -244,9 +245,13 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
         .place_order(&session.user_id, &lines, &ticket, &render)
         .await
     {
-        Ok((_, body)) => Ok(recorded(201, body, false)),
+        Ok((_, body)) => {
+            telemetry::count(Metric::OrderPlaced, 1);
+            Ok(recorded(201, body, false))
+        }
         // A refusal is the key's answer too: recorded, so a retry gets it again.
         Err(error @ (StoreError::Conflict(_) | StoreError::Rejected(_))) => {
+            telemetry::count(Metric::OrderRefused, 1);
             let response = ApiError::from(error).into_response();
             let body = String::from_utf8_lossy(response.body().as_ref()).into_owned();
             deps.store
@@ -320,6 +325,7 @@ pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let session = deps.require(&req).await?;
     let id = order_id_param(&req)?;
     let order = deps.store.cancel_order(&id, &session.user_id).await?;
+    telemetry::count(Metric::OrderCancelled, 1);
     Ok(order_response(StatusCode::OK, &order))
 }
 

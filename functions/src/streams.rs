@@ -2,6 +2,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use keel::Deps;
 use keel::config::Needs;
 use keel::store::stream::{Change, ChangeKind, Image};
+use keel::telemetry::Metric;
 use lambda_http::lambda_runtime;
 
 /// Converts a DynamoDB Streams record, as Lambda delivers it, into the processor's terms.
@@ -27,7 +28,15 @@ pub fn change_from_record(record: EventRecord) -> Option<Change> {
 /// (bisecting to isolate a bad record); processing is idempotent, so retries are safe.
 pub async fn fanout(deps: &Deps, event: Event) -> Result<(), lambda_runtime::Error> {
     let changes: Vec<Change> = event.records.into_iter().filter_map(change_from_record).collect();
-    deps.store.process_changes(&changes).await.map_err(|error| {
+    let records = changes.len() as u64;
+    let processed = deps.store.process_changes(&changes).await;
+    let metric = if processed.is_ok() {
+        Metric::StreamRecordsProcessed
+    } else {
+        Metric::StreamRecordsFailed
+    };
+    keel::telemetry::count(metric, records);
+    processed.map_err(|error| {
         tracing::error!(
             error = format!("{error:#}"),
             records = changes.len(),
@@ -46,5 +55,5 @@ pub const FEED_FANOUT_NEEDS: Needs = Needs::Table;
 
 /// The `feed-fanout` function's whole `main`.
 pub async fn serve() -> Result<(), lambda_runtime::Error> {
-    crate::serve_events(FEED_FANOUT_NEEDS, fanout).await
+    crate::serve_events(FEED_FANOUT, FEED_FANOUT_NEEDS, fanout).await
 }

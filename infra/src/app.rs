@@ -298,7 +298,10 @@ pub async fn deliver_object_events(
             let mut delay = std::time::Duration::from_millis(200);
             let mut last = None;
             for _ in 0..OBJECT_EVENT_ATTEMPTS {
-                match on_object_created(finaliser, event.clone()).await {
+                let (result, outcome) =
+                    keel::telemetry::scoped(on_object_created(finaliser, event.clone())).await;
+                keel::telemetry::flush_metrics(keel_functions::uploads::FINALISE, &outcome);
+                match result {
                     Ok(()) => return,
                     Err(error) => last = Some(anyhow::anyhow!("{error}")),
                 }
@@ -441,6 +444,31 @@ impl FunctionDeps {
     }
 }
 
+/// What the bucket does in the background in AWS: Object Created events to the finaliser (and
+/// its failures to the dead letters), and the lifecycle's expiry.
+fn start_bucket_work(
+    storage: &mut PreparedStorage,
+    options: &Options,
+    template: &Template,
+    replayer: &crate::ops::Replayer,
+) {
+    if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
+        tokio::spawn(deliver_object_events(
+            events,
+            options.bucket.clone(),
+            replayer.finaliser,
+            replayer.dead_letters.clone(),
+        ));
+    }
+    if let Some(s3) = storage.s3.clone() {
+        tokio::spawn(apply_lifecycle(
+            s3,
+            options.bucket.clone(),
+            template.bucket.expiry.clone(),
+        ));
+    }
+}
+
 /// Starts the local API: engines, table and bucket, each function's dependencies (built once,
 /// as at a Lambda cold start), then the HTTP listener on 127.0.0.1.
 pub async fn spawn(options: Options) -> anyhow::Result<App> {
@@ -492,21 +520,7 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         fanout: functions.feed_fanout(&template)?,
         finaliser: functions.event_function(&template, keel_functions::uploads::FINALISE)?,
     };
-    if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
-        tokio::spawn(deliver_object_events(
-            events,
-            options.bucket.clone(),
-            replayer.finaliser,
-            replayer.dead_letters.clone(),
-        ));
-    }
-    if let Some(s3) = storage.s3.clone() {
-        tokio::spawn(apply_lifecycle(
-            s3,
-            options.bucket.clone(),
-            template.bucket.expiry.clone(),
-        ));
-    }
+    start_bucket_work(&mut storage, &options, &template, &replayer);
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await

@@ -98,7 +98,9 @@ impl Gateway {
         self.routes.values().map(|r| &r.route)
     }
 
-    /// Serves one HTTP request and logs one line about it.
+    /// Serves one HTTP request. A function's answer is logged by the function (its request
+    /// line, as in Lambda); what the gateway answers itself (docs, preflights, no route, too
+    /// large) gets a line here.
     pub async fn serve(
         &self,
         req: hyper::Request<Incoming>,
@@ -108,61 +110,77 @@ impl Gateway {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let origin = req.headers().get(header::ORIGIN).cloned();
-        let mut response = self.dispatch(req, peer).await;
+        let (mut response, by_function) = self.dispatch(req, peer).await;
         keel::http::secure_defaults(response.headers_mut());
         if let (Some(cors), Some(origin)) = (&self.cors, origin) {
             apply_cors(cors, &origin, response.headers_mut());
         }
-        tracing::info!(
-            method = %method,
-            path = %path,
-            status = response.status().as_u16(),
-            duration_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
-            "request"
-        );
+        if !by_function {
+            tracing::info!(
+                method = %method,
+                path = %path,
+                status = response.status().as_u16(),
+                duration_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+                "answered by the gateway"
+            );
+        }
         response
     }
 
+    /// The response, and whether a function gave it.
     async fn dispatch(
         &self,
         req: hyper::Request<Incoming>,
         peer: SocketAddr,
-    ) -> hyper::Response<Full<Bytes>> {
+    ) -> (hyper::Response<Full<Bytes>>, bool) {
+        match self.route(req, peer).await {
+            Ok(response) => (response, true),
+            Err(response) => (response, false),
+        }
+    }
+
+    /// A function's response (`Ok`), or the gateway's own (`Err`).
+    async fn route(
+        &self,
+        req: hyper::Request<Incoming>,
+        peer: SocketAddr,
+    ) -> Result<hyper::Response<Full<Bytes>>, hyper::Response<Full<Bytes>>> {
         if let Some(cors) = self.cors.as_ref().filter(|_| is_preflight(&req)) {
-            return preflight(cors, req.headers());
+            return Err(preflight(cors, req.headers()));
         }
         if let Some(response) = crate::docs::serve(req.method(), req.uri().path()) {
-            return response;
+            return Err(response);
         }
         let (matched, params) = match self.routes.find(req.method().as_str(), req.uri().path()) {
             Ok(found) => found,
-            Err(Miss::NotFound) => return to_hyper(ApiError::NotFound("route").into_response()),
+            Err(Miss::NotFound) => return Err(to_hyper(ApiError::NotFound("route").into_response())),
             Err(Miss::MethodNotAllowed(methods)) => {
                 let mut response = to_hyper(ApiError::MethodNotAllowed.into_response());
                 if let Ok(allow) = HeaderValue::from_str(&methods.join(", ")) {
                     response.headers_mut().insert(header::ALLOW, allow);
                 }
-                return response;
+                return Err(response);
             }
         };
         let (parts, body) = req.into_parts();
         let body = match Limited::new(body, GATEWAY_MAX_BODY).collect().await {
             Ok(collected) => collected.to_bytes(),
-            Err(_) => return to_hyper(ApiError::PayloadTooLarge.into_response()),
+            Err(_) => return Err(to_hyper(ApiError::PayloadTooLarge.into_response())),
         };
         // As JSON, the way the Lambda receives it, read by the runtime's own parser.
         let event = api_gateway_event(&matched.route, &parts, params, &body, peer);
-        let request = match serde_json::to_string(&event)
+        let mut request = match serde_json::to_string(&event)
             .map_err(anyhow::Error::from)
             .and_then(|json| lambda_http::request::from_str(&json).map_err(anyhow::Error::from))
         {
             Ok(request) => request,
             Err(error) => {
-                return to_hyper(
+                return Err(to_hyper(
                     ApiError::Internal(anyhow::anyhow!("BUG: event did not parse: {error}")).into_response(),
-                );
+                ));
             }
         };
+        request.extensions_mut().insert(invocation(&matched.route.binary));
         let response = keel_functions::respond(matched.endpoint, matched.deps, request).await;
         if let Some(stream) = &self.stream
             && parts.method != Method::GET
@@ -170,8 +188,20 @@ impl Gateway {
         {
             stream.poke();
         }
-        to_hyper(response)
+        Ok(to_hyper(response))
     }
+}
+
+/// The Lambda context of one invocation of `binary`, as the runtime gives it to the handler:
+/// its own request id, and the function it invoked.
+fn invocation(binary: &str) -> lambda_http::Context {
+    let mut context = lambda_http::Context::default();
+    context.request_id = uuid::Uuid::new_v4().to_string();
+    context.invoked_function_arn = format!(
+        "arn:aws:lambda:{}:000000000000:function:{binary}",
+        crate::engines::LOCAL_REGION
+    );
+    context
 }
 
 /// The API Gateway HTTP API (payload format 2.0) event for this request, field for field as

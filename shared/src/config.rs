@@ -186,6 +186,9 @@ impl Deps {
             return Ok(None);
         };
         let claimed = self.tokens()?.verify(token)?;
+        // Who the verified signature names: on the request's log line even when the session
+        // turns out to be ended (a 401), which is what an operator wants to see then.
+        crate::telemetry::record_caller(claimed.user_id.as_str());
         Ok(Some((
             Session {
                 user_id: claimed.user_id,

@@ -1,5 +1,287 @@
+//! What an operator sees of each request and event: one structured log line, and metrics as
+//! CloudWatch Embedded Metric Format lines (CloudWatch turns log lines into metrics, so there is
+//! no API call and no wait at run time). Keel's small version of what Powertools for AWS Lambda
+//! gives other runtimes; the same fields locally (keel-local runs the same code) and in Lambda.
+//!
+//! A request runs inside [`scoped`]: what it learns on the way — the caller, and the business
+//! events it counts with [`count`] — is gathered there and written once, at the end, by
+//! [`log_request`] (HTTP functions) or [`flush_metrics`] (event functions). Never a token, a
+//! password, a body or a header: the line is built from named fields only.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
 /// Lambda logging: JSON lines when the function's log format is JSON (the template sets it),
 /// honouring `AWS_LAMBDA_LOG_LEVEL`. Call once, first thing in `main`.
 pub fn init_lambda() {
     lambda_http::tracing::init_default_subscriber();
+}
+
+/// The CloudWatch namespace of every Keel metric.
+pub const NAMESPACE: &str = "Keel";
+
+/// A business or health event worth counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Metric {
+    /// A login refused: unknown email or wrong password.
+    LoginFailed,
+    /// A login answered 429 by the throttle.
+    LoginThrottled,
+    /// An order placed (stock taken).
+    OrderPlaced,
+    /// An order refused: out of stock, or a product unavailable.
+    OrderRefused,
+    /// An order cancelled by its owner.
+    OrderCancelled,
+    /// An upload checked and ready.
+    UploadAccepted,
+    /// An upload rejected by the check.
+    UploadRejected,
+    /// Stream records the fan-out processed.
+    StreamRecordsProcessed,
+    /// Stream records in a batch that failed (it is retried).
+    StreamRecordsFailed,
+    /// Stream records parked after their last retry.
+    StreamRecordsParked,
+}
+
+impl Metric {
+    /// The metric's name in CloudWatch.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::LoginFailed => "LoginFailed",
+            Metric::LoginThrottled => "LoginThrottled",
+            Metric::OrderPlaced => "OrderPlaced",
+            Metric::OrderRefused => "OrderRefused",
+            Metric::OrderCancelled => "OrderCancelled",
+            Metric::UploadAccepted => "UploadAccepted",
+            Metric::UploadRejected => "UploadRejected",
+            Metric::StreamRecordsProcessed => "StreamRecordsProcessed",
+            Metric::StreamRecordsFailed => "StreamRecordsFailed",
+            Metric::StreamRecordsParked => "StreamRecordsParked",
+        }
+    }
+}
+
+/// What one request or event gathered while it ran.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The caller, once a token named one.
+    pub caller: Option<String>,
+    /// Business events, in the order first counted.
+    pub counts: Vec<(Metric, u64)>,
+}
+
+impl Outcome {
+    /// The same counts with each metric once, summed.
+    pub fn merged(&self) -> Outcome {
+        let mut merged = Outcome {
+            caller: self.caller.clone(),
+            counts: Vec::new(),
+        };
+        for (metric, n) in &self.counts {
+            match merged.counts.iter_mut().find(|(m, _)| m == metric) {
+                Some((_, total)) => *total += n,
+                None => merged.counts.push((*metric, *n)),
+            }
+        }
+        merged
+    }
+}
+
+#[derive(Default)]
+struct Scope(Mutex<Outcome>);
+
+tokio::task_local! {
+    static SCOPE: Scope;
+}
+
+/// Runs `work` as one request or event, and answers what it gathered.
+pub async fn scoped<F: Future>(work: F) -> (F::Output, Outcome) {
+    SCOPE
+        .scope(Scope::default(), async {
+            let output = work.await;
+            let outcome = SCOPE.with(|scope| scope.0.lock().map(|o| o.clone()).unwrap_or_default());
+            (output, outcome)
+        })
+        .await
+}
+
+fn with_outcome(change: impl FnOnce(&mut Outcome)) {
+    let _ = SCOPE.try_with(|scope| {
+        if let Ok(mut outcome) = scope.0.lock() {
+            change(&mut outcome);
+        }
+    });
+}
+
+/// Notes the caller of the current request (a no-op outside [`scoped`]).
+pub fn record_caller(user_id: &str) {
+    with_outcome(|outcome| outcome.caller = Some(user_id.to_owned()));
+}
+
+/// Counts `n` of `metric` for the current request or event (a no-op outside [`scoped`]).
+pub fn count(metric: Metric, n: u64) {
+    with_outcome(
+        |outcome| match outcome.counts.iter_mut().find(|(m, _)| *m == metric) {
+            Some((_, total)) => *total += n,
+            None => outcome.counts.push((metric, n)),
+        },
+    );
+}
+
+/// One HTTP request, as its log line and its metrics report it.
+#[derive(Debug, Clone)]
+pub struct RequestLine<'a> {
+    /// The binary (`get-article`): the same name in every environment.
+    pub function: &'a str,
+    /// The template route (`GET /api/articles/{slug}`): never the path, which holds user input.
+    pub route: &'a str,
+    /// API Gateway's request id.
+    pub request_id: Option<&'a str>,
+    /// Lambda's request id for the invocation.
+    pub lambda_request_id: Option<&'a str>,
+    /// The status answered.
+    pub status: u16,
+    /// Time in the handler.
+    pub duration: Duration,
+    /// The first request this process served for the function.
+    pub cold_start: bool,
+}
+
+/// Writes the request's one log line and its metrics line.
+pub fn log_request(line: &RequestLine<'_>, outcome: &Outcome) {
+    let duration_ms = (line.duration.as_secs_f64() * 10_000.0).round() / 10.0;
+    tracing::info!(
+        target: "keel::request",
+        function = line.function,
+        route = line.route,
+        request_id = line.request_id,
+        lambda_request_id = line.lambda_request_id,
+        status = line.status,
+        duration_ms,
+        cold_start = line.cold_start,
+        user_id = outcome.caller.as_deref(),
+        "request"
+    );
+    let class = format!("{}xx", line.status / 100);
+    let mut dimensions = vec![("Function", line.function), ("Route", line.route)];
+    dimensions.push(("StatusClass", class.as_str()));
+    let mut values: Vec<(&str, &str, f64)> = vec![
+        ("Requests", "Count", 1.0),
+        ("Latency", "Milliseconds", duration_ms),
+    ];
+    values.extend(counts(outcome));
+    write_metrics(&emf(
+        &[&["Route", "StatusClass"], &["Function"]],
+        &dimensions,
+        &values,
+    ));
+}
+
+/// Writes the metrics an event function's invocation counted (nothing when it counted none).
+pub fn flush_metrics(function: &str, outcome: &Outcome) {
+    let values = counts(outcome);
+    if !values.is_empty() {
+        write_metrics(&emf(&[&["Function"]], &[("Function", function)], &values));
+    }
+}
+
+static METRICS_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();
+
+/// Sends this process's metrics lines to `sink` instead of standard output (where Lambda's log
+/// collector, and CloudWatch's EMF extraction, read them). For tests; the first call wins.
+pub fn send_metrics_to(sink: fn(&str)) {
+    let _ = METRICS_SINK.set(sink);
+}
+
+fn write_metrics(line: &str) {
+    match METRICS_SINK.get() {
+        Some(sink) => sink(line),
+        None => println!("{line}"),
+    }
+}
+
+fn counts(outcome: &Outcome) -> Vec<(&'static str, &'static str, f64)> {
+    outcome
+        .counts
+        .iter()
+        .map(|(metric, n)| (metric.name(), "Count", *n as f64))
+        .collect()
+}
+
+/// One Embedded Metric Format document: `dimension_sets` name which of `dimensions` each
+/// metric is aggregated by; `values` are (name, unit, value).
+fn emf(dimension_sets: &[&[&str]], dimensions: &[(&str, &str)], values: &[(&str, &str, f64)]) -> String {
+    let mut document = serde_json::Map::new();
+    let metrics: Vec<serde_json::Value> = values
+        .iter()
+        .map(|(name, unit, _)| serde_json::json!({ "Name": name, "Unit": unit }))
+        .collect();
+    document.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": dimension_sets,
+                "Metrics": metrics,
+            }],
+        }),
+    );
+    for (name, value) in dimensions {
+        document.insert((*name).into(), serde_json::Value::from(*value));
+    }
+    for (name, _, value) in values {
+        document.insert((*name).into(), serde_json::Value::from(*value));
+    }
+    serde_json::Value::Object(document).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_gathers_its_caller_and_counts_and_nothing_leaks_outside_it() {
+        count(Metric::LoginFailed, 1); // outside any scope: ignored
+        let ((), outcome) = scoped(async {
+            record_caller("u-1");
+            count(Metric::OrderPlaced, 1);
+            count(Metric::OrderPlaced, 2);
+            count(Metric::LoginFailed, 1);
+        })
+        .await;
+        assert_eq!(outcome.caller.as_deref(), Some("u-1"));
+        assert_eq!(
+            outcome.counts,
+            [(Metric::OrderPlaced, 3), (Metric::LoginFailed, 1)]
+        );
+        let ((), next) = scoped(async {}).await;
+        assert_eq!(next, Outcome::default());
+    }
+
+    #[test]
+    fn an_emf_line_declares_each_metric_and_carries_its_dimensions_and_values() {
+        let line = emf(
+            &[&["Route", "StatusClass"]],
+            &[("Route", "GET /api/user"), ("StatusClass", "2xx")],
+            &[("Requests", "Count", 1.0), ("Latency", "Milliseconds", 2.5)],
+        );
+        let doc: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let declared = &doc["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(declared["Namespace"], "Keel");
+        assert_eq!(
+            declared["Dimensions"],
+            serde_json::json!([["Route", "StatusClass"]])
+        );
+        assert_eq!(
+            declared["Metrics"][1],
+            serde_json::json!({"Name": "Latency", "Unit": "Milliseconds"})
+        );
+        assert_eq!(doc["Route"], "GET /api/user");
+        assert_eq!(doc["Requests"], 1.0);
+        assert_eq!(doc["Latency"], 2.5);
+        assert!(doc["_aws"]["Timestamp"].as_i64().unwrap() > 0);
+    }
 }

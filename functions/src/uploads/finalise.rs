@@ -7,6 +7,7 @@ use keel::error::ApiError;
 use keel::files::Files;
 use keel::media;
 use keel::store::Verdict;
+use keel::telemetry::{self, Metric};
 use serde::Serialize;
 
 /// Every key an upload may have in the bucket: the bytes as sent, the cleaned file, its thumbnail.
@@ -97,6 +98,13 @@ pub(super) async fn finalise_read(
         }
     };
     let settled = deps.store.settle_upload(&upload, &verdict).await?;
+    if settled.is_some() {
+        let metric = match verdict {
+            Verdict::Ready { .. } => Metric::UploadAccepted,
+            Verdict::Rejected(_) => Metric::UploadRejected,
+        };
+        telemetry::count(metric, 1);
+    }
     files.remove(std::slice::from_ref(&incoming)).await?;
     match settled {
         Some(upload) => Ok(Finalised::Settled(upload)),
@@ -181,5 +189,5 @@ impl Finalised {
 
 /// The `upload-finalise` function's whole `main`.
 pub async fn serve_finalise() -> Result<(), lambda_http::Error> {
-    crate::serve_events(FINALISE_NEEDS, on_object_created).await
+    crate::serve_events(FINALISE, FINALISE_NEEDS, on_object_created).await
 }

@@ -6,6 +6,7 @@ use keel::domain::Credentials;
 use keel::error::FieldErrors;
 use keel::http::wrapped_body;
 use keel::store::LoginGate;
+use keel::telemetry::{self, Metric};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
@@ -41,7 +42,10 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let credentials = Credentials::parse(dto.email.as_deref(), dto.password.as_deref())?;
     let source = source_address(&req);
     let (record, had_failures) = match deps.store.open_login(&credentials.email, source).await? {
-        LoginGate::Throttled(seconds) => return Err(ApiError::TooManyRequests(seconds)),
+        LoginGate::Throttled(seconds) => {
+            telemetry::count(Metric::LoginThrottled, 1);
+            return Err(ApiError::TooManyRequests(seconds));
+        }
         LoginGate::Open { record, had_failures } => (record, had_failures),
     };
     let (user, hash) = match record {
@@ -51,6 +55,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let verified = verify_password(credentials.password, hash).await?;
     let Some(user) = user.filter(|_| verified) else {
         tracing::debug!("login rejected: unknown email or wrong password");
+        telemetry::count(Metric::LoginFailed, 1);
         deps.store
             .record_login_failure(&credentials.email, source)
             .await?;

@@ -24,6 +24,7 @@ use aws_sdk_dynamodbstreams::Client;
 use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 use keel::store::Store;
 use keel::store::stream::Change;
+use keel::telemetry::{Metric, Outcome};
 use keel_functions::streams::change_from_record;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -442,11 +443,15 @@ impl Shared {
     /// function: a failed batch is retried with back-off, split in halves first when bisection
     /// is on, and parked in the dead letters once the template's retries are used up.
     async fn deliver(&self, records: &[EventRecord], changes: &[Change]) {
+        let mut tally = Outcome::default();
         let mut pending = vec![(0..changes.len(), 0u32)];
         while let Some((range, retries)) = pending.pop() {
+            let n = range.len() as u64;
             let Err(error) = self.processor.process_changes(&changes[range.clone()]).await else {
+                tally.counts.push((Metric::StreamRecordsProcessed, n));
                 continue;
             };
+            tally.counts.push((Metric::StreamRecordsFailed, n));
             if self
                 .source
                 .maximum_retry_attempts
@@ -459,6 +464,7 @@ impl Shared {
                     &anyhow::Error::new(error),
                     retries + 1,
                 );
+                tally.counts.push((Metric::StreamRecordsParked, n));
                 match self.dead_letters.park(&letter) {
                     Ok(path) => tracing::error!(
                         records = range.len(),
@@ -493,6 +499,7 @@ impl Shared {
                 pending.push((range, retries + 1));
             }
         }
+        keel::telemetry::flush_metrics(keel_functions::streams::FEED_FANOUT, &tally.merged());
     }
 }
 

@@ -1,0 +1,122 @@
+//! What an operator sees of a request: one log line with the request's ids, function, route,
+//! status, duration, cold start and caller — never its token, password or body — and one
+//! Embedded Metric Format line that CloudWatch turns into metrics by route and status class,
+//! with the business events the request counted. Read from the real handler path, as Lambda
+//! runs it (keel-local calls the same `respond`).
+
+use std::sync::Mutex;
+
+use keel_tests::{NewUser, spawn_app};
+use serde_json::Value;
+
+static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+static METRICS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+struct Log;
+
+impl std::io::Write for Log {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        LOG.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture() {
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_writer(|| Log)
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .finish(),
+    )
+    .expect("the only subscriber in this process");
+    keel::telemetry::send_metrics_to(|line| METRICS.lock().unwrap().push(line.to_owned()));
+}
+
+fn request_lines() -> Vec<String> {
+    String::from_utf8_lossy(&LOG.lock().unwrap())
+        .lines()
+        .filter(|line| line.contains("keel::request"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn metrics() -> Vec<Value> {
+    METRICS
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("an EMF line is JSON"))
+        .collect()
+}
+
+#[tokio::test]
+async fn each_request_logs_one_line_of_named_fields_and_one_metrics_line_and_never_its_secrets() {
+    capture();
+    let app = spawn_app().await;
+    let user = NewUser::random();
+    let token = app.register(&user).await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = app.current_user(Some(&token)).await;
+    assert_eq!(me.status, 200);
+    let again = app.current_user(Some(&token)).await;
+    assert_eq!(again.status, 200);
+    assert_eq!(app.login(&user.email, "not the password").await.status, 401);
+
+    let lines = request_lines();
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let current: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains("route=\"GET /api/user\""))
+        .collect();
+    assert_eq!(current.len(), 2, "{lines:#?}");
+    for field in [
+        "function=\"get-current-user\"",
+        "status=200",
+        "request_id=",
+        "lambda_request_id=",
+        "duration_ms=",
+    ] {
+        assert!(current[0].contains(field), "{field} missing: {}", current[0]);
+    }
+    assert!(
+        current[0].contains("cold_start=true") && current[1].contains("cold_start=false"),
+        "{current:#?}"
+    );
+    let user_id = me.body["user"]["username"].as_str().unwrap();
+    assert!(!user_id.is_empty());
+    assert!(
+        current[0].contains("user_id=\""),
+        "the caller is named: {}",
+        current[0]
+    );
+    let everything = String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned();
+    for secret in [token.as_str(), user.password.as_str(), "not the password"] {
+        assert!(!everything.contains(secret), "a secret reached the log");
+    }
+
+    let metrics = metrics();
+    let of_route = |route: &str| -> Vec<&Value> { metrics.iter().filter(|m| m["Route"] == route).collect() };
+    let current = of_route("GET /api/user");
+    assert_eq!(current.len(), 2);
+    assert_eq!(current[0]["StatusClass"], "2xx");
+    assert_eq!(current[0]["Requests"], 1.0);
+    assert!(current[0]["Latency"].as_f64().unwrap() >= 0.0);
+    assert_eq!(current[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Keel");
+    let login = of_route("POST /api/users/login");
+    assert_eq!(login.len(), 1);
+    assert_eq!(login[0]["StatusClass"], "4xx");
+    assert_eq!(login[0]["LoginFailed"], 1.0);
+    let declared: Vec<&str> = login[0]["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["Name"].as_str())
+        .collect();
+    assert_eq!(declared, ["Requests", "Latency", "LoginFailed"]);
+}
