@@ -2,7 +2,8 @@
 //! held as the route and policy contracts are. Every function logs to a log group the template
 //! declares, with a retention (no log kept and billed forever); every asynchronous consumer
 //! sends what it failed on to an encrypted queue that keeps it 14 days (nothing dropped
-//! silently). The checker is tested on templates with each gap cut in, so it can fail.
+//! silently); every function's errors, and every such queue's depth, have an alarm that pages.
+//! The checker is tested on templates with each gap cut in, so it can fail.
 
 use serde_yaml_ng::Value;
 
@@ -29,8 +30,15 @@ fn resource_type(doc: &Value, id: &str) -> Option<String> {
     doc["Resources"][id]["Type"].as_str().map(str::to_owned)
 }
 
-/// Where an asynchronous consumer's failures go must be a queue that keeps them and is encrypted.
-fn check_queue(doc: &Value, id: Option<String>, what: &str, gaps: &mut Vec<String>) {
+/// Where an asynchronous consumer's failures go must be a queue that keeps them, is encrypted,
+/// and pages when anything is in it.
+fn check_queue(
+    doc: &Value,
+    id: Option<String>,
+    what: &str,
+    watched: &dyn Fn(&str, &str) -> bool,
+    gaps: &mut Vec<String>,
+) {
     let Some(id) = id else {
         gaps.push(format!("{what} has no on-failure destination"));
         return;
@@ -42,12 +50,43 @@ fn check_queue(doc: &Value, id: Option<String>, what: &str, gaps: &mut Vec<Strin
         gaps.push(format!("{what}: queue {id} does not keep messages 14 days"));
     } else if queue["SqsManagedSseEnabled"].as_bool() != Some(true) && queue["KmsMasterKeyId"].is_null() {
         gaps.push(format!("{what}: queue {id} is not encrypted"));
+    } else if !watched("ApproximateNumberOfMessagesVisible", &id) {
+        gaps.push(format!("{what}: queue {id} has no depth alarm"));
     }
+}
+
+/// The alarms that notify the alarm topic, as (metric name, the resource its dimensions name).
+fn paging_alarms(doc: &Value) -> Vec<(String, String)> {
+    let mut watched = Vec::new();
+    for (_, resource) in doc["Resources"].as_mapping().into_iter().flatten() {
+        let properties = &resource["Properties"];
+        let pages = properties["AlarmActions"]
+            .as_sequence()
+            .is_some_and(|actions| actions.iter().any(|a| named(a).as_deref() == Some("AlarmTopic")));
+        if resource["Type"].as_str() != Some("AWS::CloudWatch::Alarm") || !pages {
+            continue;
+        }
+        let mut metrics = vec![properties.clone()];
+        for query in properties["Metrics"].as_sequence().into_iter().flatten() {
+            metrics.push(query["MetricStat"]["Metric"].clone());
+        }
+        for metric in metrics {
+            let name = metric["MetricName"].as_str().unwrap_or_default().to_owned();
+            for dimension in metric["Dimensions"].as_sequence().into_iter().flatten() {
+                if let Some(target) = named(&dimension["Value"]) {
+                    watched.push((name.clone(), target));
+                }
+            }
+        }
+    }
+    watched
 }
 
 /// Every gap in the operational contract, named.
 fn operational_gaps(doc: &Value) -> Vec<String> {
     let mut gaps = Vec::new();
+    let alarms = paging_alarms(doc);
+    let watched = |metric: &str, target: &str| alarms.iter().any(|(m, t)| m == metric && t == target);
     let resources = doc["Resources"].as_mapping().expect("Resources");
     for (id, resource) in resources {
         let id = id.as_str().unwrap_or_default();
@@ -55,6 +94,9 @@ fn operational_gaps(doc: &Value) -> Vec<String> {
             continue;
         }
         let properties = &resource["Properties"];
+        if !watched("Errors", id) {
+            gaps.push(format!("{id} has no alarm on its errors"));
+        }
         match named(&properties["LoggingConfig"]["LogGroup"]) {
             None => gaps.push(format!("{id} has no declared log group")),
             Some(group) if resource_type(doc, &group).as_deref() != Some("AWS::Logs::LogGroup") => {
@@ -74,12 +116,14 @@ fn operational_gaps(doc: &Value) -> Vec<String> {
                     doc,
                     named(&event_properties["DestinationConfig"]["OnFailure"]["Destination"]),
                     &what,
+                    &watched,
                     &mut gaps,
                 ),
                 "EventBridgeRule" | "Schedule" => check_queue(
                     doc,
                     named(&event_properties["DeadLetterConfig"]["Arn"]),
                     &what,
+                    &watched,
                     &mut gaps,
                 ),
                 other => gaps.push(format!("{what}: the contract does not know {other:?} events")),
@@ -90,7 +134,8 @@ fn operational_gaps(doc: &Value) -> Vec<String> {
 }
 
 #[test]
-fn every_function_has_a_log_group_with_retention_and_every_async_consumer_an_on_failure_queue() {
+fn every_function_has_a_log_group_with_retention_an_errors_alarm_and_every_async_consumer_a_watched_on_failure_queue()
+ {
     let gaps = operational_gaps(&template());
     assert!(gaps.is_empty(), "template.yaml:\n{}", gaps.join("\n"));
 }
@@ -149,4 +194,56 @@ fn the_contract_names_each_gap_cut_into_the_template() {
         gaps,
         ["FeedFanoutFunction's event Changes: queue StreamFailureQueue is not encrypted"]
     );
+    let gaps = cut(&|doc| {
+        doc["Resources"]
+            .as_mapping_mut()
+            .unwrap()
+            .remove("LoginFunctionAlarm");
+    });
+    assert_eq!(gaps, ["LoginFunction has no alarm on its errors"]);
+    let gaps = cut(&|doc| {
+        doc["Resources"]["FinaliseFailureQueueAlarm"]["Properties"]
+            .as_mapping_mut()
+            .unwrap()
+            .remove("AlarmActions");
+    });
+    assert_eq!(
+        gaps,
+        ["UploadFinaliseFunction's event ObjectCreated: queue FinaliseFailureQueue has no depth alarm"]
+    );
+}
+
+#[test]
+fn each_environment_in_samconfig_sets_only_parameters_the_template_declares_and_prod_confirms() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let config: toml::Table = std::fs::read_to_string(root.join("samconfig.toml"))
+        .unwrap()
+        .parse()
+        .expect("samconfig.toml is TOML");
+    let doc = template();
+    let declared = doc["Parameters"].as_mapping().expect("Parameters");
+    for environment in ["dev", "prod"] {
+        let deploy = &config[environment]["deploy"]["parameters"];
+        let overrides = deploy["parameter_overrides"]
+            .as_str()
+            .expect("parameter_overrides");
+        let mut names = Vec::new();
+        for assignment in overrides.split_whitespace() {
+            let (name, _) = assignment.split_once('=').expect("Name=value");
+            assert!(
+                declared.contains_key(name),
+                "{environment} sets {name}, which template.yaml does not declare"
+            );
+            names.push(name);
+        }
+        assert!(
+            names.contains(&"Environment"),
+            "{environment} names its Environment"
+        );
+        assert!(
+            overrides.contains(&format!("Environment={environment}")),
+            "{environment}: {overrides}"
+        );
+        assert_eq!(deploy["confirm_changeset"].as_bool(), Some(environment == "prod"));
+    }
 }
