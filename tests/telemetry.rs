@@ -88,6 +88,13 @@ async fn each_request_logs_one_line_of_named_fields_and_one_metrics_line_and_nev
         current[0].contains("cold_start=true") && current[1].contains("cold_start=false"),
         "{current:#?}"
     );
+    // Reading the user is one GetItem: counted, and named as the slowest call.
+    assert!(current[0].contains("aws_calls=1"), "{}", current[0]);
+    assert!(
+        current[0].contains("slowest_call=\"DynamoDB.GetItem\""),
+        "{}",
+        current[0]
+    );
     let user_id = me.body["user"]["username"].as_str().unwrap();
     assert!(!user_id.is_empty());
     assert!(

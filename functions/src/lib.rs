@@ -90,7 +90,9 @@ pub async fn respond(endpoint: &Endpoint, deps: &'static Deps, req: Request) -> 
         }
         _ => (None, None),
     };
-    let lambda_request_id = req.lambda_context_ref().map(|context| context.request_id.clone());
+    let lambda = req.lambda_context_ref();
+    let lambda_request_id = lambda.map(|context| context.request_id.clone());
+    let trace_id = lambda.and_then(|context| context.xray_trace_id.clone());
     let (response, outcome) = keel::telemetry::scoped((endpoint.handler)(deps, req)).await;
     let response = caching.finish(response.unwrap_or_else(ApiError::into_response));
     let line = keel::telemetry::RequestLine {
@@ -101,6 +103,7 @@ pub async fn respond(endpoint: &Endpoint, deps: &'static Deps, req: Request) -> 
         status: response.status().as_u16(),
         duration: started.elapsed(),
         cold_start: first_request(endpoint.binary),
+        trace_id: trace_id.as_deref(),
     };
     keel::telemetry::log_request(&line, &outcome);
     response

@@ -382,7 +382,8 @@ impl FunctionDeps {
                 ));
             }
             let sdk = sdk.build();
-            let mut config = aws_sdk_dynamodb::config::Builder::from(&sdk);
+            let mut config =
+                aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(keel::telemetry::CallTimer);
             // Request budgets are per endpoint: stream processing is not charged to the write
             // that caused it.
             if crate::registry::endpoint(binary).is_some() {
@@ -390,7 +391,7 @@ impl FunctionDeps {
             }
             let dynamodb = aws_sdk_dynamodb::Client::from_conf(config.build());
             let files = needs.bucket().then(|| {
-                let mut s3 = aws_sdk_s3::config::Builder::from(&sdk);
+                let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).interceptor(keel::telemetry::CallTimer);
                 if let Some(endpoint) = s3_endpoint {
                     s3 = s3.endpoint_url(endpoint).force_path_style(true);
                 }

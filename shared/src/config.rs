@@ -99,12 +99,22 @@ impl Deps {
         };
         let files = if needs.bucket() {
             let bucket = var("BUCKET_NAME").context("environment variable BUCKET_NAME is not set")?;
-            Some(Files::new(aws_sdk_s3::Client::new(sdk), bucket))
+            let config = aws_sdk_s3::config::Builder::from(sdk)
+                .interceptor(crate::telemetry::CallTimer)
+                .build();
+            Some(Files::new(aws_sdk_s3::Client::from_conf(config), bucket))
         } else {
             None
         };
         Ok(Self {
-            store: Store::new(aws_sdk_dynamodb::Client::new(sdk), table),
+            store: Store::new(
+                aws_sdk_dynamodb::Client::from_conf(
+                    aws_sdk_dynamodb::config::Builder::from(sdk)
+                        .interceptor(crate::telemetry::CallTimer)
+                        .build(),
+                ),
+                table,
+            ),
             tokens,
             sessions: Default::default(),
             files,

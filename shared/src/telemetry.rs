@@ -70,14 +70,18 @@ pub struct Outcome {
     pub caller: Option<String>,
     /// Business events, in the order first counted.
     pub counts: Vec<(Metric, u64)>,
+    /// AWS calls made (DynamoDB, S3, Secrets Manager), retries included once each.
+    pub aws_calls: u32,
+    /// The slowest of them: `service.Operation` and how long it took.
+    pub slowest_call: Option<(String, Duration)>,
 }
 
 impl Outcome {
     /// The same counts with each metric once, summed.
     pub fn merged(&self) -> Outcome {
         let mut merged = Outcome {
-            caller: self.caller.clone(),
             counts: Vec::new(),
+            ..self.clone()
         };
         for (metric, n) in &self.counts {
             match merged.counts.iter_mut().find(|(m, _)| m == metric) {
@@ -130,6 +134,71 @@ pub fn count(metric: Metric, n: u64) {
     );
 }
 
+/// Notes one AWS call of the current request: counted, and kept when it is the slowest.
+pub fn record_call(service: &str, operation: &str, took: Duration) {
+    tracing::debug!(
+        service,
+        operation,
+        duration_ms = took.as_secs_f64() * 1000.0,
+        "aws call"
+    );
+    with_outcome(|outcome| {
+        outcome.aws_calls += 1;
+        if outcome
+            .slowest_call
+            .as_ref()
+            .is_none_or(|(_, slowest)| took > *slowest)
+        {
+            outcome.slowest_call = Some((format!("{service}.{operation}"), took));
+        }
+    });
+}
+
+/// Times every call of the SDK client it is installed on, for [`record_call`]: a slow request's
+/// line names the call that made it slow. Install with `.interceptor(CallTimer)` on each
+/// service's config.
+#[derive(Debug, Clone, Copy)]
+pub struct CallTimer;
+
+#[derive(Debug, Clone, Copy)]
+struct CallStarted(std::time::Instant);
+
+impl aws_smithy_types::config_bag::Storable for CallStarted {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CallTimer {
+    fn name(&self) -> &'static str {
+        "keel-call-timer"
+    }
+
+    fn read_before_execution(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<
+            '_,
+        >,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        cfg.interceptor_state()
+            .store_put(CallStarted(std::time::Instant::now()));
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let started = cfg.load::<CallStarted>().map(|s| s.0);
+        let metadata = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>();
+        if let (Some(started), Some(metadata)) = (started, metadata) {
+            record_call(metadata.service(), metadata.name(), started.elapsed());
+        }
+        Ok(())
+    }
+}
+
 /// One HTTP request, as its log line and its metrics report it.
 #[derive(Debug, Clone)]
 pub struct RequestLine<'a> {
@@ -147,6 +216,8 @@ pub struct RequestLine<'a> {
     pub duration: Duration,
     /// The first request this process served for the function.
     pub cold_start: bool,
+    /// The X-Ray trace the invocation belongs to (`Root=…;Parent=…`), when tracing is on.
+    pub trace_id: Option<&'a str>,
 }
 
 /// Writes the request's one log line and its metrics line.
@@ -162,6 +233,13 @@ pub fn log_request(line: &RequestLine<'_>, outcome: &Outcome) {
         duration_ms,
         cold_start = line.cold_start,
         user_id = outcome.caller.as_deref(),
+        trace_id = line.trace_id,
+        aws_calls = outcome.aws_calls,
+        slowest_call = outcome.slowest_call.as_ref().map(|(call, _)| call.as_str()),
+        slowest_call_ms = outcome
+            .slowest_call
+            .as_ref()
+            .map(|(_, took)| (took.as_secs_f64() * 10_000.0).round() / 10.0),
         "request"
     );
     let class = format!("{}xx", line.status / 100);
