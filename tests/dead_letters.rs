@@ -13,25 +13,69 @@ use keel_local::ops::Replayed;
 use keel_tests::{NewUser, TestApp, test_options};
 use serde_json::json;
 
-/// `template.yaml` with the fan-out unable to write feed entries, and one retry only (so the
-/// batch is parked in a moment rather than after twenty back-offs).
-fn fanout_without_put_item(original: &str) -> String {
-    let function = original
-        .find("  FeedFanoutFunction:")
-        .expect("the template has a FeedFanoutFunction");
-    let (before, after) = original.split_at(function);
-    let edited = after
-        .replacen(
-            "[dynamodb:PutItem, dynamodb:DeleteItem, dynamodb:UpdateItem, dynamodb:BatchWriteItem]",
-            "[dynamodb:DeleteItem, dynamodb:UpdateItem, dynamodb:BatchWriteItem]",
-            1,
-        )
-        .replacen("MaximumRetryAttempts: 20", "MaximumRetryAttempts: 1", 1);
-    assert_ne!(
-        edited, after,
-        "the fan-out's policy and retries are where this test expects"
+/// `original` with `grant` in `function`'s resource replaced by `instead`, and its event retried
+/// once only (so a failure is parked in a moment rather than after twenty back-offs).
+fn weakened(original: &str, function: &str, grant: &str, instead: &str) -> String {
+    let header = format!("  {function}:\n");
+    let start = original
+        .find(&header)
+        .expect("the template declares the function");
+    let body = start + header.len();
+    // The resource ends where the next line at two spaces' indent (or none) begins.
+    let mut end = body;
+    for line in original[body..].split_inclusive('\n') {
+        let next_resource = line.starts_with("  ") && !line.starts_with("   ") && !line.starts_with("  #");
+        let next_section = !line.starts_with(' ') && !line.trim().is_empty();
+        if next_resource || next_section {
+            break;
+        }
+        end += line.len();
+    }
+    let section = &original[start..end];
+    let edited = section.replacen(grant, instead, 1).replacen(
+        "MaximumRetryAttempts: 20",
+        "MaximumRetryAttempts: 1",
+        1,
     );
-    format!("{before}{edited}")
+    assert!(
+        section.contains(grant) && section.contains("MaximumRetryAttempts: 20"),
+        "{function}'s grant and retries are where this test expects"
+    );
+    format!("{}{edited}{}", &original[..start], &original[end..])
+}
+
+/// The fan-out unable to write feed entries.
+fn fanout_without_put_item(original: &str) -> String {
+    weakened(
+        original,
+        "FeedFanoutFunction",
+        "[dynamodb:PutItem, dynamodb:DeleteItem, dynamodb:UpdateItem, dynamodb:BatchWriteItem]",
+        "[dynamodb:DeleteItem, dynamodb:UpdateItem, dynamodb:BatchWriteItem]",
+    )
+}
+
+/// The finaliser unable to store checked files.
+fn finaliser_without_put_object(original: &str) -> String {
+    weakened(
+        original,
+        "UploadFinaliseFunction",
+        "            - Effect: Allow\n              Action: [s3:PutObject]\n              Resource:\n                - !Sub \"${Bucket.Arn}/files/*\"\n",
+        "",
+    )
+}
+
+/// A persistent data folder and options whose template is `break_it` of the real one; answers
+/// the real template's path too, to restart with once the cause is removed.
+fn with_broken_template(
+    break_it: fn(&str) -> String,
+) -> (tempfile::TempDir, keel_local::Options, std::path::PathBuf) {
+    let data = tempfile::tempdir().unwrap();
+    let mut options = test_options(data.path(), true);
+    let original = std::fs::read_to_string(&options.template).unwrap();
+    let broken = data.path().join("template-broken.yaml");
+    std::fs::write(&broken, break_it(&original)).unwrap();
+    let healthy = std::mem::replace(&mut options.template, broken);
+    (data, options, healthy)
 }
 
 async fn feed(app: &TestApp, token: &str) -> serde_json::Value {
@@ -40,12 +84,7 @@ async fn feed(app: &TestApp, token: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_stream_batch_that_fails_every_retry_is_parked_and_replayed_exactly_once() {
-    let data = tempfile::tempdir().unwrap();
-    let mut options = test_options(data.path(), true);
-    let original = std::fs::read_to_string(&options.template).unwrap();
-    let broken = data.path().join("template-broken.yaml");
-    std::fs::write(&broken, fanout_without_put_item(&original)).unwrap();
-    let healthy = std::mem::replace(&mut options.template, broken);
+    let (data, mut options, healthy) = with_broken_template(fanout_without_put_item);
 
     let (author, reader) = (NewUser::random(), NewUser::random());
     let reader_token;
@@ -122,4 +161,58 @@ async fn a_stream_batch_that_fails_every_retry_is_parked_and_replayed_exactly_on
 
     assert_eq!(app.app.replay_failures().await.unwrap(), Replayed::default());
     assert_eq!(feed(&app, &reader_token).await["articlesCount"], 1);
+}
+
+#[tokio::test]
+async fn an_upload_the_finaliser_fails_on_is_parked_and_replayed_until_ready() {
+    use keel_tests::uploads::{png, settled, upload};
+    let (data, mut options, healthy) = with_broken_template(finaliser_without_put_object);
+
+    let user = NewUser::random();
+    let (token, id);
+    {
+        let app = TestApp::new(
+            keel_local::spawn(options.clone()).await.unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        token = app.register(&user).await.body["user"]["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        id = upload(&app, &token, "me.png", "image/png", &png(8, 8), "avatar").await;
+        let started = std::time::Instant::now();
+        while DeadLetters::new(data.path()).parked().unwrap().is_empty() {
+            assert!(
+                started.elapsed().as_secs() < 20,
+                "the failed event was never parked"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let reply = app
+            .send("GET", &format!("/uploads/{id}"), None, Some(&token))
+            .await;
+        assert_eq!(reply.body["upload"]["status"], "pending", "{}", reply.body);
+    }
+    let letters = DeadLetters::new(data.path()).parked().unwrap();
+    assert_eq!(letters.len(), 1);
+    let Failed::ObjectCreated { event } = &letters[0].1.failed else {
+        panic!("an Object Created letter: {:?}", letters[0].1)
+    };
+    assert_eq!(event.detail.object.key, format!("uploads/{id}"));
+    assert_eq!(letters[0].1.attempts, 2);
+
+    options.template = healthy;
+    let app = TestApp::new(
+        keel_local::spawn(options).await.unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    assert_eq!(
+        app.app.replay_failures().await.unwrap(),
+        Replayed {
+            replayed: 1,
+            still_failing: 0
+        }
+    );
+    assert_eq!(settled(&app, &token, &id).await["status"], "ready");
+    assert_eq!(app.app.replay_failures().await.unwrap(), Replayed::default());
 }

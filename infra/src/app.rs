@@ -250,21 +250,25 @@ async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crat
     }
 }
 
-/// How many times a bucket event is handed to the finaliser before it is parked: 200 ms
-/// doubling, about 50 s in all (EventBridge retries for up to the rule's event age).
-const OBJECT_EVENT_ATTEMPTS: u32 = 8;
+/// How many times a bucket event is retried when the template's rule does not say (EventBridge's
+/// own default is far more, over a day).
+const OBJECT_EVENT_RETRIES: u32 = 20;
+/// The longest wait between two attempts at a bucket event.
+const OBJECT_EVENT_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Delivers the embedded S3 engine's `Object Created` events as EventBridge delivers them in
 /// AWS: those matching the template's rule (this bucket, keys under `uploads/`) invoke the
 /// `upload-finalise` handler with its own dependencies, asynchronously, retried with back-off
-/// when the handler fails, and parked in `dead_letters` after the last attempt (the rule's
-/// dead-letter queue in AWS).
+/// as often as the rule's `RetryPolicy` says when the handler fails, and parked in
+/// `dead_letters` after the last attempt (the rule's dead-letter queue in AWS).
 pub async fn deliver_object_events(
     mut events: tokio::sync::mpsc::UnboundedReceiver<crate::s3::ObjectCreated>,
     bucket: String,
     finaliser: &'static Deps,
     dead_letters: crate::dead_letters::DeadLetters,
+    retries: Option<u32>,
 ) {
+    let attempts = retries.unwrap_or(OBJECT_EVENT_RETRIES).saturating_add(1);
     use keel_functions::uploads::{ObjectCreatedEvent, on_object_created};
     while let Some(created) = events.recv().await {
         if created.bucket != bucket || !created.key.starts_with(keel::files::INCOMING_PREFIX) {
@@ -297,7 +301,7 @@ pub async fn deliver_object_events(
         tokio::spawn(async move {
             let mut delay = std::time::Duration::from_millis(200);
             let mut last = None;
-            for _ in 0..OBJECT_EVENT_ATTEMPTS {
+            for _ in 0..attempts {
                 let (result, outcome) =
                     keel::telemetry::scoped(on_object_created(finaliser, event.clone())).await;
                 keel::telemetry::flush_metrics(keel_functions::uploads::FINALISE, &outcome);
@@ -306,7 +310,7 @@ pub async fn deliver_object_events(
                     Err(error) => last = Some(anyhow::anyhow!("{error}")),
                 }
                 tokio::time::sleep(delay).await;
-                delay *= 2;
+                delay = (delay * 2).min(OBJECT_EVENT_MAX_DELAY);
             }
             let error = last.unwrap_or_else(|| anyhow::anyhow!("never attempted"));
             let letter = crate::dead_letters::DeadLetter::new(
@@ -314,7 +318,7 @@ pub async fn deliver_object_events(
                     event: Box::new(event),
                 },
                 &error,
-                OBJECT_EVENT_ATTEMPTS,
+                attempts,
             );
             match dead_letters.park(&letter) {
                 Ok(path) => tracing::error!(
@@ -459,6 +463,9 @@ fn start_bucket_work(
             options.bucket.clone(),
             replayer.finaliser,
             replayer.dead_letters.clone(),
+            template
+                .function_for_binary(keel_functions::uploads::FINALISE)
+                .and_then(|f| f.rule_retries),
         ));
     }
     if let Some(s3) = storage.s3.clone() {

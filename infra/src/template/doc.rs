@@ -342,6 +342,7 @@ impl Reader<'_> {
         let mut routes = Vec::new();
         let mut event_sources = Vec::new();
         let mut stream_source = None;
+        let mut rule_retries = None;
         for (name, event) in doc.events.iter() {
             let event: EventDoc =
                 serde_yaml_ng::from_value(event.clone()).with_context(|| format!("{id}: event {name:?}"))?;
@@ -360,6 +361,11 @@ impl Reader<'_> {
                     continue;
                 }
                 "DynamoDB" => stream_source = Some(stream_source_of(&id, name, event.properties)?),
+                "EventBridgeRule" => {
+                    rule_retries = event.properties["RetryPolicy"]["MaximumRetryAttempts"]
+                        .as_u64()
+                        .and_then(|n| u32::try_from(n).ok());
+                }
                 _ => {}
             }
             event_sources.push(event.kind);
@@ -374,6 +380,7 @@ impl Reader<'_> {
             environment,
             event_sources,
             stream_source,
+            rule_retries,
         };
         Ok((function, routes))
     }

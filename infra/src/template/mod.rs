@@ -88,6 +88,9 @@ pub struct Function {
     pub event_sources: Vec<String>,
     /// Its `DynamoDB` (table stream) event source, if it has one.
     pub stream_source: Option<StreamSource>,
+    /// Its `EventBridgeRule` event's `RetryPolicy.MaximumRetryAttempts`, if it has one: how
+    /// often a failed event is tried again before it goes to the rule's dead-letter queue.
+    pub rule_retries: Option<u32>,
 }
 
 /// A `DynamoDB` event source: how Lambda's event source mapping reads the table's stream for a
