@@ -267,6 +267,7 @@ async fn engines_only(cli: &Cli, mut options: Options) -> anyhow::Result<()> {
 
 /// The whole API, with its route table printed; until Ctrl-C.
 async fn serve(cli: &Cli, options: Options) -> anyhow::Result<()> {
+    keel::telemetry::keep_summary();
     let app = keel_local::spawn(options).await?;
     println!(
         "Keel API on http://{}  (data: {})",
@@ -284,6 +285,10 @@ async fn serve(cli: &Cli, options: Options) -> anyhow::Result<()> {
         println!("  {:<7} {:<40} -> {}", route.method, route.path, route.binary);
     }
     tokio::signal::ctrl_c().await?;
+    print!(
+        "\nRequests served, by route (the same figures as the metrics lines above):\n{}",
+        keel::telemetry::summary()
+    );
     Ok(())
 }
 

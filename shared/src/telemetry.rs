@@ -220,6 +220,47 @@ pub struct RequestLine<'a> {
     pub trace_id: Option<&'a str>,
 }
 
+/// Requests per route and status class, with their total and slowest latency, when a process
+/// asked to keep them ([`keep_summary`]): `keel-local` prints them on exit.
+type Summary = std::collections::BTreeMap<(String, u16), (u64, f64, f64)>;
+
+static SUMMARY: std::sync::OnceLock<Mutex<Summary>> = std::sync::OnceLock::new();
+
+/// Keeps a per-route summary of this process's requests from now on (a long-lived local server
+/// does; a Lambda function does not need to).
+pub fn keep_summary() {
+    let _ = SUMMARY.set(Mutex::new(Summary::new()));
+}
+
+/// The per-route summary as a table: route, status class, requests, mean and slowest latency.
+/// Empty unless [`keep_summary`] was called.
+pub fn summary() -> String {
+    let Some(summary) = SUMMARY.get().and_then(|s| s.lock().ok()) else {
+        return String::new();
+    };
+    let mut out = format!(
+        "{:<45} {:>6} {:>9} {:>10} {:>10}\n",
+        "route", "status", "requests", "mean ms", "max ms"
+    );
+    for ((route, class), (requests, total, max)) in summary.iter() {
+        let mean = total / *requests as f64;
+        out.push_str(&format!(
+            "{route:<45} {:>5}xx {requests:>9} {mean:>10.1} {max:>10.1}\n",
+            class
+        ));
+    }
+    out
+}
+
+fn add_to_summary(route: &str, status: u16, duration_ms: f64) {
+    if let Some(mut summary) = SUMMARY.get().and_then(|s| s.lock().ok()) {
+        let entry = summary.entry((route.to_owned(), status / 100)).or_default();
+        entry.0 += 1;
+        entry.1 += duration_ms;
+        entry.2 = entry.2.max(duration_ms);
+    }
+}
+
 /// Writes the request's one log line and its metrics line.
 pub fn log_request(line: &RequestLine<'_>, outcome: &Outcome) {
     let duration_ms = (line.duration.as_secs_f64() * 10_000.0).round() / 10.0;
@@ -242,6 +283,7 @@ pub fn log_request(line: &RequestLine<'_>, outcome: &Outcome) {
             .map(|(_, took)| (took.as_secs_f64() * 10_000.0).round() / 10.0),
         "request"
     );
+    add_to_summary(line.route, line.status, duration_ms);
     let class = format!("{}xx", line.status / 100);
     let mut dimensions = vec![("Function", line.function), ("Route", line.route)];
     dimensions.push(("StatusClass", class.as_str()));
@@ -337,6 +379,35 @@ mod tests {
         );
         let ((), next) = scoped(async {}).await;
         assert_eq!(next, Outcome::default());
+    }
+
+    #[test]
+    fn the_summary_counts_requests_per_route_and_status_class_once_asked() {
+        let line = |status| RequestLine {
+            function: "get-article",
+            route: "GET /api/articles/{slug}",
+            request_id: None,
+            lambda_request_id: None,
+            status,
+            duration: Duration::from_millis(4),
+            cold_start: false,
+            trace_id: None,
+        };
+        log_request(&line(200), &Outcome::default());
+        assert_eq!(summary(), "", "nothing is kept unless asked");
+        keep_summary();
+        log_request(&line(200), &Outcome::default());
+        log_request(&line(200), &Outcome::default());
+        log_request(&line(404), &Outcome::default());
+        let table = summary();
+        let rows: Vec<&str> = table.lines().skip(1).collect();
+        assert_eq!(rows.len(), 2, "{table}");
+        assert!(
+            rows[0].contains("GET /api/articles/{slug}") && rows[0].contains("2xx"),
+            "{table}"
+        );
+        assert_eq!(rows[0].split_whitespace().nth(3), Some("2"), "{table}");
+        assert!(rows[1].contains("4xx"), "{table}");
     }
 
     #[test]
