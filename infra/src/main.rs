@@ -284,12 +284,29 @@ async fn serve(cli: &Cli, options: Options) -> anyhow::Result<()> {
     for route in app.gateway.routes() {
         println!("  {:<7} {:<40} -> {}", route.method, route.path, route.binary);
     }
-    tokio::signal::ctrl_c().await?;
+    println!(
+        "  (kill -USR1 {} prints the requests served so far; Ctrl-C prints them and stops)",
+        std::process::id()
+    );
+    let mut asked = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+    loop {
+        tokio::select! {
+            stop = tokio::signal::ctrl_c() => {
+                stop?;
+                print_summary();
+                return Ok(());
+            }
+            _ = asked.recv() => print_summary(),
+        }
+    }
+}
+
+/// The requests this server answered, by route and status class.
+fn print_summary() {
     print!(
         "\nRequests served, by route (the same figures as the metrics lines above):\n{}",
         keel::telemetry::summary()
     );
-    Ok(())
 }
 
 /// `JWT_SECRET` from the environment, else a random key kept in the data folder so sessions
