@@ -249,10 +249,18 @@ fn the_api_stage_is_throttled_by_default_route_settings() {
     let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
     let settings = &doc["Resources"]["HttpApi"]["Properties"]["DefaultRouteSettings"];
-    let rate = settings["ThrottlingRateLimit"]
+    // A literal, or a parameter (an operator's setting per environment) with a default.
+    let value = |setting: &serde_yaml_ng::Value| match setting {
+        serde_yaml_ng::Value::Tagged(tagged) if tagged.tag == "Ref" => {
+            let parameter = tagged.value.as_str().expect("a parameter name");
+            doc["Parameters"][parameter]["Default"].clone()
+        }
+        other => other.clone(),
+    };
+    let rate = value(&settings["ThrottlingRateLimit"])
         .as_f64()
         .expect("a stage rate limit");
-    let burst = settings["ThrottlingBurstLimit"]
+    let burst = value(&settings["ThrottlingBurstLimit"])
         .as_u64()
         .expect("a stage burst limit");
     assert!(rate > 0.0 && burst > 0, "{rate} {burst}");
