@@ -77,19 +77,12 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// The same counts with each metric once, summed.
-    pub fn merged(&self) -> Outcome {
-        let mut merged = Outcome {
-            counts: Vec::new(),
-            ..self.clone()
-        };
-        for (metric, n) in &self.counts {
-            match merged.counts.iter_mut().find(|(m, _)| m == metric) {
-                Some((_, total)) => *total += n,
-                None => merged.counts.push((*metric, *n)),
-            }
+    /// Adds `n` to `metric`'s count (each metric is listed once, in the order first counted).
+    pub fn add(&mut self, metric: Metric, n: u64) {
+        match self.counts.iter_mut().find(|(m, _)| *m == metric) {
+            Some((_, total)) => *total += n,
+            None => self.counts.push((metric, n)),
         }
-        merged
     }
 }
 
@@ -126,12 +119,7 @@ pub fn record_caller(user_id: &str) {
 
 /// Counts `n` of `metric` for the current request or event (a no-op outside [`scoped`]).
 pub fn count(metric: Metric, n: u64) {
-    with_outcome(
-        |outcome| match outcome.counts.iter_mut().find(|(m, _)| *m == metric) {
-            Some((_, total)) => *total += n,
-            None => outcome.counts.push((metric, n)),
-        },
-    );
+    with_outcome(|outcome| outcome.add(metric, n));
 }
 
 /// Notes one AWS call of the current request: counted, and kept when it is the slowest.

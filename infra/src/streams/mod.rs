@@ -448,10 +448,10 @@ impl Shared {
         while let Some((range, retries)) = pending.pop() {
             let n = range.len() as u64;
             let Err(error) = self.processor.process_changes(&changes[range.clone()]).await else {
-                tally.counts.push((Metric::StreamRecordsProcessed, n));
+                tally.add(Metric::StreamRecordsProcessed, n);
                 continue;
             };
-            tally.counts.push((Metric::StreamRecordsFailed, n));
+            tally.add(Metric::StreamRecordsFailed, n);
             if self
                 .source
                 .maximum_retry_attempts
@@ -464,7 +464,7 @@ impl Shared {
                     &anyhow::Error::new(error),
                     retries + 1,
                 );
-                tally.counts.push((Metric::StreamRecordsParked, n));
+                tally.add(Metric::StreamRecordsParked, n);
                 match self.dead_letters.park(&letter) {
                     Ok(path) => tracing::error!(
                         records = range.len(),
@@ -499,7 +499,7 @@ impl Shared {
                 pending.push((range, retries + 1));
             }
         }
-        keel::telemetry::flush_metrics(keel_functions::streams::FEED_FANOUT, &tally.merged());
+        keel::telemetry::flush_metrics(keel_functions::streams::FEED_FANOUT, &tally);
     }
 }
 
