@@ -14,8 +14,9 @@ use keel_tests::{NewUser, TestApp, test_options};
 use serde_json::json;
 
 /// `original` with `grant` in `function`'s resource replaced by `instead`, and its event retried
-/// once only (so a failure is parked in a moment rather than after twenty back-offs).
-fn weakened(original: &str, function: &str, grant: &str, instead: &str) -> String {
+/// once only where `retries` said more (so a failure is parked in a moment, not after the
+/// template's back-offs).
+fn weakened(original: &str, function: &str, grant: &str, instead: &str, retries: &str) -> String {
     let header = format!("  {function}:\n");
     let start = original
         .find(&header)
@@ -32,13 +33,11 @@ fn weakened(original: &str, function: &str, grant: &str, instead: &str) -> Strin
         end += line.len();
     }
     let section = &original[start..end];
-    let edited = section.replacen(grant, instead, 1).replacen(
-        "MaximumRetryAttempts: 20",
-        "MaximumRetryAttempts: 1",
-        1,
-    );
+    let edited = section
+        .replacen(grant, instead, 1)
+        .replacen(retries, "MaximumRetryAttempts: 1\n", 1);
     assert!(
-        section.contains(grant) && section.contains("MaximumRetryAttempts: 20"),
+        section.contains(grant) && section.contains(retries),
         "{function}'s grant and retries are where this test expects"
     );
     format!("{}{edited}{}", &original[..start], &original[end..])
@@ -51,6 +50,8 @@ fn fanout_without_put_item(original: &str) -> String {
         "FeedFanoutFunction",
         "[dynamodb:PutItem, dynamodb:DeleteItem, dynamodb:UpdateItem, dynamodb:BatchWriteItem]",
         "[dynamodb:DeleteItem, dynamodb:UpdateItem, dynamodb:BatchWriteItem]",
+        // The event source mapping's retries.
+        "MaximumRetryAttempts: 20\n",
     )
 }
 
@@ -61,6 +62,8 @@ fn finaliser_without_put_object(original: &str) -> String {
         "UploadFinaliseFunction",
         "            - Effect: Allow\n              Action: [s3:PutObject]\n              Resource:\n                - !Sub \"${Bucket.Arn}/files/*\"\n",
         "",
+        // The asynchronous invocation's retries (EventInvokeConfig).
+        "MaximumRetryAttempts: 2\n",
     )
 }
 

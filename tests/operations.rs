@@ -107,6 +107,7 @@ fn operational_gaps(doc: &Value) -> Vec<String> {
             }
             Some(_) => {}
         }
+        let mut asynchronous = false;
         for (name, event) in properties["Events"].as_mapping().into_iter().flatten() {
             let what = format!("{id}'s event {}", name.as_str().unwrap_or_default());
             let event_properties = &event["Properties"];
@@ -119,15 +120,31 @@ fn operational_gaps(doc: &Value) -> Vec<String> {
                     &watched,
                     &mut gaps,
                 ),
-                "EventBridgeRule" | "Schedule" => check_queue(
-                    doc,
-                    named(&event_properties["DeadLetterConfig"]["Arn"]),
-                    &what,
-                    &watched,
-                    &mut gaps,
-                ),
+                // The rule delivers to Lambda (its dead-letter queue: events it could not
+                // deliver), and Lambda invokes the function asynchronously (its on-failure
+                // destination: events the function failed on every retry). Both can lose one.
+                "EventBridgeRule" | "Schedule" => {
+                    check_queue(
+                        doc,
+                        named(&event_properties["DeadLetterConfig"]["Arn"]),
+                        &what,
+                        &watched,
+                        &mut gaps,
+                    );
+                    asynchronous = true;
+                }
+                "S3" | "SNS" => asynchronous = true,
                 other => gaps.push(format!("{what}: the contract does not know {other:?} events")),
             }
+        }
+        if asynchronous {
+            check_queue(
+                doc,
+                named(&properties["EventInvokeConfig"]["DestinationConfig"]["OnFailure"]["Destination"]),
+                &format!("{id}'s asynchronous invocation"),
+                &watched,
+                &mut gaps,
+            );
         }
     }
     gaps
@@ -185,6 +202,16 @@ fn the_contract_names_each_gap_cut_into_the_template() {
         ["UploadFinaliseFunction's event ObjectCreated has no on-failure destination"]
     );
     let gaps = cut(&|doc| {
+        doc["Resources"]["UploadFinaliseFunction"]["Properties"]
+            .as_mapping_mut()
+            .unwrap()
+            .remove("EventInvokeConfig");
+    });
+    assert_eq!(
+        gaps,
+        ["UploadFinaliseFunction's asynchronous invocation has no on-failure destination"]
+    );
+    let gaps = cut(&|doc| {
         doc["Resources"]["StreamFailureQueue"]["Properties"]
             .as_mapping_mut()
             .unwrap()
@@ -209,7 +236,10 @@ fn the_contract_names_each_gap_cut_into_the_template() {
     });
     assert_eq!(
         gaps,
-        ["UploadFinaliseFunction's event ObjectCreated: queue FinaliseFailureQueue has no depth alarm"]
+        [
+            "UploadFinaliseFunction's event ObjectCreated: queue FinaliseFailureQueue has no depth alarm",
+            "UploadFinaliseFunction's asynchronous invocation: queue FinaliseFailureQueue has no depth alarm"
+        ]
     );
 }
 

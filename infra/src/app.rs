@@ -250,25 +250,22 @@ async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crat
     }
 }
 
-/// How many times a bucket event is retried when the template's rule does not say (EventBridge's
-/// own default is far more, over a day).
-const OBJECT_EVENT_RETRIES: u32 = 20;
 /// The longest wait between two attempts at a bucket event.
 const OBJECT_EVENT_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Delivers the embedded S3 engine's `Object Created` events as EventBridge delivers them in
 /// AWS: those matching the template's rule (this bucket, keys under `uploads/`) invoke the
 /// `upload-finalise` handler with its own dependencies, asynchronously, retried with back-off
-/// as often as the rule's `RetryPolicy` says when the handler fails, and parked in
-/// `dead_letters` after the last attempt (the rule's dead-letter queue in AWS).
+/// as often as the function's `EventInvokeConfig` says when the handler fails, and parked in
+/// `dead_letters` after the last attempt (its on-failure queue in AWS).
 pub async fn deliver_object_events(
     mut events: tokio::sync::mpsc::UnboundedReceiver<crate::s3::ObjectCreated>,
     bucket: String,
     finaliser: &'static Deps,
     dead_letters: crate::dead_letters::DeadLetters,
-    retries: Option<u32>,
+    retries: u32,
 ) {
-    let attempts = retries.unwrap_or(OBJECT_EVENT_RETRIES).saturating_add(1);
+    let attempts = retries.saturating_add(1);
     use keel_functions::uploads::{ObjectCreatedEvent, on_object_created};
     while let Some(created) = events.recv().await {
         if created.bucket != bucket || !created.key.starts_with(keel::files::INCOMING_PREFIX) {
@@ -465,7 +462,7 @@ fn start_bucket_work(
             replayer.dead_letters.clone(),
             template
                 .function_for_binary(keel_functions::uploads::FINALISE)
-                .and_then(|f| f.rule_retries),
+                .map_or(crate::template::ASYNC_RETRIES_DEFAULT, |f| f.async_retries),
         ));
     }
     if let Some(s3) = storage.s3.clone() {

@@ -8,7 +8,7 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{BucketSpec, Cors, Expr, Function, IndexSpec, Route, StreamSource, TableSpec};
+use super::{ASYNC_RETRIES_DEFAULT, BucketSpec, Cors, Expr, Function, IndexSpec, Route, StreamSource, TableSpec};
 use crate::iam::{Policy, Statement};
 
 /// A list where the template allows one value or several.
@@ -88,6 +88,8 @@ struct FunctionDoc {
     policies: Vec<Mapping>,
     #[serde(default)]
     environment: Option<EnvironmentDoc>,
+    #[serde(default)]
+    event_invoke_config: Value,
 }
 
 #[derive(Deserialize)]
@@ -342,7 +344,11 @@ impl Reader<'_> {
         let mut routes = Vec::new();
         let mut event_sources = Vec::new();
         let mut stream_source = None;
-        let mut rule_retries = None;
+        // An asynchronous invocation's retries after a function error: Lambda's default is 2.
+        let async_retries = doc.event_invoke_config["MaximumRetryAttempts"]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(ASYNC_RETRIES_DEFAULT);
         for (name, event) in doc.events.iter() {
             let event: EventDoc =
                 serde_yaml_ng::from_value(event.clone()).with_context(|| format!("{id}: event {name:?}"))?;
@@ -361,11 +367,6 @@ impl Reader<'_> {
                     continue;
                 }
                 "DynamoDB" => stream_source = Some(stream_source_of(&id, name, event.properties)?),
-                "EventBridgeRule" => {
-                    rule_retries = event.properties["RetryPolicy"]["MaximumRetryAttempts"]
-                        .as_u64()
-                        .and_then(|n| u32::try_from(n).ok());
-                }
                 _ => {}
             }
             event_sources.push(event.kind);
@@ -380,7 +381,7 @@ impl Reader<'_> {
             environment,
             event_sources,
             stream_source,
-            rule_retries,
+            async_retries,
         };
         Ok((function, routes))
     }

@@ -12,6 +12,10 @@ use serde_yaml_ng::Value;
 
 use crate::iam::Policy;
 
+/// How often Lambda retries a failed asynchronous invocation when the function's
+/// `EventInvokeConfig` does not say.
+pub const ASYNC_RETRIES_DEFAULT: u32 = 2;
+
 mod doc;
 
 use doc::Document;
@@ -88,9 +92,11 @@ pub struct Function {
     pub event_sources: Vec<String>,
     /// Its `DynamoDB` (table stream) event source, if it has one.
     pub stream_source: Option<StreamSource>,
-    /// Its `EventBridgeRule` event's `RetryPolicy.MaximumRetryAttempts`, if it has one: how
-    /// often a failed event is tried again before it goes to the rule's dead-letter queue.
-    pub rule_retries: Option<u32>,
+    /// Its `EventInvokeConfig.MaximumRetryAttempts` (Lambda's default, 2, when absent): how
+    /// often an asynchronous invocation (an EventBridge rule's) that failed is tried again
+    /// before it goes to the function's on-failure destination. The rule's own `RetryPolicy`
+    /// is about delivering the event to Lambda, which cannot fail locally.
+    pub async_retries: u32,
 }
 
 /// A `DynamoDB` event source: how Lambda's event source mapping reads the table's stream for a
