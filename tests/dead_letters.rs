@@ -124,7 +124,7 @@ async fn a_stream_batch_that_fails_every_retry_is_parked_and_replayed_exactly_on
         "{}",
         letter.error
     );
-    let Failed::Stream { records } = &letter.failed else {
+    let Failed::Stream { records, .. } = &letter.failed else {
         panic!("a stream letter: {letter:?}")
     };
     assert_eq!(records.len(), 1);
@@ -218,4 +218,186 @@ async fn an_upload_the_finaliser_fails_on_is_parked_and_replayed_until_ready() {
     );
     assert_eq!(settled(&app, &token, &id).await["status"], "ready");
     assert_eq!(app.app.replay_failures().await.unwrap(), Replayed::default());
+}
+
+/// A queue on `sqs` holding `bodies`; answers its URL.
+async fn queue_with(sqs: &aws_sdk_sqs::Client, name: &str, bodies: &[String]) -> String {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    for body in bodies {
+        sqs.send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .send()
+            .await
+            .unwrap();
+    }
+    url
+}
+
+/// How many messages `url` still holds, visible or not.
+async fn depth(sqs: &aws_sdk_sqs::Client, url: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName::{
+        ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible,
+    };
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(ApproximateNumberOfMessages)
+        .attribute_names(ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap_or_default();
+    attributes.values().map(|n| n.parse::<u64>().unwrap()).sum()
+}
+
+/// The deployed stack's replay, `keel-local ops replay-failures --aws`: the failure queues hold
+/// what Lambda and EventBridge write there — Lambda's on-failure record naming a stream batch
+/// by shard and sequence range, Lambda's record of an asynchronous invocation it gave up on,
+/// and the bare event the rule could not deliver — and each runs through the same handler,
+/// reading the batch back from the table's stream. SQS is moto's server; the table and its
+/// stream are the suite's engine (embedded or DynamoDB Local).
+#[tokio::test]
+async fn the_deployed_failure_queues_are_replayed_through_the_same_handlers_and_emptied_once() {
+    use keel_tests::uploads::{png, settled, upload};
+    fn both_broken(original: &str) -> String {
+        finaliser_without_put_object(&fanout_without_put_item(original))
+    }
+    let (data, mut options, healthy) = with_broken_template(both_broken);
+
+    let (author, reader, owner) = (NewUser::random(), NewUser::random(), NewUser::random());
+    let (reader_token, owner_token, upload_id);
+    {
+        let app = TestApp::new(
+            keel_local::spawn(options.clone()).await.unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        let token = |reply: keel_tests::Reply| reply.body["user"]["token"].as_str().unwrap().to_owned();
+        let author_token = token(app.register(&author).await);
+        reader_token = token(app.register(&reader).await);
+        owner_token = token(app.register(&owner).await);
+        assert_eq!(app.follow(&reader_token, &author.username).await.status, 200);
+        app.settled().await;
+        app.article_by(&author_token, "Parked in a queue", &[]).await;
+        app.settled().await;
+        upload_id = upload(&app, &owner_token, "me.png", "image/png", &png(8, 8), "avatar").await;
+        let started = std::time::Instant::now();
+        while DeadLetters::new(data.path()).parked().unwrap().len() < 2 {
+            assert!(started.elapsed().as_secs() < 20, "both failures parked");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    // The failures as the deployed stack's queues would hold them.
+    let letters = DeadLetters::new(data.path());
+    let (mut stream_bodies, mut finalise_bodies) = (Vec::new(), Vec::new());
+    for (path, letter) in letters.parked().unwrap() {
+        match letter.failed {
+            Failed::Stream { batch, .. } => {
+                let batch = batch.expect("a parked batch says where it is in the stream");
+                stream_bodies.push(
+                    json!({
+                        "requestContext": {
+                            "requestId": "316aa6d0-8ee2-4a2b-a7f1-a8a1f8e6b0f1",
+                            "functionArn": "arn:aws:lambda:eu-west-1:123456789012:function:keel-FeedFanoutFunction",
+                            "condition": "RetryAttemptsExhausted",
+                            "approximateInvokeCount": letter.attempts,
+                        },
+                        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+                        "version": "1.0",
+                        "timestamp": letter.parked_at,
+                        "DDBStreamBatchInfo": batch,
+                    })
+                    .to_string(),
+                );
+                // Not in the stream: a shard the stream never had. It cannot be replayed, and stays.
+                let mut gone = serde_json::to_value(&batch).unwrap();
+                gone["shardId"] = json!("shardId-00000000000000000000-00000000");
+                stream_bodies.push(json!({ "version": "1.0", "DDBStreamBatchInfo": gone }).to_string());
+            }
+            Failed::ObjectCreated { event } => {
+                finalise_bodies.push(
+                    json!({
+                        "version": "1.0",
+                        "requestContext": {"condition": "RetriesExhausted", "approximateInvokeCount": 3},
+                        "requestPayload": event,
+                        "responseContext": {"statusCode": 200, "functionError": "Unhandled"},
+                        "responsePayload": {"errorMessage": letter.error},
+                    })
+                    .to_string(),
+                );
+                // The same event from the rule's dead-letter queue: replaying it again is harmless.
+                finalise_bodies.push(serde_json::to_string(&event).unwrap());
+            }
+        }
+        letters.remove(&path).unwrap();
+    }
+    assert_eq!((stream_bodies.len(), finalise_bodies.len()), (2, 2));
+
+    let moto = keel_tests::moto::Moto::start().await;
+    let sdk = keel_local::engines::local_sdk_config();
+    let sqs = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&sdk)
+            .endpoint_url(&moto.endpoint)
+            .build(),
+    );
+    let stream_queue = queue_with(&sqs, "StreamFailureQueue", &stream_bodies).await;
+    let finalise_queue = queue_with(&sqs, "FinaliseFailureQueue", &finalise_bodies).await;
+
+    options.template = healthy;
+    let app = TestApp::new(
+        keel_local::spawn(options.clone()).await.unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let template = keel_local::template::Template::load(&options.template).unwrap();
+    let queues = keel_local::ops::queues::Queues {
+        sqs: sqs.clone(),
+        streams: aws_sdk_dynamodbstreams::Client::from_conf(
+            aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
+                .endpoint_url(app.app.dynamodb_endpoint.as_deref().expect("a local engine"))
+                .build(),
+        ),
+        urls: vec![stream_queue.clone(), finalise_queue.clone()],
+        filters: template
+            .function_for_binary(keel_functions::streams::FEED_FANOUT)
+            .and_then(|f| f.stream_source.clone())
+            .unwrap()
+            .filters,
+    };
+    let replayed = app.app.replay_queues(&queues).await.unwrap();
+    assert_eq!(
+        replayed,
+        Replayed {
+            replayed: 3,
+            still_failing: 1
+        }
+    );
+    let shown = feed(&app, &reader_token).await;
+    assert_eq!(shown["articlesCount"], 1, "{shown}");
+    assert_eq!(shown["articles"][0]["title"], json!("Parked in a queue"));
+    assert_eq!(settled(&app, &owner_token, &upload_id).await["status"], "ready");
+    assert_eq!(depth(&sqs, &finalise_queue).await, 0);
+    assert_eq!(
+        depth(&sqs, &stream_queue).await,
+        1,
+        "the batch no stream holds stays, visible for the next replay"
+    );
+
+    let again = app.app.replay_queues(&queues).await.unwrap();
+    assert_eq!(
+        again,
+        Replayed {
+            replayed: 0,
+            still_failing: 1
+        }
+    );
+    assert_eq!(feed(&app, &reader_token).await["articlesCount"], 1);
 }

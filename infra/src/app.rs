@@ -97,6 +97,7 @@ pub struct App {
     /// The table stream's poller (local engines only); stops with the app.
     stream: Option<crate::streams::StreamPoller>,
     replayer: crate::ops::Replayer,
+    dead_letters: crate::dead_letters::DeadLetters,
     _engines: Option<Engines>,
 }
 
@@ -121,7 +122,17 @@ impl App {
     /// Replays every dead letter of this app's data folder through its function's handler
     /// (`keel-local ops replay-failures`).
     pub async fn replay_failures(&self) -> anyhow::Result<crate::ops::Replayed> {
-        self.replayer.replay().await
+        self.replayer.replay_letters(&self.dead_letters).await
+    }
+
+    /// Replays every message of `queues` through its function's handler, with this app's
+    /// function dependencies (`keel-local ops replay-failures --aws` runs the same with the
+    /// deployed ones).
+    pub async fn replay_queues(
+        &self,
+        queues: &crate::ops::queues::Queues,
+    ) -> anyhow::Result<crate::ops::Replayed> {
+        self.replayer.replay_queues(queues).await
     }
 }
 
@@ -453,13 +464,14 @@ fn start_bucket_work(
     options: &Options,
     template: &Template,
     replayer: &crate::ops::Replayer,
+    dead_letters: &crate::dead_letters::DeadLetters,
 ) {
     if let Some(events) = storage.engines.as_mut().and_then(|e| e.object_created.take()) {
         tokio::spawn(deliver_object_events(
             events,
             options.bucket.clone(),
             replayer.finaliser,
-            replayer.dead_letters.clone(),
+            dead_letters.clone(),
             template
                 .function_for_binary(keel_functions::uploads::FINALISE)
                 .map_or(crate::template::ASYNC_RETRIES_DEFAULT, |f| f.async_retries),
@@ -521,11 +533,11 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         gateway = gateway.with_stream(stream.poke());
     }
     let replayer = crate::ops::Replayer {
-        dead_letters: crate::dead_letters::DeadLetters::new(options.storage.dir()),
         fanout: functions.feed_fanout(&template)?,
         finaliser: functions.event_function(&template, keel_functions::uploads::FINALISE)?,
     };
-    start_bucket_work(&mut storage, &options, &template, &replayer);
+    let dead_letters = crate::dead_letters::DeadLetters::new(options.storage.dir());
+    start_bucket_work(&mut storage, &options, &template, &replayer, &dead_letters);
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
@@ -543,6 +555,7 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         server,
         stream,
         replayer,
+        dead_letters,
         _engines: storage.engines,
     })
 }

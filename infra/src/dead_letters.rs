@@ -20,12 +20,33 @@ pub enum Failed {
     Stream {
         /// The records, in stream order.
         records: Vec<EventRecord>,
+        /// Where they are in the stream, as Lambda's on-failure record names a batch.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<StreamBatch>,
     },
     /// A bucket `Object Created` event `upload-finalise` could not finalise.
     ObjectCreated {
         /// The event, as EventBridge delivered it.
         event: Box<ObjectCreatedEvent>,
     },
+}
+
+/// Where a failed batch is in the table's stream: the `DDBStreamBatchInfo` of the record Lambda
+/// sends to the on-failure queue, which names the batch rather than holding its records (they
+/// stay in the stream for 24 hours).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamBatch {
+    /// The stream.
+    pub stream_arn: String,
+    /// The shard the batch was read from.
+    pub shard_id: String,
+    /// The batch's first record.
+    pub start_sequence_number: String,
+    /// The batch's last record.
+    pub end_sequence_number: String,
+    /// How many records it held.
+    pub batch_size: usize,
 }
 
 /// One parked failure and what an operator needs to act on it.

@@ -63,8 +63,8 @@ enum Command {
 #[derive(Debug, clap::Subcommand)]
 enum OpsAction {
     /// Run each parked stream batch and bucket event through its function again; each one
-    /// is removed once it succeeds (safe to run twice). Stop the server on this data folder
-    /// first.
+    /// is removed once it succeeds (safe to run twice). Locally: the data folder's dead
+    /// letters (stop the server on it first); with --aws: the deployed stack's failure queues.
     ReplayFailures(OpsArgs),
 }
 
@@ -73,12 +73,19 @@ struct OpsArgs {
     /// Local data folder.
     #[arg(long, default_value = ".keel")]
     data_dir: PathBuf,
-    /// Table name.
+    /// Table name (with --aws: the stack's TableName output).
     #[arg(long, default_value = "keel")]
     table: String,
-    /// Bucket name.
+    /// Bucket name (with --aws: the stack's BucketName output).
     #[arg(long, default_value = "keel-uploads")]
     bucket: String,
+    /// Replay the deployed stack's failure queues, through the default AWS credential chain.
+    #[arg(long, requires = "queue_url")]
+    aws: bool,
+    /// With --aws: a failure queue to replay (the stack's StreamFailureQueueUrl and
+    /// FinaliseFailureQueueUrl outputs); repeat for both.
+    #[arg(long = "queue-url", requires = "aws")]
+    queue_url: Vec<String>,
     /// SAM template (the functions' policies and settings).
     #[arg(long, default_value_os_t = Options::default_template())]
     template: PathBuf,
@@ -164,8 +171,12 @@ async fn admin(action: &AdminAction) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `keel-local ops replay-failures`: replays the data folder's dead letters and exits.
+/// `keel-local ops replay-failures`: replays the data folder's dead letters (or, with
+/// `--aws`, the deployed failure queues) and exits.
 async fn replay_failures(args: &OpsArgs) -> anyhow::Result<()> {
+    if args.aws {
+        return replay_queues(args).await;
+    }
     if let Ok(endpoint) = std::fs::read_to_string(args.data_dir.join(keel_local::engines::ENGINE_FILE)) {
         let address = endpoint
             .trim()
@@ -203,6 +214,35 @@ async fn replay_failures(args: &OpsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         outcome.still_failing == 0,
         "some letters failed again; see the log"
+    );
+    Ok(())
+}
+
+/// `keel-local ops replay-failures --aws`: the deployed handlers' code, here, on the stack's
+/// table, bucket, stream and failure queues.
+async fn replay_queues(args: &OpsArgs) -> anyhow::Result<()> {
+    let template = Template::load(&args.template)?;
+    let filters = template
+        .function_for_binary(keel_functions::streams::FEED_FANOUT)
+        .and_then(|f| f.stream_source.as_ref())
+        .map(|source| source.filters.clone())
+        .unwrap_or_default();
+    let sdk = keel::config::sdk_defaults().load().await;
+    let replayer = keel_local::ops::Replayer::deployed(&sdk, &args.table, &args.bucket).await?;
+    let queues = keel_local::ops::queues::Queues {
+        sqs: aws_sdk_sqs::Client::new(&sdk),
+        streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
+        urls: args.queue_url.clone(),
+        filters,
+    };
+    let outcome = replayer.replay_queues(&queues).await?;
+    println!(
+        "{} replayed, {} still failing (left in their queues)",
+        outcome.replayed, outcome.still_failing
+    );
+    anyhow::ensure!(
+        outcome.still_failing == 0,
+        "some messages failed again; see the log"
     );
     Ok(())
 }

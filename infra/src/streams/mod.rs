@@ -29,7 +29,7 @@ use keel_functions::streams::change_from_record;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::dead_letters::{DeadLetter, DeadLetters, Failed};
+use crate::dead_letters::{DeadLetter, DeadLetters, Failed, StreamBatch};
 use crate::template::StreamSource;
 
 mod filters;
@@ -38,7 +38,7 @@ mod records;
 
 use filters::{check_pattern, matches, record_json};
 use positions::Positions;
-use records::lambda_record;
+pub(crate) use records::lambda_record;
 
 /// How soon an idle shard is read again; each read that finds nothing doubles the wait up to
 /// [`IDLE_POLL_MAX`] (Lambda polls about four times a second). A write through the local
@@ -390,6 +390,28 @@ fn finish(shared: &Shared, shard: &str) {
     shared.rediscover.send_modify(|g| *g = g.wrapping_add(1));
 }
 
+/// True when `filters` (a stream event source's `FilterCriteria` patterns) let `record`
+/// through, as Lambda's event filtering would; every record passes when there are none.
+pub fn delivered(filters: &[serde_json::Value], record: &EventRecord) -> bool {
+    if filters.is_empty() {
+        return true;
+    }
+    let event = record_json(record);
+    filters.iter().any(|pattern| matches(pattern, &event))
+}
+
+/// Where `batch` (read from `shard` of `arn`) is, as Lambda's on-failure record says.
+fn stream_batch(arn: &str, shard: &str, batch: &[EventRecord]) -> Option<StreamBatch> {
+    let sequence = |record: &EventRecord| record.change.sequence_number.clone();
+    Some(StreamBatch {
+        stream_arn: arn.to_owned(),
+        shard_id: shard.to_owned(),
+        start_sequence_number: batch.first().and_then(sequence)?,
+        end_sequence_number: batch.last().and_then(sequence)?,
+        batch_size: batch.len(),
+    })
+}
+
 impl Shared {
     /// Filters and applies one batch of `shard` as Lambda would hand it to `feed-fanout`, then
     /// saves the position after it. False when the batch was empty.
@@ -418,7 +440,7 @@ impl Shared {
             .filter_map(|record| change_from_record(record.clone()).map(|change| (record, change)))
             .unzip();
         if !changes.is_empty() {
-            self.deliver(&records, &changes).await;
+            self.deliver(shard, &records, &changes).await;
         }
         if let Err(error) = self.positions.advance(shard, &last) {
             tracing::error!(
@@ -430,19 +452,15 @@ impl Shared {
         true
     }
 
-    /// True when the template's filter criteria let `record` through (all do without any).
+    /// True when the template's filter criteria let `record` through.
     fn delivers(&self, record: &EventRecord) -> bool {
-        if self.source.filters.is_empty() {
-            return true;
-        }
-        let event = record_json(record);
-        self.source.filters.iter().any(|pattern| matches(pattern, &event))
+        delivered(&self.source.filters, record)
     }
 
     /// Runs the processor on `changes` (of `records`) as the event source mapping invokes the
     /// function: a failed batch is retried with back-off, split in halves first when bisection
     /// is on, and parked in the dead letters once the template's retries are used up.
-    async fn deliver(&self, records: &[EventRecord], changes: &[Change]) {
+    async fn deliver(&self, shard: &str, records: &[EventRecord], changes: &[Change]) {
         let mut tally = Outcome::default();
         let mut pending = vec![(0..changes.len(), 0u32)];
         while let Some((range, retries)) = pending.pop() {
@@ -457,9 +475,11 @@ impl Shared {
                 .maximum_retry_attempts
                 .is_some_and(|max| retries >= max)
             {
+                let batch = &records[range.clone()];
                 let letter = DeadLetter::new(
                     Failed::Stream {
-                        records: records[range.clone()].to_vec(),
+                        records: batch.to_vec(),
+                        batch: stream_batch(&self.arn, shard, batch),
                     },
                     &anyhow::Error::new(error),
                     retries + 1,

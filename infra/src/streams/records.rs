@@ -11,7 +11,7 @@ use aws_sdk_dynamodbstreams::types::{AttributeValue, Record};
 
 /// `record` as Lambda delivers it from the stream `arn`. A record holding an attribute type
 /// this build does not know is refused (the caller logs it), never half-converted.
-pub(super) fn lambda_record(record: Record, arn: &str) -> anyhow::Result<EventRecord> {
+pub(crate) fn lambda_record(record: Record, arn: &str) -> anyhow::Result<EventRecord> {
     let data = record
         .dynamodb
         .ok_or_else(|| anyhow::anyhow!("a stream record without its `dynamodb` part"))?;

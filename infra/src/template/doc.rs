@@ -8,7 +8,9 @@ use anyhow::{Context as _, bail};
 use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{ASYNC_RETRIES_DEFAULT, BucketSpec, Cors, Expr, Function, IndexSpec, Route, StreamSource, TableSpec};
+use super::{
+    ASYNC_RETRIES_DEFAULT, BucketSpec, Cors, Expr, Function, IndexSpec, Route, StreamSource, TableSpec,
+};
 use crate::iam::{Policy, Statement};
 
 /// A list where the template allows one value or several.
