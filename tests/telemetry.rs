@@ -127,3 +127,79 @@ async fn each_request_logs_one_line_of_named_fields_and_one_metrics_line_and_nev
         .collect();
     assert_eq!(declared, ["Requests", "Latency", "LoginFailed"]);
 }
+
+/// The value of `name="…"` in a request line.
+fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let key = format!("{name}=\"");
+    let start = line.find(&key)? + key.len();
+    Some(&line[start..start + line[start..].find('"')?])
+}
+
+fn number(line: &str, name: &str) -> Option<usize> {
+    let key = format!("{name}=");
+    let start = line.find(&key)? + key.len();
+    line[start..].split_whitespace().next()?.parse().ok()
+}
+
+#[tokio::test]
+async fn each_aws_call_of_a_traced_request_reaches_the_xray_daemon_as_a_subsegment_of_its_trace() {
+    capture();
+    let daemon = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    daemon
+        .set_read_timeout(Some(std::time::Duration::from_millis(500)))
+        .unwrap();
+    keel::telemetry::xray::send_traces_to(daemon.local_addr().unwrap());
+    let app = spawn_app().await;
+    let user = NewUser::random();
+    let token = app.register(&user).await.body["user"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.current_user(Some(&token)).await.status, 200);
+    assert_eq!(app.login(&user.email, "not the password").await.status, 401);
+
+    let mut documents = Vec::new();
+    let mut datagram = [0u8; 65_536];
+    while let Ok(n) = daemon.recv(&mut datagram) {
+        let text = std::str::from_utf8(&datagram[..n]).unwrap();
+        for secret in [token.as_str(), user.password.as_str(), "not the password"] {
+            assert!(!text.contains(secret), "a secret reached a trace");
+        }
+        let (header, document) = text.split_once('\n').expect("a header line, then the document");
+        assert_eq!(header, r#"{"format":"json","version":1}"#);
+        documents.push(serde_json::from_str::<Value>(document).unwrap());
+    }
+
+    let lines = request_lines();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    let mut traced = 0;
+    for line in &lines {
+        let header = field(line, "trace_id").expect("every request is traced");
+        let trace = keel::telemetry::xray::TraceHeader::parse(header).expect("sampled");
+        let ours: Vec<&Value> = documents.iter().filter(|d| d["trace_id"] == trace.root).collect();
+        assert_eq!(
+            Some(ours.len()),
+            number(line, "aws_calls"),
+            "one subsegment per call of {line}"
+        );
+        traced += ours.len();
+        for document in ours {
+            assert_eq!(document["parent_id"], trace.parent);
+            assert_eq!(document["type"], "subsegment");
+            assert_eq!(document["namespace"], "aws");
+            assert!(document["start_time"].as_f64().unwrap() <= document["end_time"].as_f64().unwrap());
+        }
+    }
+    assert_eq!(traced, documents.len(), "no subsegment outside a request's trace");
+
+    let current = lines.iter().find(|l| l.contains("GET /api/user")).unwrap();
+    let root = keel::telemetry::xray::TraceHeader::parse(field(current, "trace_id").unwrap())
+        .unwrap()
+        .root;
+    let read = documents.iter().find(|d| d["trace_id"] == root).unwrap();
+    assert_eq!(read["name"], "DynamoDB");
+    assert_eq!(read["aws"]["operation"], "GetItem");
+    assert_eq!(read["aws"]["table_name"], app.app.deps.store.table());
+    assert_eq!(read["http"]["response"]["status"], 200);
+    assert!(read.get("fault").is_none(), "{read}");
+}

@@ -150,8 +150,10 @@ where
     let handle = &handle;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: LambdaEvent<E>| async move {
+            let trace = event.context.xray_trace_id.clone();
             let (result, outcome) = keel::telemetry::scoped(handle(deps, event.payload)).await;
             keel::telemetry::flush_metrics(binary, &outcome);
+            keel::telemetry::xray::send(trace.as_deref(), &outcome.calls);
             result
         },
     ))

@@ -310,9 +310,12 @@ pub async fn deliver_object_events(
             let mut delay = std::time::Duration::from_millis(200);
             let mut last = None;
             for _ in 0..attempts {
+                // Each attempt is an invocation of its own, traced as active tracing would.
+                let trace = keel::telemetry::xray::new_trace_header();
                 let (result, outcome) =
                     keel::telemetry::scoped(on_object_created(finaliser, event.clone())).await;
                 keel::telemetry::flush_metrics(keel_functions::uploads::FINALISE, &outcome);
+                keel::telemetry::xray::send(Some(&trace), &outcome.calls);
                 match result {
                     Ok(()) => return,
                     Err(error) => last = Some(anyhow::anyhow!("{error}")),

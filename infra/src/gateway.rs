@@ -193,10 +193,11 @@ impl Gateway {
 }
 
 /// The Lambda context of one invocation of `binary`, as the runtime gives it to the handler:
-/// its own request id, and the function it invoked.
+/// its own request id, the function it invoked, and a sampled X-Ray trace (active tracing).
 fn invocation(binary: &str) -> lambda_http::Context {
     let mut context = lambda_http::Context::default();
     context.request_id = uuid::Uuid::new_v4().to_string();
+    context.xray_trace_id = Some(keel::telemetry::xray::new_trace_header());
     context.invoked_function_arn = format!(
         "arn:aws:lambda:{}:000000000000:function:{binary}",
         crate::engines::LOCAL_REGION

@@ -9,7 +9,9 @@
 //! password, a body or a header: the line is built from named fields only.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
+
+pub mod xray;
 
 /// Lambda logging: JSON lines when the function's log format is JSON (the template sets it),
 /// honouring `AWS_LAMBDA_LOG_LEVEL`. Call once, first thing in `main`.
@@ -70,10 +72,28 @@ pub struct Outcome {
     pub caller: Option<String>,
     /// Business events, in the order first counted.
     pub counts: Vec<(Metric, u64)>,
-    /// AWS calls made (DynamoDB, S3, Secrets Manager), retries included once each.
-    pub aws_calls: u32,
-    /// The slowest of them: `service.Operation` and how long it took.
-    pub slowest_call: Option<(String, Duration)>,
+    /// AWS calls made (DynamoDB, S3, Secrets Manager), in the order they ended; a call's
+    /// retries are part of it.
+    pub calls: Vec<Call>,
+}
+
+/// One AWS call: what the request line sums up and an X-Ray subsegment shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    /// The service (`DynamoDB`, `S3`).
+    pub service: String,
+    /// The operation (`GetItem`).
+    pub operation: String,
+    /// The table or bucket it named, when it named one.
+    pub resource: Option<String>,
+    /// When it started.
+    pub started: SystemTime,
+    /// How long it took, retries included.
+    pub took: Duration,
+    /// The HTTP status of its last answer (`None`: no answer, a timeout say).
+    pub status: Option<u16>,
+    /// The AWS request id of its last answer.
+    pub request_id: Option<String>,
 }
 
 impl Outcome {
@@ -83,6 +103,11 @@ impl Outcome {
             Some((_, total)) => *total += n,
             None => self.counts.push((metric, n)),
         }
+    }
+
+    /// The slowest call, when there was one.
+    pub fn slowest_call(&self) -> Option<&Call> {
+        self.calls.iter().max_by_key(|call| call.took)
     }
 }
 
@@ -122,37 +147,62 @@ pub fn count(metric: Metric, n: u64) {
     with_outcome(|outcome| outcome.add(metric, n));
 }
 
-/// Notes one AWS call of the current request: counted, and kept when it is the slowest.
-pub fn record_call(service: &str, operation: &str, took: Duration) {
+/// Notes one AWS call of the current request (a debug line of its own, too).
+pub fn record_call(call: Call) {
     tracing::debug!(
-        service,
-        operation,
-        duration_ms = took.as_secs_f64() * 1000.0,
+        service = call.service,
+        operation = call.operation,
+        resource = call.resource,
+        status = call.status,
+        duration_ms = call.took.as_secs_f64() * 1000.0,
         "aws call"
     );
-    with_outcome(|outcome| {
-        outcome.aws_calls += 1;
-        if outcome
-            .slowest_call
-            .as_ref()
-            .is_none_or(|(_, slowest)| took > *slowest)
-        {
-            outcome.slowest_call = Some((format!("{service}.{operation}"), took));
-        }
-    });
+    with_outcome(|outcome| outcome.calls.push(call));
 }
 
-/// Times every call of the SDK client it is installed on, for [`record_call`]: a slow request's
-/// line names the call that made it slow. Install with `.interceptor(CallTimer)` on each
-/// service's config.
+/// Times every call of the SDK client it is installed on, with the table or bucket it named,
+/// its status and AWS request id, for [`record_call`]: a slow request's line names the call
+/// that made it slow, and its trace shows each call. Install with `.interceptor(CallTimer)` on
+/// each service's config.
 #[derive(Debug, Clone, Copy)]
 pub struct CallTimer;
 
 #[derive(Debug, Clone, Copy)]
-struct CallStarted(std::time::Instant);
+struct CallStarted(std::time::Instant, SystemTime);
 
 impl aws_smithy_types::config_bag::Storable for CallStarted {
     type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+#[derive(Debug, Clone)]
+struct CallResource(String);
+
+impl aws_smithy_types::config_bag::Storable for CallResource {
+    type Storer = aws_smithy_types::config_bag::StoreReplace<Self>;
+}
+
+/// The table a DynamoDB request body names (`TableName`, or a batch's first `RequestItems`
+/// key), or the bucket of an S3 request (virtual-hosted `bucket.s3.…` or path-style
+/// `/bucket/key`). A transaction's first table stands for it.
+fn resource_of(service: &str, uri: &str, body: Option<&[u8]>) -> Option<String> {
+    if service == "S3" {
+        let uri: http::Uri = uri.parse().ok()?;
+        let host = uri.host().unwrap_or_default();
+        if let Some((bucket, _)) = host.split_once(".s3.").or_else(|| host.split_once(".s3-")) {
+            return Some(bucket.to_owned());
+        }
+        return uri
+            .path()
+            .split('/')
+            .find(|segment| !segment.is_empty())
+            .map(str::to_owned);
+    }
+    let body = std::str::from_utf8(body?).ok()?;
+    let start = ["\"TableName\":\"", "\"RequestItems\":{\""]
+        .iter()
+        .find_map(|key| body.find(key).map(|at| at + key.len()))?;
+    let end = start + body[start..].find('"')?;
+    Some(body[start..end].to_owned())
 }
 
 impl aws_smithy_runtime_api::client::interceptors::Intercept for CallTimer {
@@ -168,20 +218,52 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallTimer {
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
         cfg.interceptor_state()
-            .store_put(CallStarted(std::time::Instant::now()));
+            .store_put(CallStarted(std::time::Instant::now(), SystemTime::now()));
+        Ok(())
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        let service = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .map(|m| m.service().to_owned())
+            .unwrap_or_default();
+        let request = context.request();
+        if let Some(resource) = resource_of(&service, request.uri(), request.body().bytes()) {
+            cfg.interceptor_state().store_put(CallResource(resource));
+        }
         Ok(())
     }
 
     fn read_after_execution(
         &self,
-        _: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
+        context: &aws_smithy_runtime_api::client::interceptors::context::FinalizerInterceptorContextRef<'_>,
         _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        let started = cfg.load::<CallStarted>().map(|s| s.0);
+        let started = cfg.load::<CallStarted>().copied();
         let metadata = cfg.load::<aws_smithy_runtime_api::client::orchestrator::Metadata>();
-        if let (Some(started), Some(metadata)) = (started, metadata) {
-            record_call(metadata.service(), metadata.name(), started.elapsed());
+        if let (Some(CallStarted(instant, at)), Some(metadata)) = (started, metadata) {
+            let response = context.response();
+            record_call(Call {
+                service: metadata.service().to_owned(),
+                operation: metadata.name().to_owned(),
+                resource: cfg.load::<CallResource>().map(|r| r.0.clone()),
+                started: at,
+                took: instant.elapsed(),
+                status: response.map(|r| r.status().as_u16()),
+                request_id: response.and_then(|r| {
+                    let headers = r.headers();
+                    headers
+                        .get("x-amzn-requestid")
+                        .or_else(|| headers.get("x-amz-request-id"))
+                        .map(str::to_owned)
+                }),
+            });
         }
         Ok(())
     }
@@ -251,6 +333,7 @@ fn add_to_summary(route: &str, status: u16, duration_ms: f64) {
 
 /// Writes the request's one log line and its metrics line.
 pub fn log_request(line: &RequestLine<'_>, outcome: &Outcome) {
+    let slowest = outcome.slowest_call();
     let duration_ms = (line.duration.as_secs_f64() * 10_000.0).round() / 10.0;
     tracing::info!(
         target: "keel::request",
@@ -263,14 +346,12 @@ pub fn log_request(line: &RequestLine<'_>, outcome: &Outcome) {
         cold_start = line.cold_start,
         user_id = outcome.caller.as_deref(),
         trace_id = line.trace_id,
-        aws_calls = outcome.aws_calls,
-        slowest_call = outcome.slowest_call.as_ref().map(|(call, _)| call.as_str()),
-        slowest_call_ms = outcome
-            .slowest_call
-            .as_ref()
-            .map(|(_, took)| (took.as_secs_f64() * 10_000.0).round() / 10.0),
+        aws_calls = outcome.calls.len(),
+        slowest_call = slowest.map(|call| format!("{}.{}", call.service, call.operation)),
+        slowest_call_ms = slowest.map(|call| (call.took.as_secs_f64() * 10_000.0).round() / 10.0),
         "request"
     );
+    xray::send(line.trace_id, &outcome.calls);
     add_to_summary(line.route, line.status, duration_ms);
     let class = format!("{}xx", line.status / 100);
     let mut dimensions = vec![("Function", line.function), ("Route", line.route)];
@@ -396,6 +477,29 @@ mod tests {
         );
         assert_eq!(rows[0].split_whitespace().nth(3), Some("2"), "{table}");
         assert!(rows[1].contains("4xx"), "{table}");
+    }
+
+    #[test]
+    fn a_call_names_the_table_or_bucket_it_was_about() {
+        let dynamodb = |body: &str| resource_of("DynamoDB", "https://dynamodb.eu-west-1.amazonaws.com/", Some(body.as_bytes()));
+        assert_eq!(dynamodb(r#"{"TableName":"keel","Key":{}}"#).as_deref(), Some("keel"));
+        assert_eq!(
+            dynamodb(r#"{"RequestItems":{"keel-prod":{"Keys":[]}}}"#).as_deref(),
+            Some("keel-prod")
+        );
+        assert_eq!(
+            dynamodb(r#"{"TransactItems":[{"Put":{"Item":{},"TableName":"keel"}}]}"#).as_deref(),
+            Some("keel")
+        );
+        assert_eq!(dynamodb("{}"), None);
+        assert_eq!(
+            resource_of("S3", "https://keel-uploads.s3.eu-west-1.amazonaws.com/uploads/1?x-id=PutObject", None).as_deref(),
+            Some("keel-uploads")
+        );
+        assert_eq!(
+            resource_of("S3", "http://127.0.0.1:8014/keel-uploads/files/1", None).as_deref(),
+            Some("keel-uploads")
+        );
     }
 
     #[test]
