@@ -224,7 +224,9 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CallTimer {
 
     fn read_before_transmit(
         &self,
-        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<
+            '_,
+        >,
         _: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
@@ -481,8 +483,17 @@ mod tests {
 
     #[test]
     fn a_call_names_the_table_or_bucket_it_was_about() {
-        let dynamodb = |body: &str| resource_of("DynamoDB", "https://dynamodb.eu-west-1.amazonaws.com/", Some(body.as_bytes()));
-        assert_eq!(dynamodb(r#"{"TableName":"keel","Key":{}}"#).as_deref(), Some("keel"));
+        let dynamodb = |body: &str| {
+            resource_of(
+                "DynamoDB",
+                "https://dynamodb.eu-west-1.amazonaws.com/",
+                Some(body.as_bytes()),
+            )
+        };
+        assert_eq!(
+            dynamodb(r#"{"TableName":"keel","Key":{}}"#).as_deref(),
+            Some("keel")
+        );
         assert_eq!(
             dynamodb(r#"{"RequestItems":{"keel-prod":{"Keys":[]}}}"#).as_deref(),
             Some("keel-prod")
@@ -493,7 +504,12 @@ mod tests {
         );
         assert_eq!(dynamodb("{}"), None);
         assert_eq!(
-            resource_of("S3", "https://keel-uploads.s3.eu-west-1.amazonaws.com/uploads/1?x-id=PutObject", None).as_deref(),
+            resource_of(
+                "S3",
+                "https://keel-uploads.s3.eu-west-1.amazonaws.com/uploads/1?x-id=PutObject",
+                None
+            )
+            .as_deref(),
             Some("keel-uploads")
         );
         assert_eq!(

@@ -38,6 +38,11 @@ pub struct Fixture {
     pub slug: String,
     throwaway_slugs: Vec<String>,
     throwaway_comments: Vec<u64>,
+    /// Where the functions send X-Ray subsegments (`AWS_XRAY_DAEMON_ADDRESS`), as Lambda's
+    /// daemon receives them: measured processes pay for sending them, as deployed.
+    xray_daemon: SocketAddr,
+    /// Subsegments received so far.
+    pub subsegments: std::sync::Arc<std::sync::atomic::AtomicUsize>,
     _moto: Option<keel_tests::moto::Moto>,
 }
 
@@ -122,8 +127,20 @@ impl Fixture {
             throwaway_comments.push(reply.body["comment"]["id"].as_u64().context("comment id")?);
         }
         let template = Template::load(&keel_local::Options::default_template())?;
+        let daemon = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+        let xray_daemon = daemon.local_addr()?;
+        let subsegments = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let received = subsegments.clone();
+        tokio::spawn(async move {
+            let mut datagram = vec![0u8; 65_536];
+            while daemon.recv(&mut datagram).await.is_ok() {
+                received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
         Ok(Self {
             app,
+            xray_daemon,
+            subsegments,
             proxies,
             template,
             table,
@@ -180,6 +197,7 @@ impl Fixture {
             ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
             ("AWS_ENDPOINT_URL_DYNAMODB", &self.proxies[0].endpoint),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.proxies[1].endpoint),
+            ("AWS_XRAY_DAEMON_ADDRESS", &self.xray_daemon.to_string()),
         ] {
             env.insert(name.into(), value.into());
         }

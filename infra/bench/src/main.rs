@@ -62,6 +62,11 @@ struct RunArgs {
     /// Extra `NAME=VALUE` for every measured process, for experiments (e.g. `SSL_CERT_FILE=…`).
     #[arg(long = "child-env")]
     child_env: Vec<String>,
+    /// After each cold start's first invocation, this many more of the same event to the same
+    /// process: their median is the warm invocation (0: not measured). Use with read routes,
+    /// whose repeated event is the same request.
+    #[arg(long, default_value_t = 0)]
+    warm_invocations: usize,
     /// Skip the warm-throughput and request-budget sections.
     #[arg(long)]
     cold_only: bool,
@@ -117,6 +122,8 @@ struct Sample {
     init: Duration,
     /// first `GET /next` -> response posted.
     first_invoke: Duration,
+    /// Median of the warm invocations after the first, when asked for.
+    warm_invoke: Option<Duration>,
     /// Peak resident memory (VmHWM).
     rss_kb: u64,
     /// The HTTP status the function answered (None for non-HTTP functions).
@@ -132,8 +139,9 @@ async fn cold_start(
     env: &[(String, String)],
     event: serde_json::Value,
     proxies: &[proxy::CountingProxy],
+    warm: usize,
 ) -> anyhow::Result<Sample> {
-    let mut api = RuntimeApi::start(event).await?;
+    let mut api = RuntimeApi::start(event, warm).await?;
     let mut command = match emulator {
         Some(emulator) => {
             let mut c = tokio::process::Command::new(emulator);
@@ -175,6 +183,16 @@ async fn cold_start(
     let (answered, outcome) = tokio::time::timeout(Duration::from_secs(60), api.outcome())
         .await
         .context("no answer within 60 s")??;
+    let warm_invoke = if warm > 0 {
+        let warm = tokio::time::timeout(Duration::from_secs(60), api.warm())
+            .await
+            .context("no warm answers within 60 s")??;
+        Some(Duration::from_secs_f64(median(
+            warm.iter().map(Duration::as_secs_f64).collect(),
+        )))
+    } else {
+        None
+    };
     let rss_kb = peak_rss_kb(pid).unwrap_or(0);
     let _ = child.kill().await;
     let status = match outcome {
@@ -191,6 +209,7 @@ async fn cold_start(
     Ok(Sample {
         init: first_next - started,
         first_invoke: answered - first_next,
+        warm_invoke,
         rss_kb,
         status,
         init_calls,
@@ -266,7 +285,15 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             let event = fixture.event(name, round)?;
             let mut env = fixture.env(name, false);
             env.extend(extra_env(&args.child_env));
-            let sample = cold_start(program, None, &env, event, &fixture.proxies).await?;
+            let sample = cold_start(
+                program,
+                None,
+                &env,
+                event,
+                &fixture.proxies,
+                args.warm_invocations,
+            )
+            .await?;
             samples.entry(name.clone()).or_default().push(sample);
         }
     }
@@ -281,6 +308,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             &env,
             fixture.event(name, args.runs)?,
             &fixture.proxies,
+            0,
         )
         .await?;
         network.insert(name.clone(), sample.init_calls);
@@ -294,15 +322,25 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
          `GET /next` → the response, for an API Gateway v2 event of the function's route against \
          the embedded engines. Init runs with the key in `JWT_SECRET` (no network), so it measures \
          the process; the network column counts what init sends when the key comes from Secrets \
-         Manager, as deployed.\n\n\
-         | binary | size (KB) | init (ms) | init / hello | first invocation (ms) | status | peak RSS (MB) | init network calls |\n\
-         |---|---:|---:|---:|---:|---:|---:|---|\n",
-        args.runs
+         Manager, as deployed. A warm invocation is the median of {} more of the same event to the \
+         same process. Every invocation is traced (a sampled trace header, and a UDP listener \
+         in `AWS_XRAY_DAEMON_ADDRESS` that received {} subsegments in all).\n\n\
+         | binary | size (KB) | init (ms) | init / hello | first invocation (ms) | warm invocation (ms) | status | peak RSS (MB) | init network calls |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        args.runs,
+        args.warm_invocations,
+        fixture.subsegments.load(std::sync::atomic::Ordering::Relaxed),
     ));
     for (name, program) in &programs {
         let runs = &samples[name];
         let init = median(runs.iter().map(|s| ms(s.init)).collect());
         let invoke = median(runs.iter().map(|s| ms(s.first_invoke)).collect());
+        let warm: Vec<f64> = runs.iter().filter_map(|s| s.warm_invoke.map(ms)).collect();
+        let warm = if warm.is_empty() {
+            "—".to_owned()
+        } else {
+            format!("{:.3}", median(warm))
+        };
         let rss = runs.iter().map(|s| s.rss_kb).max().unwrap_or(0);
         let size = std::fs::metadata(program)?.len() / 1024;
         let ratio = init / hello_init;
@@ -320,7 +358,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
         });
         report.push_str(&format!(
-            "| `{name}` | {size} | {init:.2} | {ratio:.2} | {invoke:.2} | {status} | {:.1} | {calls} |\n",
+            "| `{name}` | {size} | {init:.2} | {ratio:.2} | {invoke:.2} | {warm} | {status} | {:.1} | {calls} |\n",
             rss as f64 / 1024.0
         ));
         if name != "hello" {
@@ -435,7 +473,7 @@ async fn init_ladder(
             env.push(("KEEL_LADDER_STEP".into(), step.to_string()));
             env.push(("JWT_SECRET".into(), "0123456789abcdef0123456789abcdef".into()));
             env.extend(extra.iter().cloned());
-            let sample = cold_start(&program, None, &env, fixture.event("hello", round)?, &[]).await?;
+            let sample = cold_start(&program, None, &env, fixture.event("hello", round)?, &[], 0).await?;
             values.push(ms(sample.init));
         }
     }
@@ -492,6 +530,7 @@ async fn boot(args: BootArgs) -> anyhow::Result<()> {
             &env,
             fixture.event(&binary, 0)?,
             &[],
+            0,
         )
         .await
         {

@@ -1,5 +1,6 @@
 //! A stand-in for the Lambda Runtime API on loopback, for one cold start: it hands the process
-//! one event on its first `GET /next`, takes the response, and notes when each happened.
+//! one event on its first `GET /next`, takes the response, and notes when each happened; then,
+//! when asked, the same event again a number of times (warm invocations of the same process).
 //!
 //! <https://docs.aws.amazon.com/lambda/latest/dg/runtimes-api.html>
 
@@ -25,9 +26,14 @@ pub enum Outcome {
 
 #[derive(Default)]
 struct State {
-    event: Option<Bytes>,
+    event: Bytes,
+    /// Events still to hand out.
+    left: usize,
     first_next: Option<Instant>,
     outcome: Option<oneshot::Sender<(Instant, Outcome)>>,
+    /// When each event was handed out, and when its answer came.
+    handed: Vec<Instant>,
+    answered: Vec<Instant>,
 }
 
 /// One invocation's Runtime API.
@@ -36,6 +42,8 @@ pub struct RuntimeApi {
     pub addr: SocketAddr,
     first_next: watch::Receiver<Option<Instant>>,
     outcome: Option<oneshot::Receiver<(Instant, Outcome)>>,
+    answers: watch::Receiver<usize>,
+    state: Arc<Mutex<State>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -48,18 +56,21 @@ impl Drop for RuntimeApi {
 const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
 
 impl RuntimeApi {
-    /// Serves `event` to the first `GET /next`.
-    pub async fn start(event: serde_json::Value) -> anyhow::Result<Self> {
+    /// Serves `event` to the first `GET /next`, and to the `warm` after it.
+    pub async fn start(event: serde_json::Value, warm: usize) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (outcome_tx, outcome_rx) = oneshot::channel();
         let state = Arc::new(Mutex::new(State {
-            event: Some(Bytes::from(event.to_string())),
-            first_next: None,
+            event: Bytes::from(event.to_string()),
+            left: 1 + warm,
             outcome: Some(outcome_tx),
+            ..State::default()
         }));
         let (next_tx, next_rx) = watch::channel(None);
         let next_tx = Arc::new(next_tx);
+        let (answers_tx, answers_rx) = watch::channel(0usize);
+        let answers_tx = Arc::new(answers_tx);
         let served = state.clone();
         let server = tokio::spawn(async move {
             loop {
@@ -69,11 +80,13 @@ impl RuntimeApi {
                 let _ = socket.set_nodelay(true);
                 let state = served.clone();
                 let next_tx = next_tx.clone();
+                let answers_tx = answers_tx.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = state.clone();
                         let next_tx = next_tx.clone();
-                        async move { Ok::<_, Infallible>(handle(req, &state, &next_tx).await) }
+                        let answers_tx = answers_tx.clone();
+                        async move { Ok::<_, Infallible>(handle(req, &state, &next_tx, &answers_tx).await) }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
@@ -85,8 +98,28 @@ impl RuntimeApi {
             addr,
             first_next: next_rx,
             outcome: Some(outcome_rx),
+            answers: answers_rx,
+            state,
             server,
         })
+    }
+
+    /// Waits for the answers to the warm invocations after the first, and answers how long
+    /// each took (event handed out → answer).
+    pub async fn warm(&mut self) -> anyhow::Result<Vec<std::time::Duration>> {
+        let total = {
+            let state = self.state.lock().expect("state");
+            state.handed.len() + state.left
+        };
+        self.answers.wait_for(|n| *n >= total).await?;
+        let state = self.state.lock().expect("state");
+        Ok(state
+            .handed
+            .iter()
+            .zip(&state.answered)
+            .skip(1)
+            .map(|(handed, answered)| *answered - *handed)
+            .collect())
     }
 
     /// When the process first asked for work: the end of its init.
@@ -109,6 +142,7 @@ async fn handle(
     req: hyper::Request<Incoming>,
     state: &Mutex<State>,
     next_tx: &watch::Sender<Option<Instant>>,
+    answers_tx: &watch::Sender<usize>,
 ) -> hyper::Response<Full<Bytes>> {
     let now = Instant::now();
     let path = req.uri().path().to_owned();
@@ -126,10 +160,14 @@ async fn handle(
                 state.first_next = Some(now);
                 let _ = next_tx.send(Some(now));
             }
-            state.event.take()
+            (state.left > 0).then(|| {
+                state.left -= 1;
+                state.handed.push(Instant::now());
+                state.event.clone()
+            })
         };
         let Some(event) = event else {
-            // One event per cold start: later polls wait until the process is stopped.
+            // The events all handed out: later polls wait until the process is stopped.
             std::future::pending::<()>().await;
             unreachable!()
         };
@@ -156,10 +194,14 @@ async fn handle(
     } else {
         None
     };
-    if let Some(outcome) = outcome
-        && let Some(sender) = state.lock().expect("state").outcome.take()
-    {
-        let _ = sender.send((now, outcome));
+    if let Some(outcome) = outcome {
+        let mut state = state.lock().expect("state");
+        state.answered.push(now);
+        let answers = state.answered.len();
+        if let Some(sender) = state.outcome.take() {
+            let _ = sender.send((now, outcome));
+        }
+        let _ = answers_tx.send(answers);
     }
     hyper::Response::builder()
         .status(202)

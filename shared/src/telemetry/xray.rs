@@ -80,7 +80,11 @@ pub fn subsegment(trace: &TraceHeader<'_>, call: &Call) -> serde_json::Value {
     let mut aws = serde_json::Map::new();
     aws.insert("operation".into(), call.operation.clone().into());
     if let Some(resource) = &call.resource {
-        let field = if call.service == "S3" { "bucket_name" } else { "table_name" };
+        let field = if call.service == "S3" {
+            "bucket_name"
+        } else {
+            "table_name"
+        };
         aws.insert(field.into(), resource.clone().into());
     }
     if let Some(id) = &call.request_id {
@@ -168,7 +172,8 @@ mod tests {
 
     #[test]
     fn a_trace_header_is_read_only_when_sampled_and_whole() {
-        let header = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0";
+        let header =
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1;Lineage=a87bd80c:0";
         assert_eq!(
             TraceHeader::parse(header),
             Some(TraceHeader {
@@ -176,8 +181,14 @@ mod tests {
                 parent: "53995c3f42cd8ad8"
             })
         );
-        assert_eq!(TraceHeader::parse(&header.replace("Sampled=1", "Sampled=0")), None);
-        assert_eq!(TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"), None);
+        assert_eq!(
+            TraceHeader::parse(&header.replace("Sampled=1", "Sampled=0")),
+            None
+        );
+        assert_eq!(
+            TraceHeader::parse("Root=1-5759e988-bd862e3fe1be46a994272793;Sampled=1"),
+            None
+        );
         assert!(TraceHeader::parse(&new_trace_header()).is_some());
     }
 
@@ -205,7 +216,10 @@ mod tests {
         let s3 = subsegment(&trace, &call("S3", Some(200)));
         assert_eq!(s3["aws"]["bucket_name"], "keel");
         let throttled = subsegment(&trace, &call("DynamoDB", Some(429)));
-        assert_eq!((throttled["throttle"].as_bool(), throttled["error"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (throttled["throttle"].as_bool(), throttled["error"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert_eq!(subsegment(&trace, &call("DynamoDB", Some(500)))["fault"], true);
         assert_eq!(subsegment(&trace, &call("DynamoDB", None))["fault"], true);
     }
