@@ -357,21 +357,16 @@ async fn the_deployed_failure_queues_are_replayed_through_the_same_handlers_and_
         keel_local::spawn(options.clone()).await.unwrap(),
         tempfile::tempdir().unwrap(),
     );
-    let template = keel_local::template::Template::load(&options.template).unwrap();
-    let queues = keel_local::ops::queues::Queues {
-        sqs: sqs.clone(),
-        streams: aws_sdk_dynamodbstreams::Client::from_conf(
+    let queues = keel_local::ops::queues::Queues::new(
+        sqs.clone(),
+        aws_sdk_dynamodbstreams::Client::from_conf(
             aws_sdk_dynamodbstreams::config::Builder::from(&sdk)
                 .endpoint_url(app.app.dynamodb_endpoint.as_deref().expect("a local engine"))
                 .build(),
         ),
-        urls: vec![stream_queue.clone(), finalise_queue.clone()],
-        filters: template
-            .function_for_binary(keel_functions::streams::FEED_FANOUT)
-            .and_then(|f| f.stream_source.clone())
-            .unwrap()
-            .filters,
-    };
+        vec![stream_queue.clone(), finalise_queue.clone()],
+        &keel_local::template::Template::load(&options.template).unwrap(),
+    );
     let replayed = app.app.replay_queues(&queues).await.unwrap();
     assert_eq!(
         replayed,

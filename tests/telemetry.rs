@@ -6,7 +6,7 @@
 
 use std::sync::Mutex;
 
-use keel_tests::{NewUser, spawn_app};
+use keel_tests::spawn_app;
 use serde_json::Value;
 
 static LOG: Mutex<Vec<u8>> = Mutex::new(Vec::new());
@@ -57,11 +57,7 @@ fn metrics() -> Vec<Value> {
 async fn each_request_logs_one_line_of_named_fields_and_one_metrics_line_and_never_its_secrets() {
     capture();
     let app = spawn_app().await;
-    let user = NewUser::random();
-    let token = app.register(&user).await.body["user"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (user, token) = app.registered_user().await;
     let me = app.current_user(Some(&token)).await;
     assert_eq!(me.status, 200);
     let again = app.current_user(Some(&token)).await;
@@ -150,11 +146,7 @@ async fn each_aws_call_of_a_traced_request_reaches_the_xray_daemon_as_a_subsegme
         .unwrap();
     keel::telemetry::xray::send_traces_to(daemon.local_addr().unwrap());
     let app = spawn_app().await;
-    let user = NewUser::random();
-    let token = app.register(&user).await.body["user"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (user, token) = app.registered_user().await;
     assert_eq!(app.current_user(Some(&token)).await.status, 200);
     assert_eq!(app.login(&user.email, "not the password").await.status, 401);
 

@@ -152,8 +152,7 @@ where
         move |event: LambdaEvent<E>| async move {
             let trace = event.context.xray_trace_id.clone();
             let (result, outcome) = keel::telemetry::scoped(handle(deps, event.payload)).await;
-            keel::telemetry::flush_metrics(binary, &outcome);
-            keel::telemetry::xray::send(trace.as_deref(), &outcome.calls);
+            keel::telemetry::flush_metrics(binary, trace.as_deref(), &outcome);
             result
         },
     ))

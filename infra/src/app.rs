@@ -314,8 +314,7 @@ pub async fn deliver_object_events(
                 let trace = keel::telemetry::xray::new_trace_header();
                 let (result, outcome) =
                     keel::telemetry::scoped(on_object_created(finaliser, event.clone())).await;
-                keel::telemetry::flush_metrics(keel_functions::uploads::FINALISE, &outcome);
-                keel::telemetry::xray::send(Some(&trace), &outcome.calls);
+                keel::telemetry::flush_metrics(keel_functions::uploads::FINALISE, Some(&trace), &outcome);
                 match result {
                     Ok(()) => return,
                     Err(error) => last = Some(anyhow::anyhow!("{error}")),

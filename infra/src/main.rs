@@ -222,19 +222,14 @@ async fn replay_failures(args: &OpsArgs) -> anyhow::Result<()> {
 /// table, bucket, stream and failure queues.
 async fn replay_queues(args: &OpsArgs) -> anyhow::Result<()> {
     let template = Template::load(&args.template)?;
-    let filters = template
-        .function_for_binary(keel_functions::streams::FEED_FANOUT)
-        .and_then(|f| f.stream_source.as_ref())
-        .map(|source| source.filters.clone())
-        .unwrap_or_default();
     let sdk = keel::config::sdk_defaults().load().await;
     let replayer = keel_local::ops::Replayer::deployed(&sdk, &args.table, &args.bucket).await?;
-    let queues = keel_local::ops::queues::Queues {
-        sqs: aws_sdk_sqs::Client::new(&sdk),
-        streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
-        urls: args.queue_url.clone(),
-        filters,
-    };
+    let queues = keel_local::ops::queues::Queues::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        aws_sdk_dynamodbstreams::Client::new(&sdk),
+        args.queue_url.clone(),
+        &template,
+    );
     let outcome = replayer.replay_queues(&queues).await?;
     println!(
         "{} replayed, {} still failing (left in their queues)",

@@ -370,12 +370,15 @@ pub fn log_request(line: &RequestLine<'_>, outcome: &Outcome) {
     ));
 }
 
-/// Writes the metrics an event function's invocation counted (nothing when it counted none).
-pub fn flush_metrics(function: &str, outcome: &Outcome) {
+/// Writes the metrics an event function's invocation counted (nothing when it counted none),
+/// and sends its calls to X-Ray under `trace_id` (the invocation's trace header), as
+/// [`log_request`] does for a request.
+pub fn flush_metrics(function: &str, trace_id: Option<&str>, outcome: &Outcome) {
     let values = counts(outcome);
     if !values.is_empty() {
         write_metrics(&emf(&[&["Function"]], &[("Function", function)], &values));
     }
+    xray::send(trace_id, &outcome.calls);
 }
 
 static METRICS_SINK: std::sync::OnceLock<fn(&str)> = std::sync::OnceLock::new();

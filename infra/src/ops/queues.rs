@@ -44,6 +44,29 @@ pub struct Queues {
     pub filters: Vec<serde_json::Value>,
 }
 
+impl Queues {
+    /// The queues at `urls`, read with `sqs`, their stream batches read back with `streams`
+    /// and filtered as `template`'s stream function's event source filters them.
+    pub fn new(
+        sqs: aws_sdk_sqs::Client,
+        streams: aws_sdk_dynamodbstreams::Client,
+        urls: Vec<String>,
+        template: &crate::template::Template,
+    ) -> Self {
+        let filters = template
+            .function_for_binary(keel_functions::streams::FEED_FANOUT)
+            .and_then(|f| f.stream_source.as_ref())
+            .map(|source| source.filters.clone())
+            .unwrap_or_default();
+        Self {
+            sqs,
+            streams,
+            urls,
+            filters,
+        }
+    }
+}
+
 /// What a failure queue's message asks to replay.
 #[derive(Debug, Clone)]
 pub enum Parked {

@@ -123,7 +123,8 @@ pub fn subsegment(trace: &TraceHeader<'_>, call: &Call) -> serde_json::Value {
 /// no daemon, sends nothing). A datagram that cannot be sent is dropped: tracing never fails a
 /// request.
 pub fn send(header: Option<&str>, calls: &[Call]) {
-    let (Some(trace), Some(daemon)) = (header.and_then(TraceHeader::parse), daemon()) else {
+    let Some(daemon) = daemon() else { return };
+    let Some(trace) = header.and_then(TraceHeader::parse) else {
         return;
     };
     static SOCKET: OnceLock<Option<UdpSocket>> = OnceLock::new();
