@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # `sam build` for arm64 from a clean state, then proof that what it built is what Lambda runs:
-#   1. installs AWS SAM CLI and cargo-lambda (with zig) from PyPI into infra/.tools/sam, and the
-#      aarch64 Rust standard library from Debian (rustup cannot fetch it here): Debian's
-#      rustc-web with libstd-rust-web-dev:arm64, and qemu-user-static to run the results;
-#   2. `sam build` from an empty .aws-sam/ (every function: cargo lambda build --release --arm64);
+#   1. installs AWS SAM CLI and cargo-lambda (with zig) from PyPI into infra/.tools/sam, moto's
+#      Secrets Manager server into infra/.tools/venv, and from Debian the aarch64 Rust standard
+#      library (rustup cannot fetch it here: Debian's rustc-web with libstd-rust-web-dev:arm64),
+#      make, and qemu-user-static to run the results;
+#   2. `sam build` from an empty .aws-sam/ and an empty cargo target folder: the Makefile
+#      compiles every function in one `cargo lambda build --release --arm64`;
 #   3. checks every function's bootstrap: present, an aarch64 ELF, and its own (no two are
 #      byte-identical, as they were when every binary carried every handler); prints sizes;
 #   4. boots each bootstrap once under qemu-aarch64 against keel-bench's Lambda Runtime API
-#      stand-in and the embedded engines: it must start and answer one event for its route.
+#      stand-in, the embedded engines and moto's Secrets Manager (the signing key is read by its
+#      ARN, as deployed): each must answer its route's success status with real data and a real
+#      token (an event function: succeed). Any other answer fails the run.
 # Usage: ./infra/sam-build.sh [--install-only | --skip-build]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,16 +19,17 @@ root=$PWD
 tools=$root/infra/.tools
 venv=$tools/sam
 SAM_CLI_VERSION=1.170.0
+MOTO_VERSION=5.2.5
 CARGO_LAMBDA_VERSION=1.9.2
 
 step() { printf '\n==> %s\n' "$*"; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
   echo "need root to run: $*" >&2; exit 1; fi; }
 
-step "Installing SAM CLI, cargo-lambda + zig, the arm64 Rust std and qemu (skipped when present)"
+step "Installing SAM CLI, cargo-lambda + zig, moto, the arm64 Rust std, make and qemu (skipped when present)"
 if ! dpkg --print-foreign-architectures | grep -qx arm64; then as_root dpkg --add-architecture arm64; fi
 missing=()
-for pkg in rustc-web libstd-rust-web-dev:arm64 qemu-user-static file; do
+for pkg in rustc-web libstd-rust-web-dev:arm64 qemu-user-static file make; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -36,19 +41,24 @@ if [ ! -x "$venv/bin/sam" ] || [ ! -x "$venv/bin/cargo-lambda" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "aws-sam-cli==$SAM_CLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION"
 fi
+if [ ! -x "$tools/venv/bin/moto_server" ]; then
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
 export PATH="$venv/bin:$PATH"
-# The aarch64 std comes with Debian's rustc, so Debian's rustc compiles; rustup's cargo drives it.
-export RUSTC=/usr/bin/rustc
-# SAM runs `cargo lambda build` in a scratch copy; keep its target folder between runs.
-export CARGO_TARGET_DIR=$root/target/sam
-echo "toolchain: $($RUSTC --version), $(cargo --version), cargo-lambda $(cargo-lambda --version | awk '{print $2}'), $(sam --version)"
+# The aarch64 std comes with Debian's rustc, so Debian's rustc compiles the functions; rustup's
+# cargo drives it. (keel-bench, the checker, is built by rustup's toolchain in target/.)
+lambda_rustc=/usr/bin/rustc
+# The functions' own target folder, emptied for a clean build; keel-bench stays in target/.
+lambda_target=$root/target/sam
+echo "toolchain: $($lambda_rustc --version), $(cargo --version), $(cargo lambda --version), $(sam --version)"
 [ "${1:-}" = --install-only ] && exit 0
 
 if [ "${1:-}" != --skip-build ]; then
   step "sam build (arm64, release) from a clean state"
-  rm -rf .aws-sam "$CARGO_TARGET_DIR"
+  rm -rf .aws-sam "$lambda_target"
   started=$(date +%s)
-  sam build --beta-features --build-in-source
+  RUSTC=$lambda_rustc CARGO_TARGET_DIR=$lambda_target sam build
   echo "sam build took $(( $(date +%s) - started )) s"
 fi
 
@@ -66,5 +76,10 @@ for fn in "${functions[@]}"; do
 done
 
 step "Booting every bootstrap under qemu-aarch64 against the Runtime API stand-in"
-cargo run --locked -p keel-bench -- boot --emulator qemu-aarch64-static --artifacts .aws-sam/build
+started=$(date +%s)
+cargo build --locked -p keel-bench
+echo "keel-bench built in $(( $(date +%s) - started )) s"
+started=$(date +%s)
+cargo run --locked -q -p keel-bench -- boot --emulator qemu-aarch64-static --artifacts .aws-sam/build
+echo "boot check took $(( $(date +%s) - started )) s"
 step "sam build verified: ${#functions[@]} functions"

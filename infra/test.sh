@@ -48,6 +48,8 @@ fi
 if ! command -v chromium >/dev/null; then apt_install chromium; fi
 # DynamoDB Local is started from Java source (see infra/dynamodb-local/), which needs a JDK.
 if ! command -v javac >/dev/null; then apt_install default-jdk-headless; fi
+# The Makefile `sam build` runs is checked by the contract tests.
+if ! command -v make >/dev/null; then apt_install make; fi
 if ! command -v npm >/dev/null; then apt_install npm; fi
 ddb=$tools/dynamodb-local
 if [ ! -f "$ddb/DynamoDBLocal.jar" ]; then

@@ -32,6 +32,21 @@ fn registered_binaries() -> BTreeSet<String> {
         .collect()
 }
 
+/// The Makefile's rule: `FooBarFunction` runs `foo-bar`.
+fn binary_by_makefile_rule(logical_id: &str) -> String {
+    let stem = logical_id.strip_suffix("Function").unwrap_or(logical_id);
+    let mut binary = String::new();
+    let mut previous_lower = false;
+    for c in stem.chars() {
+        if c.is_ascii_uppercase() && previous_lower {
+            binary.push('-');
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        binary.push(c.to_ascii_lowercase());
+    }
+    binary
+}
+
 fn is_stream(binary: &str) -> bool {
     registry::EVENT_FUNCTIONS
         .iter()
@@ -39,13 +54,13 @@ fn is_stream(binary: &str) -> bool {
 }
 
 #[test]
-fn every_function_is_built_by_cargo_lambda_from_a_binary_with_a_handler() {
+fn every_function_is_built_by_the_makefile_from_the_binary_its_name_says_with_a_handler() {
     let template = template();
     let on_disk = binaries_on_disk();
     for function in &template.functions {
         assert_eq!(
             function.build_method.as_deref(),
-            Some("rust-cargolambda"),
+            Some("makefile"),
             "{}",
             function.logical_id
         );
@@ -53,6 +68,13 @@ fn every_function_is_built_by_cargo_lambda_from_a_binary_with_a_handler() {
             .binary
             .as_deref()
             .unwrap_or_else(|| panic!("{} has no Binary", function.logical_id));
+        // The Makefile finds a function's binary by this rule alone.
+        assert_eq!(
+            binary,
+            binary_by_makefile_rule(&function.logical_id),
+            "{}: the Makefile copies the binary its logical id names",
+            function.logical_id
+        );
         assert!(
             on_disk.contains(binary),
             "{}: no functions/src/bin/{binary}.rs",
@@ -61,6 +83,39 @@ fn every_function_is_built_by_cargo_lambda_from_a_binary_with_a_handler() {
         assert!(
             registry::needs(binary).is_some(),
             "{}: no endpoint for {binary}",
+            function.logical_id
+        );
+    }
+}
+
+/// What `sam build` runs for every function, with cargo-lambda swapped for `true` and a target
+/// folder holding one marked `bootstrap` per binary: each function must end up with its own.
+#[test]
+fn the_makefile_gives_every_function_the_bootstrap_of_its_own_binary() {
+    let template = template();
+    let target = tempfile::tempdir().unwrap();
+    for function in &template.functions {
+        let binary = function.binary.as_deref().unwrap();
+        let built = target.path().join("lambda").join(binary);
+        std::fs::create_dir_all(&built).unwrap();
+        std::fs::write(built.join("bootstrap"), binary).unwrap();
+    }
+    for function in &template.functions {
+        let artifacts = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("make")
+            .current_dir(root())
+            .arg("--silent")
+            .arg(format!("build-{}", function.logical_id))
+            .env("ARTIFACTS_DIR", artifacts.path())
+            .env("CARGO_TARGET_DIR", target.path())
+            .env("CARGO_LAMBDA", "true")
+            .status()
+            .expect("make runs");
+        assert!(status.success(), "make build-{} failed", function.logical_id);
+        assert_eq!(
+            std::fs::read_to_string(artifacts.path().join("bootstrap")).unwrap(),
+            function.binary.as_deref().unwrap(),
+            "{}",
             function.logical_id
         );
     }

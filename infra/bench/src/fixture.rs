@@ -1,7 +1,8 @@
 //! What every cold start and load run talks to: the local API on embedded engines with a
-//! little data in it (two users, articles, comments), a Secrets Manager holding the signing
-//! key (moto, when installed), counting relays in front of both, and one API Gateway event per
-//! function for its own route.
+//! little data in it (users, an admin, articles, comments, products, orders, uploads), a
+//! Secrets Manager holding the signing key (moto), counting relays in front of both, and one
+//! event per function that its handler answers with success: an API Gateway event for its
+//! route with real ids and a real token, or the stream record or bucket event it consumes.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -15,7 +16,8 @@ use serde_json::{Value, json};
 
 use crate::proxy::CountingProxy;
 
-/// Enough throwaway articles and comments for every round of deletes.
+/// Enough throwaway articles, comments, products, orders and uploads for every round of
+/// deletes, archives, cancels and fulfilments.
 const THROWAWAY: usize = 24;
 
 /// The running API, its data, and what a function needs to reach it.
@@ -38,6 +40,23 @@ pub struct Fixture {
     pub slug: String,
     throwaway_slugs: Vec<String>,
     throwaway_comments: Vec<u64>,
+    /// The admin's token (catalog writes, fulfilment, every order).
+    admin_token: String,
+    /// A product in stock that stays.
+    product: String,
+    throwaway_products: Vec<String>,
+    /// The reader's order that stays.
+    order: String,
+    /// The reader's orders, one per round to cancel and one to fulfil.
+    cancellable_orders: Vec<String>,
+    fulfillable_orders: Vec<String>,
+    /// The reader's finalised photo that stays.
+    upload: String,
+    throwaway_uploads: Vec<String>,
+    bucket: String,
+    s3_endpoint: String,
+    /// Each operation's success status, from the OpenAPI document: `(method, path) -> status`.
+    success: BTreeMap<(String, String), u16>,
     /// Where the functions send X-Ray subsegments (`AWS_XRAY_DAEMON_ADDRESS`), as Lambda's
     /// daemon receives them: measured processes pay for sending them, as deployed.
     xray_daemon: SocketAddr,
@@ -64,30 +83,26 @@ impl Fixture {
 
         // The signing key in Secrets Manager, as the template's JwtSecret holds it.
         let moto_binary = std::path::Path::new("infra/.tools/venv/bin/moto_server");
-        let (moto, secrets_upstream, secret_arn) = if moto_binary.exists() {
-            let moto = keel_tests::moto::Moto::start().await;
-            let sdk = keel_local::engines::local_sdk_config()
-                .into_builder()
-                .endpoint_url(&moto.endpoint)
-                .build();
-            let created = aws_sdk_secretsmanager_client(&sdk)
-                .create_secret()
-                .name("keel-bench-jwt")
-                .secret_string(&secret)
-                .send()
-                .await?;
-            let upstream: SocketAddr = moto.endpoint.trim_start_matches("http://").parse()?;
-            (Some(moto), upstream, created.arn.unwrap_or_default())
-        } else {
-            eprintln!(
-                "moto_server not installed (run ./infra/test.sh once): secret reads will fail, but are still counted"
-            );
-            (
-                None,
-                SocketAddr::from(([127, 0, 0, 1], 9)),
-                "arn:aws:secretsmanager:us-east-1:000000000000:secret:keel-jwt".into(),
-            )
-        };
+        anyhow::ensure!(
+            moto_binary.exists(),
+            "{} is not installed (./infra/bench.sh and ./infra/sam-build.sh install it): \
+             without Secrets Manager no token-reading function can start",
+            moto_binary.display()
+        );
+        let moto = keel_tests::moto::Moto::start().await;
+        let sdk = keel_local::engines::local_sdk_config()
+            .into_builder()
+            .endpoint_url(&moto.endpoint)
+            .build();
+        let created = aws_sdk_secretsmanager_client(&sdk)
+            .create_secret()
+            .name("keel-bench-jwt")
+            .secret_string(&secret)
+            .send()
+            .await?;
+        let secrets_upstream: SocketAddr = moto.endpoint.trim_start_matches("http://").parse()?;
+        let secret_arn = created.arn.unwrap_or_default();
+        let moto = Some(moto);
         let proxies = vec![
             CountingProxy::start("dynamodb", dynamodb).await?,
             CountingProxy::start("secretsmanager", secrets_upstream).await?,
@@ -126,6 +141,54 @@ impl Fixture {
                 .await;
             throwaway_comments.push(reply.body["comment"]["id"].as_u64().context("comment id")?);
         }
+        let (_, admin_token) = app.admin().await;
+        let product = app
+            .product(&admin_token, "Bench lamp", "home", 1_999, 100_000)
+            .await;
+        let mut throwaway_products = Vec::new();
+        let mut cancellable_orders = Vec::new();
+        let mut fulfillable_orders = Vec::new();
+        let mut throwaway_uploads = Vec::new();
+        let photo = keel_tests::uploads::png(16, 16);
+        let place = |key: String| {
+            let (app, token, product) = (&app, &reader_token, &product);
+            async move {
+                let reply = app.order(token, &key, &[(product.as_str(), 1)]).await;
+                anyhow::ensure!(reply.status == 201, "placing an order: {}", reply.body);
+                reply.body["order"]["id"]
+                    .as_str()
+                    .map(str::to_owned)
+                    .context("order id")
+            }
+        };
+        let order = place("bench-order".into()).await?;
+        for i in 0..THROWAWAY {
+            throwaway_products.push(
+                app.product(&admin_token, &format!("Throwaway {i}"), "home", 100, 1)
+                    .await,
+            );
+            cancellable_orders.push(place(format!("bench-cancel-{i}")).await?);
+            fulfillable_orders.push(place(format!("bench-fulfil-{i}")).await?);
+            throwaway_uploads.push(
+                keel_tests::uploads::upload(&app, &reader_token, "t.png", "image/png", &photo, "avatar")
+                    .await,
+            );
+        }
+        let upload =
+            keel_tests::uploads::upload(&app, &reader_token, "bench.png", "image/png", &photo, "avatar")
+                .await;
+        let ready = keel_tests::uploads::settled(&app, &reader_token, &upload).await;
+        anyhow::ensure!(
+            ready["status"] == "ready",
+            "the bench photo was not accepted: {ready}"
+        );
+        let bucket = app.app.bucket.clone();
+        let s3_endpoint = app
+            .app
+            .s3_endpoint
+            .clone()
+            .context("the embedded S3 engine's endpoint")?;
+        let success = success_statuses()?;
         let template = Template::load(&keel_local::Options::default_template())?;
         let daemon = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
         let xray_daemon = daemon.local_addr()?;
@@ -152,6 +215,17 @@ impl Fixture {
             slug,
             throwaway_slugs,
             throwaway_comments,
+            admin_token,
+            product,
+            throwaway_products,
+            order,
+            cancellable_orders,
+            fulfillable_orders,
+            upload,
+            throwaway_uploads,
+            bucket,
+            s3_endpoint,
+            success,
             _moto: moto,
         })
     }
@@ -171,13 +245,17 @@ impl Fixture {
     }
 
     /// The process environment Lambda would give `binary`: its template variables resolved to
-    /// this run's table and secret, the runtime's own variables, and local credentials. With
-    /// `secret_from_arn` false the key is passed in `JWT_SECRET` instead, so init does no I/O.
-    pub fn env(&self, binary: &str, secret_from_arn: bool) -> Vec<(String, String)> {
+    /// this run's table, bucket and secret, the runtime's own variables, and local credentials.
+    /// With `secret_from_arn` false the key is passed in `JWT_SECRET` instead, so init does no
+    /// I/O. A template variable that names a resource this fixture has no value for is an
+    /// error naming the function.
+    pub fn env(&self, binary: &str, secret_from_arn: bool) -> anyhow::Result<Vec<(String, String)>> {
         let mut env: BTreeMap<String, String> = match self.template.function_for_binary(binary) {
-            Some(function) => function
-                .resolved_environment(&[("Table", &self.table), ("JwtSecret", &self.secret_arn)])
-                .expect("the template's environment resolves"),
+            Some(function) => function.resolved_environment(&[
+                ("Table", &self.table),
+                ("JwtSecret", &self.secret_arn),
+                ("Bucket", &self.bucket),
+            ])?,
             None => BTreeMap::new(),
         };
         if !secret_from_arn && env.remove("JWT_SECRET_ARN").is_some() {
@@ -197,11 +275,37 @@ impl Fixture {
             ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
             ("AWS_ENDPOINT_URL_DYNAMODB", &self.proxies[0].endpoint),
             ("AWS_ENDPOINT_URL_SECRETS_MANAGER", &self.proxies[1].endpoint),
+            // An IP-address endpoint: the SDK addresses the bucket by path, as s3s-fs serves it.
+            ("AWS_ENDPOINT_URL_S3", &self.s3_endpoint),
             ("AWS_XRAY_DAEMON_ADDRESS", &self.xray_daemon.to_string()),
         ] {
             env.insert(name.into(), value.into());
         }
-        env.into_iter().collect()
+        Ok(env.into_iter().collect())
+    }
+
+    /// What `binary`'s handler answers to [`Fixture::event`] when it works: its operation's
+    /// success status (`None` for an event function, whose success is not failing).
+    pub fn success_status(&self, binary: &str) -> anyhow::Result<Option<u16>> {
+        if registry::EVENT_FUNCTIONS.iter().any(|f| f.binary == binary) {
+            return Ok(None);
+        }
+        let route = self
+            .template
+            .routes
+            .iter()
+            .find(|r| r.binary == binary)
+            .with_context(|| format!("no route for {binary}"))?;
+        self.success
+            .get(&(route.method.to_ascii_lowercase(), route.path.clone()))
+            .copied()
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "{binary}: {} {} has no success status in the OpenAPI document",
+                    route.method, route.path
+                )
+            })
     }
 
     /// The event `binary` receives in round `round`: an API Gateway v2 event for its route
@@ -214,6 +318,25 @@ impl Fixture {
             );
             return Ok(serde_json::from_str(&std::fs::read_to_string(path)?)?);
         }
+        if binary == keel_functions::uploads::FINALISE {
+            // The bucket's event for the bench photo: finalising it again is a settled no-op.
+            return Ok(json!({
+                "version": "0",
+                "id": uuid::Uuid::new_v4().to_string(),
+                "detail-type": "Object Created",
+                "source": "aws.s3",
+                "account": "000000000000",
+                "time": "2026-12-07T00:00:00Z",
+                "region": keel_local::engines::LOCAL_REGION,
+                "resources": [format!("arn:aws:s3:::{}", self.bucket)],
+                "detail": {
+                    "version": "0",
+                    "bucket": {"name": self.bucket},
+                    "object": {"key": format!("{}{}", keel::files::INCOMING_PREFIX, self.upload), "size": 100},
+                    "reason": "PutObject",
+                },
+            }));
+        }
         let route_binary = if binary == "hello" { "list-tags" } else { binary };
         let route = self
             .template
@@ -223,6 +346,18 @@ impl Fixture {
             .with_context(|| format!("no route for {binary}"))?;
         let unique = uuid::Uuid::new_v4().simple().to_string();
         let throwaway = round.min(THROWAWAY - 1);
+        let id = match route_binary {
+            "delete-comment" => self.throwaway_comments[throwaway].to_string(),
+            "archive-product" => self.throwaway_products[throwaway].clone(),
+            p if p.ends_with("-product") || p == "adjust-stock" || p == "stock-history" => {
+                self.product.clone()
+            }
+            "cancel-order" => self.cancellable_orders[throwaway].clone(),
+            "fulfil-order" => self.fulfillable_orders[throwaway].clone(),
+            "get-order" => self.order.clone(),
+            "delete-upload" => self.throwaway_uploads[throwaway].clone(),
+            _ => self.upload.clone(),
+        };
         let path = route
             .path
             .replace("{username}", &self.author.username)
@@ -234,7 +369,8 @@ impl Fixture {
                     &self.slug
                 },
             )
-            .replace("{id}", &self.throwaway_comments[throwaway].to_string());
+            .replace("{id}", &id);
+        let mut headers: Vec<(&str, String)> = Vec::new();
         let (token, body) = match route_binary {
             "register-user" => (
                 None,
@@ -261,7 +397,33 @@ impl Fixture {
                 Some(&self.reader_token),
                 json!({"comment": {"body": "a comment"}}),
             ),
-            "list-tags" => (None, Value::Null),
+            "list-tags" | "list-products" | "get-product" => (None, Value::Null),
+            "create-product" => (
+                Some(&self.admin_token),
+                json!({"product": {"name": format!("Bench {unique}"), "description": "d", "category": "home", "price": {"amount": 500, "currency": "EUR"}, "stock": 10}}),
+            ),
+            "update-product" => (
+                Some(&self.admin_token),
+                json!({"product": {"description": format!("round {round}")}}),
+            ),
+            "adjust-stock" => (
+                Some(&self.admin_token),
+                json!({"stock": {"delta": 1, "reason": "bench"}}),
+            ),
+            "archive-product" | "stock-history" | "fulfil-order" | "list-all-orders" => {
+                (Some(&self.admin_token), Value::Null)
+            }
+            "place-order" => {
+                headers.push(("idempotency-key", unique.clone()));
+                (
+                    Some(&self.reader_token),
+                    json!({"order": {"lines": [{"productId": self.product, "quantity": 1}]}}),
+                )
+            }
+            "create-upload" => (
+                Some(&self.reader_token),
+                json!({"upload": {"filename": "a.png", "contentType": "image/png", "size": 100, "purpose": "avatar"}}),
+            ),
             _ => (Some(&self.reader_token), Value::Null),
         };
         let mut request = http::Request::builder()
@@ -271,6 +433,9 @@ impl Fixture {
             .header("user-agent", "keel-bench");
         if let Some(token) = token {
             request = request.header("authorization", format!("Token {token}"));
+        }
+        for (name, value) in headers {
+            request = request.header(name, value);
         }
         let body = if body.is_null() {
             Bytes::new()
@@ -284,6 +449,28 @@ impl Fixture {
             .event(request.body(body)?)
             .context("the route matches its own path")
     }
+}
+
+/// Every operation's success status in the OpenAPI document (its one 2xx or 3xx response),
+/// by lower-case method and path.
+fn success_statuses() -> anyhow::Result<BTreeMap<(String, String), u16>> {
+    let document = serde_json::to_value(keel_functions::openapi::document())?;
+    let mut statuses = BTreeMap::new();
+    for (path, operations) in document["paths"].as_object().context("paths")? {
+        for (method, operation) in operations.as_object().context("operations")? {
+            let Some(responses) = operation["responses"].as_object() else {
+                continue;
+            };
+            let mut success = responses
+                .keys()
+                .filter_map(|code| code.parse::<u16>().ok())
+                .filter(|code| (200..400).contains(code));
+            if let (Some(code), None) = (success.next(), success.next()) {
+                statuses.insert((method.clone(), path.clone()), code);
+            }
+        }
+    }
+    Ok(statuses)
 }
 
 fn keel_functions_stream() -> &'static str {

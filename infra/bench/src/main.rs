@@ -283,7 +283,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         eprintln!("cold starts, round {}/{}", round + 1, args.runs);
         for (name, program) in &programs {
             let event = fixture.event(name, round)?;
-            let mut env = fixture.env(name, false);
+            let mut env = fixture.env(name, false)?;
             env.extend(extra_env(&args.child_env));
             let sample = cold_start(
                 program,
@@ -301,7 +301,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     // count the network calls init makes.
     let mut network: std::collections::BTreeMap<String, Vec<(String, usize)>> = Default::default();
     for (name, program) in programs.iter().filter(|(n, _)| n != "hello") {
-        let env = fixture.env(name, true);
+        let env = fixture.env(name, true)?;
         let sample = cold_start(
             program,
             None,
@@ -469,7 +469,7 @@ async fn init_ladder(
     let mut samples: Vec<Vec<f64>> = vec![Vec::new(); LADDER.len() + 1];
     for round in 0..runs {
         for (step, values) in samples.iter_mut().enumerate() {
-            let mut env = fixture.env("list-tags", false);
+            let mut env = fixture.env("list-tags", false)?;
             env.push(("KEEL_LADDER_STEP".into(), step.to_string()));
             env.push(("JWT_SECRET".into(), "0123456789abcdef0123456789abcdef".into()));
             env.extend(extra.iter().cloned());
@@ -515,6 +515,10 @@ async fn request_budgets() -> String {
     out
 }
 
+/// Boots every artifact once, as Lambda would: the signing key read from Secrets Manager by
+/// its ARN, the bucket and table of the fixture, and an event its handler must answer with
+/// its operation's success status (an event function: without failing). Anything else —
+/// no start, a crash, a 4xx from a failed secret read, a 5xx — fails the run.
 async fn boot(args: BootArgs) -> anyhow::Result<()> {
     let fixture = Fixture::start().await?;
     let template = keel_local::template::Template::load(&keel_local::Options::default_template())?;
@@ -523,34 +527,52 @@ async fn boot(args: BootArgs) -> anyhow::Result<()> {
     for function in &template.functions {
         let binary = function.binary.clone().context("function without a binary")?;
         let program = args.artifacts.join(&function.logical_id).join("bootstrap");
-        let env = fixture.env(&binary, false);
-        match cold_start(
-            &program,
-            args.emulator.as_deref(),
-            &env,
-            fixture.event(&binary, 0)?,
-            &[],
-            0,
-        )
-        .await
-        {
-            Ok(sample) if sample.status.is_none_or(|s| s < 500) => println!(
+        if !program.is_file() {
+            failures.push(format!(
+                "{}: no bootstrap at {}",
+                function.logical_id,
+                program.display()
+            ));
+            continue;
+        }
+        let prepared = fixture
+            .env(&binary, true)
+            .and_then(|env| Ok((env, fixture.event(&binary, 0)?, fixture.success_status(&binary)?)));
+        let (env, event, expected) = match prepared {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                failures.push(format!("{}: {error:#}", function.logical_id));
+                continue;
+            }
+        };
+        match cold_start(&program, args.emulator.as_deref(), &env, event, &[], 0).await {
+            Ok(sample) if sample.status == expected => println!(
                 "| {} | `{binary}` | {:.1} | {:.1} | {} |",
                 function.logical_id,
                 ms(sample.init),
                 ms(sample.first_invoke),
                 sample.status.map_or("ok".to_owned(), |s| s.to_string())
             ),
-            Ok(sample) => failures.push(format!("{}: answered {:?}", function.logical_id, sample.status)),
+            Ok(sample) => failures.push(format!(
+                "{}: answered {}, not {}",
+                function.logical_id,
+                sample
+                    .status
+                    .map_or("without a status".to_owned(), |s| s.to_string()),
+                expected.map_or("success".to_owned(), |s| s.to_string())
+            )),
             Err(error) => failures.push(format!("{}: {error:#}", function.logical_id)),
         }
     }
     if !failures.is_empty() {
         bail!(
-            "artifacts that did not boot and answer:\n  {}",
+            "artifacts that did not boot and answer with success:\n  {}",
             failures.join("\n  ")
         );
     }
-    println!("\nevery artifact booted and answered its route");
+    println!(
+        "\nall {} artifacts booted and answered with success",
+        template.functions.len()
+    );
     Ok(())
 }
