@@ -42,6 +42,8 @@ pub struct Fixture {
     throwaway_comments: Vec<u64>,
     /// The admin's token (catalog writes, fulfilment, every order).
     admin_token: String,
+    /// One user per round to sign out (signing out revokes every token of its user).
+    leaving_tokens: Vec<String>,
     /// A product in stock that stays.
     product: String,
     throwaway_products: Vec<String>,
@@ -149,6 +151,7 @@ impl Fixture {
         let mut cancellable_orders = Vec::new();
         let mut fulfillable_orders = Vec::new();
         let mut throwaway_uploads = Vec::new();
+        let mut leaving_tokens = Vec::new();
         let photo = keel_tests::uploads::png(16, 16);
         let place = |key: String| {
             let (app, token, product) = (&app, &reader_token, &product);
@@ -163,6 +166,7 @@ impl Fixture {
         };
         let order = place("bench-order".into()).await?;
         for i in 0..THROWAWAY {
+            leaving_tokens.push(app.registered_user().await.1);
             throwaway_products.push(
                 app.product(&admin_token, &format!("Throwaway {i}"), "home", 100, 1)
                     .await,
@@ -216,6 +220,7 @@ impl Fixture {
             throwaway_slugs,
             throwaway_comments,
             admin_token,
+            leaving_tokens,
             product,
             throwaway_products,
             order,
@@ -398,6 +403,7 @@ impl Fixture {
                 json!({"comment": {"body": "a comment"}}),
             ),
             "list-tags" | "list-products" | "get-product" => (None, Value::Null),
+            "logout" => (Some(&self.leaving_tokens[throwaway]), Value::Null),
             "create-product" => (
                 Some(&self.admin_token),
                 json!({"product": {"name": format!("Bench {unique}"), "description": "d", "category": "home", "price": {"amount": 500, "currency": "EUR"}, "stock": 10}}),
