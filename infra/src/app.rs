@@ -264,6 +264,27 @@ async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crat
 /// The longest wait between two attempts at a bucket event.
 const OBJECT_EVENT_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// The EventBridge `Object Created` event S3 sends for `key` in `bucket`, as the finaliser's
+/// rule delivers it (the local bucket's events and keel-bench's boot check alike).
+pub fn object_created_event(bucket: &str, key: &str, size: u64) -> serde_json::Value {
+    serde_json::json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "000000000000",
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": crate::engines::LOCAL_REGION,
+        "resources": [format!("arn:aws:s3:::{bucket}")],
+        "detail": {
+            "version": "0",
+            "bucket": { "name": bucket },
+            "object": { "key": key, "size": size },
+            "reason": "PutObject",
+        },
+    })
+}
+
 /// Delivers the embedded S3 engine's `Object Created` events as EventBridge delivers them in
 /// AWS: those matching the template's rule (this bucket, keys under `uploads/`) invoke the
 /// `upload-finalise` handler with its own dependencies, asynchronously, retried with back-off
@@ -282,22 +303,7 @@ pub async fn deliver_object_events(
         if created.bucket != bucket || !created.key.starts_with(keel::files::INCOMING_PREFIX) {
             continue;
         }
-        let payload = serde_json::json!({
-            "version": "0",
-            "id": uuid::Uuid::new_v4().to_string(),
-            "detail-type": "Object Created",
-            "source": "aws.s3",
-            "account": "000000000000",
-            "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            "region": crate::engines::LOCAL_REGION,
-            "resources": [format!("arn:aws:s3:::{}", created.bucket)],
-            "detail": {
-                "version": "0",
-                "bucket": { "name": created.bucket },
-                "object": { "key": created.key, "size": created.size },
-                "reason": "PutObject",
-            },
-        });
+        let payload = object_created_event(&created.bucket, &created.key, created.size);
         let event: ObjectCreatedEvent = match serde_json::from_value(payload) {
             Ok(event) => event,
             Err(error) => {

@@ -64,7 +64,7 @@ pub struct Fixture {
     xray_daemon: SocketAddr,
     /// Subsegments received so far.
     pub subsegments: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    _moto: Option<keel_tests::moto::Moto>,
+    _moto: keel_tests::moto::Moto,
 }
 
 impl Fixture {
@@ -104,7 +104,6 @@ impl Fixture {
             .await?;
         let secrets_upstream: SocketAddr = moto.endpoint.trim_start_matches("http://").parse()?;
         let secret_arn = created.arn.unwrap_or_default();
-        let moto = Some(moto);
         let proxies = vec![
             CountingProxy::start("dynamodb", dynamodb).await?,
             CountingProxy::start("secretsmanager", secrets_upstream).await?,
@@ -289,18 +288,22 @@ impl Fixture {
         Ok(env.into_iter().collect())
     }
 
+    /// The template route `binary` serves.
+    fn route(&self, binary: &str) -> anyhow::Result<&keel_local::template::Route> {
+        self.template
+            .routes
+            .iter()
+            .find(|r| r.binary == binary)
+            .with_context(|| format!("no route for {binary}"))
+    }
+
     /// What `binary`'s handler answers to [`Fixture::event`] when it works: its operation's
     /// success status (`None` for an event function, whose success is not failing).
     pub fn success_status(&self, binary: &str) -> anyhow::Result<Option<u16>> {
         if registry::EVENT_FUNCTIONS.iter().any(|f| f.binary == binary) {
             return Ok(None);
         }
-        let route = self
-            .template
-            .routes
-            .iter()
-            .find(|r| r.binary == binary)
-            .with_context(|| format!("no route for {binary}"))?;
+        let route = self.route(binary)?;
         self.success
             .get(&(route.method.to_ascii_lowercase(), route.path.clone()))
             .copied()
@@ -325,30 +328,11 @@ impl Fixture {
         }
         if binary == keel_functions::uploads::FINALISE {
             // The bucket's event for the bench photo: finalising it again is a settled no-op.
-            return Ok(json!({
-                "version": "0",
-                "id": uuid::Uuid::new_v4().to_string(),
-                "detail-type": "Object Created",
-                "source": "aws.s3",
-                "account": "000000000000",
-                "time": "2026-12-07T00:00:00Z",
-                "region": keel_local::engines::LOCAL_REGION,
-                "resources": [format!("arn:aws:s3:::{}", self.bucket)],
-                "detail": {
-                    "version": "0",
-                    "bucket": {"name": self.bucket},
-                    "object": {"key": format!("{}{}", keel::files::INCOMING_PREFIX, self.upload), "size": 100},
-                    "reason": "PutObject",
-                },
-            }));
+            let key = format!("{}{}", keel::files::INCOMING_PREFIX, self.upload);
+            return Ok(keel_local::app::object_created_event(&self.bucket, &key, 100));
         }
         let route_binary = if binary == "hello" { "list-tags" } else { binary };
-        let route = self
-            .template
-            .routes
-            .iter()
-            .find(|r| r.binary == route_binary)
-            .with_context(|| format!("no route for {binary}"))?;
+        let route = self.route(route_binary)?;
         let unique = uuid::Uuid::new_v4().simple().to_string();
         let throwaway = round.min(THROWAWAY - 1);
         let id = match route_binary {
