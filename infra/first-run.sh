@@ -15,7 +15,7 @@ started=$(date +%s)
 CARGO_TARGET_DIR="$work/target" setsid cargo run --locked --quiet -p keel-local -- \
   --port "$port" --data-dir "$work/data" >"$work/server.log" 2>&1 &
 server=$!
-until curl -fsS -o /dev/null "http://127.0.0.1:$port/api/tags"; do
+until curl -fs -o /dev/null "http://127.0.0.1:$port/api/tags" 2>/dev/null; do
   if ! kill -0 "$server" 2>/dev/null; then cat "$work/server.log" >&2; exit 1; fi
   sleep 1
 done

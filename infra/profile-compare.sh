@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 only=${1:-list-tags,get-article,login}
 bins=(); IFS=, read -ra names <<<"$only"; for n in "${names[@]}"; do bins+=(--bin "$n"); done
 variants=(
+  "o3-nolto-abort|opt-level=3|lto=false|panic=\"abort\""
   "o3-thin-abort|opt-level=3|lto=\"thin\"|panic=\"abort\""
   "o3-fat-abort|opt-level=3|lto=\"fat\"|panic=\"abort\""
   "os-fat-abort|opt-level=\"s\"|lto=\"fat\"|panic=\"abort\""

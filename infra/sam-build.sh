@@ -12,7 +12,9 @@
 #      stand-in, the embedded engines and moto's Secrets Manager (the signing key is read by its
 #      ARN, as deployed): each must answer its route's success status with real data and a real
 #      token (an event function: succeed). Any other answer fails the run.
-# Usage: ./infra/sam-build.sh [--install-only | --skip-build]
+#   With --compare, a clean release build of one function binary (list-tags, same compiler and
+#   flags, its own target folder) is timed first, and the clean `sam build` is reported against it.
+# Usage: ./infra/sam-build.sh [--install-only | --skip-build | --compare]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -54,12 +56,26 @@ lambda_target=$root/target/sam
 echo "toolchain: $($lambda_rustc --version), $(cargo --version), $(cargo lambda --version), $(sam --version)"
 [ "${1:-}" = --install-only ] && exit 0
 
+if [ "${1:-}" = --compare ]; then
+  step "Baseline: a clean release build of one function binary (list-tags)"
+  rm -rf "$root/target/sam-one"
+  started=$(date +%s)
+  RUSTC=$lambda_rustc CARGO_TARGET_DIR=$root/target/sam-one \
+    cargo lambda build --release --arm64 --locked --package keel-functions --bin list-tags
+  one=$(( $(date +%s) - started ))
+  rm -rf "$root/target/sam-one"
+  echo "one binary took $one s"
+fi
 if [ "${1:-}" != --skip-build ]; then
   step "sam build (arm64, release) from a clean state"
   rm -rf .aws-sam "$lambda_target"
   started=$(date +%s)
   RUSTC=$lambda_rustc CARGO_TARGET_DIR=$lambda_target sam build
-  echo "sam build took $(( $(date +%s) - started )) s"
+  all=$(( $(date +%s) - started ))
+  echo "sam build took $all s"
+  if [ -n "${one:-}" ]; then
+    awk -v a="$all" -v o="$one" 'BEGIN { printf "sam build of every function = %.2fx one binary\n", a / o }'
+  fi
 fi
 
 step "Checking every function's bootstrap"
