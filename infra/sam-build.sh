@@ -6,14 +6,16 @@
 #      make, and qemu-user-static to run the results;
 #   2. `sam build` from an empty .aws-sam/ and an empty cargo target folder: the Makefile
 #      compiles every function in one `cargo lambda build --release --arm64`;
-#   3. checks every function's bootstrap: present, an aarch64 ELF, and its own (no two are
+#   3. after a full build, `sam build --cached` on the unchanged tree: timed, and every artifact
+#      must be byte-identical to the clean build's;
+#   4. checks every function's bootstrap: present, an aarch64 ELF, and its own (no two are
 #      byte-identical, as they were when every binary carried every handler); prints sizes;
-#   4. boots each bootstrap once under qemu-aarch64 against keel-bench's Lambda Runtime API
+#   5. boots each bootstrap once under qemu-aarch64 against keel-bench's Lambda Runtime API
 #      stand-in, the embedded engines and moto's Secrets Manager (the signing key is read by its
 #      ARN, as deployed): each must answer its route's success status with real data and a real
 #      token (an event function: succeed). Any other answer fails the run.
-#   With --compare, a clean release build of one function binary (list-tags, same compiler and
-#   flags, its own target folder) is timed first, and the clean `sam build` is reported against it.
+#   With --compare, a clean release build of one function binary (the Makefile's `binary-list-tags`:
+#   same compiler and flags, its own target folder) is timed first, and the clean `sam build` is reported against it.
 # Usage: ./infra/sam-build.sh [--install-only | --skip-build | --compare]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,8 +62,7 @@ if [ "${1:-}" = --compare ]; then
   step "Baseline: a clean release build of one function binary (list-tags)"
   rm -rf "$root/target/sam-one"
   started=$(date +%s)
-  RUSTC=$lambda_rustc CARGO_TARGET_DIR=$root/target/sam-one \
-    cargo lambda build --release --arm64 --locked --package keel-functions --bin list-tags
+  RUSTC=$lambda_rustc CARGO_TARGET_DIR=$root/target/sam-one make --no-print-directory binary-list-tags
   one=$(( $(date +%s) - started ))
   rm -rf "$root/target/sam-one"
   echo "one binary took $one s"
@@ -76,6 +77,14 @@ if [ "${1:-}" != --skip-build ]; then
   if [ -n "${one:-}" ]; then
     awk -v a="$all" -v o="$one" 'BEGIN { printf "sam build of every function = %.2fx one binary\n", a / o }'
   fi
+  step "sam build --cached on the unchanged tree"
+  clean_sums=$(cd .aws-sam/build && sha256sum ./*/bootstrap)
+  started=$(date +%s)
+  RUSTC=$lambda_rustc CARGO_TARGET_DIR=$lambda_target sam build --cached
+  echo "sam build --cached took $(( $(date +%s) - started )) s"
+  cached_sums=$(cd .aws-sam/build && sha256sum ./*/bootstrap)
+  [ "$clean_sums" = "$cached_sums" ] || { echo "sam build --cached changed an artifact" >&2; exit 1; }
+  echo "all $(wc -l <<<"$cached_sums") artifacts byte-identical to the clean build's"
 fi
 
 step "Checking every function's bootstrap"

@@ -121,6 +121,69 @@ fn the_makefile_gives_every_function_the_bootstrap_of_its_own_binary() {
     }
 }
 
+/// The workspace crates `keel-functions` is built from, by path dependency, and their folders.
+fn function_crate_folders() -> BTreeSet<PathBuf> {
+    let manifest = |dir: &std::path::Path| -> toml::Table {
+        toml::from_str(&std::fs::read_to_string(dir.join("Cargo.toml")).unwrap()).unwrap()
+    };
+    let workspace = manifest(&root());
+    let path_crates: std::collections::BTreeMap<&str, PathBuf> = workspace["workspace"]["dependencies"]
+        .as_table()
+        .unwrap()
+        .iter()
+        .filter_map(|(name, spec)| Some((name.as_str(), root().join(spec.get("path")?.as_str()?))))
+        .collect();
+    let mut folders = BTreeSet::new();
+    let mut pending = vec![path_crates["keel-functions"].clone()];
+    while let Some(dir) = pending.pop() {
+        if !folders.insert(dir.canonicalize().unwrap()) {
+            continue;
+        }
+        let crate_manifest = manifest(&dir);
+        for section in ["dependencies", "build-dependencies"] {
+            for name in crate_manifest.get(section).and_then(|t| t.as_table()).into_iter().flatten() {
+                if let Some(dir) = path_crates.get(name.0.as_str()) {
+                    pending.push(dir.clone());
+                }
+            }
+        }
+    }
+    folders
+}
+
+/// `sam build --cached` hashes each function's CodeUri. The template points it at a folder of
+/// links to exactly what a function binary is built from, and builds from the workspace root:
+/// a CodeUri of `.` would hash target/ (gigabytes) once per function, and a folder missing an
+/// input would let a cached build ship a stale binary.
+#[test]
+fn sam_hashes_exactly_what_the_function_binaries_are_built_from() {
+    let raw: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap();
+    let code_uri = raw["Globals"]["Function"]["CodeUri"].as_str().expect("a global CodeUri");
+    for (id, resource) in raw["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        assert!(resource["Properties"].get("CodeUri").is_none(), "{id:?} overrides CodeUri");
+        for key in ["ProjectRootDirectory", "ContextPath"] {
+            assert_eq!(resource["Metadata"][key].as_str(), Some("."), "{id:?}: Metadata.{key}");
+        }
+    }
+    let hashed: BTreeSet<PathBuf> = std::fs::read_dir(root().join(code_uri))
+        .unwrap_or_else(|_| panic!("CodeUri {code_uri} exists"))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            assert!(path.is_symlink(), "{} is not a link", path.display());
+            path.canonicalize().unwrap_or_else(|_| panic!("{} is a broken link", path.display()))
+        })
+        .collect();
+    let mut inputs = function_crate_folders();
+    for file in ["Cargo.toml", "Cargo.lock", "Makefile"] {
+        inputs.insert(root().join(file).canonicalize().unwrap());
+    }
+    assert_eq!(hashed, inputs, "{code_uri} must link exactly the function binaries' inputs");
+}
+
 #[test]
 fn no_binary_or_handler_is_missing_from_the_template() {
     let in_template: BTreeSet<String> = template()
