@@ -141,8 +141,9 @@ fn function_crate_folders() -> BTreeSet<PathBuf> {
         }
         let crate_manifest = manifest(&dir);
         for section in ["dependencies", "build-dependencies"] {
-            for name in crate_manifest.get(section).and_then(|t| t.as_table()).into_iter().flatten() {
-                if let Some(dir) = path_crates.get(name.0.as_str()) {
+            let names = crate_manifest.get(section).and_then(|t| t.as_table());
+            for name in names.into_iter().flat_map(|t| t.keys()) {
+                if let Some(dir) = path_crates.get(name.as_str()) {
                     pending.push(dir.clone());
                 }
             }
@@ -159,14 +160,23 @@ fn function_crate_folders() -> BTreeSet<PathBuf> {
 fn sam_hashes_exactly_what_the_function_binaries_are_built_from() {
     let raw: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(root().join("template.yaml")).unwrap()).unwrap();
-    let code_uri = raw["Globals"]["Function"]["CodeUri"].as_str().expect("a global CodeUri");
+    let code_uri = raw["Globals"]["Function"]["CodeUri"]
+        .as_str()
+        .expect("a global CodeUri");
     for (id, resource) in raw["Resources"].as_mapping().unwrap() {
         if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
             continue;
         }
-        assert!(resource["Properties"].get("CodeUri").is_none(), "{id:?} overrides CodeUri");
+        assert!(
+            resource["Properties"].get("CodeUri").is_none(),
+            "{id:?} overrides CodeUri"
+        );
         for key in ["ProjectRootDirectory", "ContextPath"] {
-            assert_eq!(resource["Metadata"][key].as_str(), Some("."), "{id:?}: Metadata.{key}");
+            assert_eq!(
+                resource["Metadata"][key].as_str(),
+                Some("."),
+                "{id:?}: Metadata.{key}"
+            );
         }
     }
     let hashed: BTreeSet<PathBuf> = std::fs::read_dir(root().join(code_uri))
@@ -174,14 +184,18 @@ fn sam_hashes_exactly_what_the_function_binaries_are_built_from() {
         .map(|entry| {
             let path = entry.unwrap().path();
             assert!(path.is_symlink(), "{} is not a link", path.display());
-            path.canonicalize().unwrap_or_else(|_| panic!("{} is a broken link", path.display()))
+            path.canonicalize()
+                .unwrap_or_else(|_| panic!("{} is a broken link", path.display()))
         })
         .collect();
     let mut inputs = function_crate_folders();
     for file in ["Cargo.toml", "Cargo.lock", "Makefile"] {
         inputs.insert(root().join(file).canonicalize().unwrap());
     }
-    assert_eq!(hashed, inputs, "{code_uri} must link exactly the function binaries' inputs");
+    assert_eq!(
+        hashed, inputs,
+        "{code_uri} must link exactly the function binaries' inputs"
+    );
 }
 
 #[test]
