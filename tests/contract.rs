@@ -241,6 +241,20 @@ fn each_binary_runs_the_endpoint_registered_under_its_name_and_no_other() {
     }
 }
 
+/// A Lambda sandbox handles one invocation at a time, so a function needs no worker threads:
+/// a single-threaded runtime starts faster (docs/BENCHMARKS.md) and `spawn_blocking` (argon2id)
+/// still has its own pool.
+#[test]
+fn every_function_runs_on_a_single_threaded_runtime() {
+    for binary in binaries_on_disk() {
+        let source = std::fs::read_to_string(root().join(format!("functions/src/bin/{binary}.rs"))).unwrap();
+        assert!(
+            source.contains("#[tokio::main(flavor = \"current_thread\")]"),
+            "{binary}: main must be #[tokio::main(flavor = \"current_thread\")]"
+        );
+    }
+}
+
 #[test]
 fn only_functions_that_use_tokens_are_given_the_secret() {
     for function in template().functions {

@@ -1,6 +1,6 @@
 //! The `adjust-stock` Lambda function: its handler, nothing else.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keel_functions::serve(&keel_functions::products::ADJUST_STOCK).await
 }

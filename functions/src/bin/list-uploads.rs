@@ -1,6 +1,6 @@
 //! The `list-uploads` Lambda function: its handler, nothing else.
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     keel_functions::serve(&keel_functions::uploads::LIST).await
 }
