@@ -52,4 +52,9 @@ impl CountingProxy {
     pub fn connections(&self) -> usize {
         self.count.load(Ordering::SeqCst)
     }
+
+    /// The counter of accepted connections, to read at a moment of the caller's choosing.
+    pub fn counter(&self) -> Arc<AtomicUsize> {
+        self.count.clone()
+    }
 }

@@ -6,6 +6,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -30,6 +31,9 @@ struct State {
     /// Events still to hand out.
     left: usize,
     first_next: Option<Instant>,
+    /// Connection counters read when the first `GET /next` arrives, and what they read then.
+    counters: Vec<Arc<AtomicUsize>>,
+    counted_at_first_next: Vec<usize>,
     outcome: Option<oneshot::Sender<(Instant, Outcome)>>,
     /// When each event was handed out, and when its answer came.
     handed: Vec<Instant>,
@@ -56,14 +60,21 @@ impl Drop for RuntimeApi {
 const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
 
 impl RuntimeApi {
-    /// Serves `event` to the first `GET /next`, and to the `warm` after it.
-    pub async fn start(event: serde_json::Value, warm: usize) -> anyhow::Result<Self> {
+    /// Serves `event` to the first `GET /next`, and to the `warm` after it. `counters` are read
+    /// the moment the first `GET /next` arrives, before the event is handed out, so what the
+    /// invocation then sends is not counted as init's.
+    pub async fn start(
+        event: serde_json::Value,
+        warm: usize,
+        counters: Vec<Arc<AtomicUsize>>,
+    ) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (outcome_tx, outcome_rx) = oneshot::channel();
         let state = Arc::new(Mutex::new(State {
             event: Bytes::from(event.to_string()),
             left: 1 + warm,
+            counters,
             outcome: Some(outcome_tx),
             ..State::default()
         }));
@@ -128,6 +139,12 @@ impl RuntimeApi {
         Ok(at.expect("BUG: waited for Some"))
     }
 
+    /// What the counters given to [`RuntimeApi::start`] read when the process first asked for
+    /// work (empty before then).
+    pub fn counted_at_first_next(&self) -> Vec<usize> {
+        self.state.lock().expect("state").counted_at_first_next.clone()
+    }
+
     /// When the function answered the event, and what it said.
     pub async fn outcome(&mut self) -> anyhow::Result<(Instant, Outcome)> {
         let receiver = self
@@ -157,6 +174,8 @@ async fn handle(
         let event = {
             let mut state = state.lock().expect("state");
             if state.first_next.is_none() {
+                state.counted_at_first_next =
+                    state.counters.iter().map(|c| c.load(Ordering::SeqCst)).collect();
                 state.first_next = Some(now);
                 let _ = next_tx.send(Some(now));
             }
