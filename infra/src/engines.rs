@@ -265,6 +265,7 @@ pub fn local_sdk_config() -> SdkConfig {
     );
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(keel::config::system_https_client())
         .region(Region::new(LOCAL_REGION))
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             credentials,

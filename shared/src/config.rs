@@ -63,6 +63,7 @@ pub fn sdk_defaults() -> aws_config::ConfigLoader {
         .operation_timeout(SDK_OPERATION_TIMEOUT)
         .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(system_https_client())
         .timeout_config(timeouts)
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(SDK_ATTEMPTS))
 }
@@ -239,9 +240,20 @@ pub fn aws_https_client() -> anyhow::Result<aws_smithy_runtime_api::client::http
         .build()
         .context("building the TLS context")?;
     Ok(aws_smithy_http_client::Builder::new()
-        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::AwsLc))
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .tls_context(context)
         .build_https())
+}
+
+/// An HTTPS client (rustls on ring) trusting the system's root certificates, for what runs
+/// outside Lambda: the local server's and CLI's clients, and any endpoint not known to chain to
+/// the AWS roots. The SDK crates are built without their default client (which would bring a
+/// second TLS stack, aws-lc), so every configuration is given this one or [`aws_https_client`].
+pub fn system_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
 }
 
 async fn load_token_keys(

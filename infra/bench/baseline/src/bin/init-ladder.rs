@@ -34,6 +34,7 @@ async fn cold_start(step: usize) -> Result<(), Error> {
     }
     if step == 5 {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(keel::config::system_https_client())
             .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
             .region(aws_config::Region::new(
                 std::env::var("AWS_REGION").unwrap_or_default(),
