@@ -458,8 +458,8 @@ const LADDER: &[&str] = &[
     "+ token keys from JWT_SECRET",
 ];
 
-/// The ladder's comparison step: steps 2–3 with the SDK's default HTTPS client
-/// (`aws_config::load_defaults`), which reads the system's root certificates.
+/// The ladder's comparison step: steps 2–3 with a client trusting the system's root
+/// certificates, as the SDK's default client does (it reads them at every cold start).
 const LADDER_LOAD_DEFAULTS: usize = 5;
 
 /// The ladder's other comparison step: the runtime only, multi-threaded as hello-world's.
@@ -507,7 +507,7 @@ async fn init_ladder(
     }
     let env_only = medians[LADDER_LOAD_DEFAULTS];
     out.push_str(&format!(
-        "| *instead of steps 2–3: `aws_config::load_defaults` (system roots) + DynamoDB client* | {env_only:.2} | {:+.2} |\n",
+        "| *instead of steps 2–3: the SDK configuration with a client trusting the system's roots (`keel::config::system_https_client`, as the SDK's default client does) + DynamoDB client* | {env_only:.2} | {:+.2} |\n",
         env_only - medians[1]
     ));
     let multi = medians[LADDER_MULTI_THREADED];

@@ -8,7 +8,7 @@ use lambda_http::{Body, Error, Request, Response, service_fn};
 /// The last step: 0 the runtime only (single-threaded, as every function's), 1 JSON logging,
 /// 2 the SDK configuration as `Deps::from_env` loads it (with Keel's HTTPS client), 3 a
 /// DynamoDB client, 4 token keys. For comparison (keel-bench names them in its report): 5 is
-/// steps 2–3 with the SDK's default HTTPS client, which reads the system's root certificates,
+/// steps 2–3 with a client that reads the system's root certificates (as the SDK's default does),
 /// and 6 is step 0 on tokio's multi-threaded runtime, as hello-world (`#[tokio::main]`) runs.
 const LAST_STEP: usize = 6;
 const MULTI_THREADED: usize = 6;
