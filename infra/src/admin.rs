@@ -26,10 +26,7 @@ pub async fn set_role(target: &Target, table: &str, username: &str, role: Role) 
         Username::parse(Some(username)).map_err(|_| anyhow::anyhow!("{username:?} is not a username"))?;
     let (client, _engines) = match target {
         Target::Aws => {
-            let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .http_client(keel::config::system_https_client())
-                .load()
-                .await;
+            let sdk = keel::config::aws_defaults().load().await;
             (aws_sdk_dynamodb::Client::new(&sdk), None)
         }
         Target::DataDir(dir) => local_client(dir).await?,

@@ -157,10 +157,7 @@ pub struct PreparedStorage {
 /// the template) and the bucket if they are missing.
 pub async fn prepare_storage(options: &Options, template: &Template) -> anyhow::Result<PreparedStorage> {
     if options.backend == Backend::Aws {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(keel::config::system_https_client())
-            .load()
-            .await;
+        let sdk = keel::config::aws_defaults().load().await;
         return Ok(PreparedStorage {
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
             sdk,

@@ -62,8 +62,7 @@ pub fn sdk_defaults() -> aws_config::ConfigLoader {
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(SDK_OPERATION_TIMEOUT)
         .build();
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(system_https_client())
+    aws_defaults()
         .timeout_config(timeouts)
         .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(SDK_ATTEMPTS))
 }
@@ -243,6 +242,12 @@ pub fn aws_https_client() -> anyhow::Result<aws_smithy_runtime_api::client::http
         .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
         .tls_context(context)
         .build_https())
+}
+
+/// The SDK's default configuration loader with [`system_https_client`]: what the CLI and the
+/// local server's `--aws` mode load (the SDK crates have no client of their own to default to).
+pub fn aws_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(system_https_client())
 }
 
 /// An HTTPS client (rustls on ring) trusting the system's root certificates, for what runs

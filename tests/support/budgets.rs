@@ -54,6 +54,15 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("POST /api/user/logout", 1),
 ];
 
+/// An endpoint's calls split into (session checks, the calls its budget charges). A session
+/// check is made at most once per user every few seconds per container, so it is counted apart,
+/// never in the budget.
+pub fn charged(
+    calls: &[keel_local::meter::Call],
+) -> (Vec<&keel_local::meter::Call>, Vec<&keel_local::meter::Call>) {
+    calls.iter().partition(|c| c.session_check)
+}
+
 /// Runs every endpoint once in a realistic state and answers (endpoint, calls).
 pub async fn measure(app: &TestApp) -> Vec<(&'static str, Vec<keel_local::meter::Call>)> {
     let mut measured = Vec::new();

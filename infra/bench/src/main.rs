@@ -529,7 +529,7 @@ async fn request_budgets(broken: &mut Vec<String>) -> String {
     );
     for (endpoint, budget) in keel_tests::budgets::BUDGETS {
         let all = &measured.iter().find(|(e, _)| e == endpoint).expect("measured").1;
-        let (checks, calls): (Vec<_>, Vec<_>) = all.iter().partition(|c| c.session_check);
+        let (checks, calls) = keel_tests::budgets::charged(all);
         let operations: Vec<&str> = calls.iter().map(|c| c.operation.as_str()).collect();
         out.push_str(&format!(
             "| `{endpoint}` | {budget} | {} | {} | {} |\n",

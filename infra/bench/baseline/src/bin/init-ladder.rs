@@ -33,8 +33,7 @@ async fn cold_start(step: usize) -> Result<(), Error> {
         keel::telemetry::init_lambda();
     }
     if step == 5 {
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(keel::config::system_https_client())
+        let sdk = keel::config::aws_defaults()
             .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
             .region(aws_config::Region::new(
                 std::env::var("AWS_REGION").unwrap_or_default(),
