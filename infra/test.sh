@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Keel's whole test suite, from a fresh machine:
 #   1. installs what the tests need (cargo-nextest, clippy/rustfmt, cfn-lint, moto's Secrets
-#      Manager server for the cold-start tests, a JDK, DynamoDB Local) into infra/.tools or from
-#      the distribution, skipping whatever is already there;
+#      Manager server for the cold-start tests, localstripe for the payment tests, a JDK,
+#      DynamoDB Local) into infra/.tools or from the distribution, skipping whatever is already
+#      there;
 #   2. static checks: rustfmt, clippy (-D warnings), cfn-lint on template.yaml;
 #   3. the suite on the embedded engines (dynoxide + s3s-fs);
 #   4. the storage and API tests again on AWS's DynamoDB Local, which it starts and stops;
@@ -22,6 +23,7 @@ mkdir -p "$tools"
 CFN_LINT_VERSION=1.51.0
 MOTO_VERSION=5.2.5
 SCHEMATHESIS_VERSION=4.32.5
+LOCALSTRIPE_VERSION=1.15.10
 DYNAMODB_LOCAL_NPM=amplify-dynamodb-simulator@2.9.30
 NEWMAN_NPM=newman@6.2.2
 realworld=${KEEL_REALWORLD_DIR:-$root/../shared/realworld}
@@ -39,10 +41,14 @@ command -v cargo >/dev/null || { echo "cargo not found: install Rust from rustup
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
 if [ ! -x "$tools/venv/bin/cfn-lint" ] || [ ! -x "$tools/venv/bin/moto_server" ] \
+  || [ ! -x "$tools/venv/bin/localstripe" ] \
   || ! "$tools/venv/bin/schemathesis" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
   python3 -m venv "$tools/venv"
+  # localstripe: a Stripe-compatible API server (PaymentIntents, refunds, signed webhooks) the
+  # payment tests run Keel's Stripe client against.
   "$tools/venv/bin/pip" install --quiet --disable-pip-version-check \
-    "cfn-lint==$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION" "schemathesis==$SCHEMATHESIS_VERSION"
+    "cfn-lint==$CFN_LINT_VERSION" "moto[server]==$MOTO_VERSION" "schemathesis==$SCHEMATHESIS_VERSION" \
+    "localstripe==$LOCALSTRIPE_VERSION"
 fi
 # The docs page is checked in headless Chromium (infra/fuzz.sh).
 if ! command -v chromium >/dev/null; then apt_install chromium; fi

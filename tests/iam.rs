@@ -24,10 +24,12 @@ fn template_path() -> std::path::PathBuf {
     keel_local::Options::default_template()
 }
 
-/// A Secrets Manager holding a JWT signing key, as the template's `JwtSecret` does.
+/// A Secrets Manager holding a JWT signing key, as the template's `JwtSecret` does, and the
+/// Stripe keys, as its `StripeSecret` does once an operator filled it in.
 struct SecretsManager {
     endpoint: String,
     arn: String,
+    stripe_arn: String,
     _server: Option<keel_tests::moto::Moto>,
 }
 
@@ -48,19 +50,31 @@ async fn secrets_manager() -> SecretsManager {
         .send()
         .await
         .expect("the secret is created");
+    let stripe = client
+        .create_secret()
+        .name(format!("keel-stripe-{}", uuid::Uuid::new_v4().simple()))
+        .secret_string(r#"{"secretKey": "sk_test_cold_start", "webhookSecrets": ["whsec_cold_start"]}"#)
+        .send()
+        .await
+        .expect("the Stripe secret is created");
     SecretsManager {
         endpoint,
         arn: created.arn.expect("an ARN"),
+        stripe_arn: stripe.arn.expect("an ARN"),
         _server: server,
     }
 }
 
-/// A function's environment with `!Ref`s resolved to this run's resources.
-fn environment(function: &Function, table: &str, secret_arn: &str) -> BTreeMap<String, String> {
+/// A function's environment with `!Ref`s resolved to this run's resources, deployed with
+/// `PaymentProvider=stripe` (so the payment functions' cold starts read the Stripe secret).
+fn environment(function: &Function, table: &str, secrets: &SecretsManager) -> BTreeMap<String, String> {
     function
         .resolved_environment(&[
             ("Table", table),
-            ("JwtSecret", secret_arn),
+            ("JwtSecret", &secrets.arn),
+            ("StripeSecret", &secrets.stripe_arn),
+            ("PaymentProvider", "stripe"),
+            ("OrderPaymentWindowSeconds", "1800"),
             ("Bucket", "keel-cold-start-bucket"),
         ])
         .expect("the template's environment resolves")
@@ -99,6 +113,7 @@ async fn cold_starts(
         names: [
             (table.to_owned(), "Table".to_owned()),
             (secrets.arn.clone(), "JwtSecret".to_owned()),
+            (secrets.stripe_arn.clone(), "StripeSecret".to_owned()),
         ]
         .into(),
     };
@@ -107,7 +122,7 @@ async fn cold_starts(
         let binary = function.binary.as_deref().expect("every function names a binary");
         let needs = registry::needs(binary).expect("every binary is registered");
         let sdk = guarded_sdk(function, &resources, log, &secrets.endpoint);
-        let env = environment(function, table, &secrets.arn);
+        let env = environment(function, table, secrets);
         if let Err(error) = Deps::cold_start(needs, |name| env.get(name).cloned(), &sdk).await {
             failed.push((function.logical_id.clone(), format!("{error:#}")));
         }
@@ -289,6 +304,21 @@ async fn run(template_file: &std::path::Path) -> Run {
     let app = TestApp::new(app, dir);
     // A refused request fails a step of the scenario; the run goes on being recorded.
     let scenario_passed = tokio::spawn(async move { exercise(&app).await }).await.is_ok();
+    // The payment functions' gateway paths, on an API taking payments through localstripe,
+    // checked against the same policies in the same log.
+    let stripe = keel_tests::stripe::LocalStripe::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = keel_tests::test_options(dir.path(), false);
+    options.template = template_file.to_owned();
+    options.access_log = log.clone();
+    options.payments = keel_tests::stripe_payments(&stripe, std::time::Duration::from_secs(1));
+    let paying = TestApp::new(keel_local::spawn(options).await.expect("local API starts"), dir);
+    let payments_passed = tokio::spawn(async move {
+        keel_tests::budgets::measure_payments(&paying, &stripe).await;
+    })
+    .await
+    .is_ok();
+    let scenario_passed = scenario_passed && payments_passed;
     Run {
         template,
         log,
@@ -444,7 +474,7 @@ async fn a_stream_function_that_loads_token_keys_is_refused_the_secret_at_cold_s
         names: [(secrets.arn.clone(), "JwtSecret".to_owned())].into(),
     };
     let sdk = guarded_sdk(fanout, &resources, &log, &secrets.endpoint);
-    let mut env = environment(fanout, "keel", &secrets.arn);
+    let mut env = environment(fanout, "keel", &secrets);
     env.insert("JWT_SECRET_ARN".into(), secrets.arn.clone());
     let cold_start =
         Deps::cold_start(keel::config::Needs::TableAndTokens, |n| env.get(n).cloned(), &sdk).await;
@@ -480,6 +510,10 @@ fn remove_grant(original: &str, function: &str, action: &str, resource: &str) ->
             "Table"
         } else if line.contains("JwtSecret") {
             "JwtSecret"
+        } else if line.contains("StripeSecret") {
+            "StripeSecret"
+        } else if line.contains("/index/gsi2") {
+            "Table/index/gsi2"
         } else if line.contains("${Bucket.Arn}/uploads/*") {
             "Bucket/uploads/*"
         } else if line.contains("${Bucket.Arn}/files/*") {

@@ -183,7 +183,7 @@ async fn a_refusal_is_replayed_and_a_key_still_in_flight_is_a_409() {
 }
 
 #[tokio::test]
-async fn orders_can_be_cancelled_once_and_fulfilled_only_while_placed() {
+async fn orders_can_be_cancelled_once_and_fulfilled_only_once_paid() {
     let app = spawn_app().await;
     let (_, admin) = app.admin().await;
     let mug = app.product(&admin, "Mug", "kitchen", 1_200, 10).await;
@@ -192,7 +192,12 @@ async fn orders_can_be_cancelled_once_and_fulfilled_only_while_placed() {
     let placed = app.order(&shopper, "o1", &[(&mug, 2), (&pot, 1)]).await;
     assert_eq!(placed.status, 201);
     let order = &placed.body["order"];
-    assert_eq!(order["status"], "placed");
+    assert_eq!(order["status"], "awaiting_payment");
+    assert_eq!(
+        order["payment"],
+        json!({"provider": "manual", "clientSecret": null, "refund": null})
+    );
+    assert!(order["expiresAt"].as_str().unwrap() > order["createdAt"].as_str().unwrap());
     assert_eq!(order["total"], json!({"amount": 5_800, "currency": "EUR"}));
     assert_eq!(order["lines"][0]["unitPrice"]["amount"], 1_200);
     let id = order["id"].as_str().unwrap().to_owned();
@@ -214,10 +219,19 @@ async fn orders_can_be_cancelled_once_and_fulfilled_only_while_placed() {
         .await;
     assert_eq!(fulfil.status, 409, "a cancelled order is not fulfilled");
 
-    // Re-order after cancelling, fulfil it, and it can no longer be cancelled.
+    // Re-order after cancelling: unpaid it cannot ship; paid, it ships and can no longer be
+    // cancelled.
     let again = app.order(&shopper, "o2", &[(&mug, 10)]).await;
     assert_eq!(again.status, 201, "the cancelled units are for sale again");
     let again = again.body["order"]["id"].as_str().unwrap().to_owned();
+    let unpaid = app
+        .send("POST", &format!("/orders/{again}/fulfil"), None, Some(&admin))
+        .await;
+    assert_eq!(unpaid.status, 409, "an unpaid order is not shipped");
+    assert_eq!(
+        app.mark_paid(&admin, &again).await.body["order"]["status"],
+        "paid"
+    );
     let shipped = app
         .send("POST", &format!("/orders/{again}/fulfil"), None, Some(&admin))
         .await;
@@ -303,6 +317,7 @@ async fn every_shop_route_answers_each_kind_of_caller_as_it_should() {
         ("GET", "/orders".into(), None, [401, 200, 200, 200]),
         ("GET", o.clone(), None, [401, 200, 404, 200]),
         ("GET", "/admin/orders".into(), None, [401, 403, 403, 200]),
+        ("POST", format!("{o}/mark-paid"), None, [401, 403, 403, 200]),
         ("POST", format!("{o}/fulfil"), None, [401, 403, 403, 200]),
         ("POST", format!("{o}/cancel"), None, [401, 409, 404, 404]),
         ("DELETE", a.clone(), None, [401, 403, 403, 204]),
@@ -400,7 +415,7 @@ async fn fields_a_body_may_not_set_change_nothing() {
         )
         .await;
     assert_eq!(order.status, 201);
-    assert_eq!(order.body["order"]["status"], "placed");
+    assert_eq!(order.body["order"]["status"], "awaiting_payment");
     assert_eq!(order.body["order"]["total"]["amount"], 2_000);
 }
 

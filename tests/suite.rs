@@ -19,6 +19,7 @@ mod handlers;
 mod hardening;
 mod iam;
 mod operations;
+mod payments;
 mod shop;
 mod telemetry;
 mod uploads;

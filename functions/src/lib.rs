@@ -27,6 +27,8 @@ pub mod comments;
 pub mod openapi;
 /// Orders: placing (idempotently), history, cancel and fulfil.
 pub mod orders;
+/// Payments: the gateway's webhook, manual payments, and the expiry sweep.
+pub mod payments;
 /// The product catalog and each product's stock ledger.
 pub mod products;
 /// Profiles and follows.

@@ -18,8 +18,8 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::{Content, RefOr, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use crate::schema::{ErrorBody, OrderStatusName, ProductSort, TOKEN, VariantName};
-use crate::{articles, comments, orders, products, profiles, uploads, users};
+use crate::schema::{ErrorBody, OrderStatusName, PaymentProviderName, ProductSort, TOKEN, VariantName};
+use crate::{articles, comments, orders, payments, products, profiles, uploads, users};
 
 /// The whole API.
 #[derive(OpenApi)]
@@ -43,10 +43,11 @@ use crate::{articles, comments, orders, products, profiles, uploads, users};
         products::list, products::create, products::get, products::update, products::archive,
         products::adjust_stock, products::stock_history,
         orders::place, orders::list, orders::get, orders::cancel, orders::fulfil, orders::admin_list,
+        payments::mark_paid, payments::webhook,
         uploads::create, uploads::list, uploads::get, uploads::delete, uploads::content,
         uploads::complete,
     ),
-    components(schemas(ErrorBody, ProductSort, VariantName, OrderStatusName)),
+    components(schemas(ErrorBody, ProductSort, VariantName, OrderStatusName, PaymentProviderName)),
     modifiers(&CommonResponses),
     tags(
         (name = "users", description = "Accounts and sessions"),
@@ -55,6 +56,7 @@ use crate::{articles, comments, orders, products, profiles, uploads, users};
         (name = "comments", description = "Comments on articles"),
         (name = "products", description = "The product catalog and its stock"),
         (name = "orders", description = "Orders"),
+        (name = "payments", description = "The payment gateway's webhook"),
         (name = "uploads", description = "Photo and file uploads"),
     )
 )]

@@ -3,10 +3,12 @@
 use std::time::Duration;
 
 use http::{HeaderValue, StatusCode, header};
-use keel::domain::{Cursor, IdempotencyKey, Order, OrderLines, OrderStatus, parse_limit};
+use keel::domain::{
+    Cursor, IdempotencyKey, Order, OrderId, OrderLines, OrderStatus, PaymentProvider, Refund, parse_limit,
+};
 use keel::error::FieldErrors;
 use keel::http::{JSON_CONTENT_TYPE, cursor_param, json, order_id_param, query_param, wrapped_body};
-use keel::store::{Claim, StoreError};
+use keel::store::{Claim, OrderTerms, StoreError};
 use keel::telemetry::{self, Metric};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
@@ -18,7 +20,7 @@ use crate::products::MoneyBody;
 
 endpoint!(
     /// `place-order`: POST /api/orders.
-    PLACE = "place-order" => place, TableAndTokens
+    PLACE = "place-order" => place, TableTokensAndPayments
 );
 endpoint!(
     /// `list-orders`: GET /api/orders (the caller's).
@@ -30,7 +32,7 @@ endpoint!(
 );
 endpoint!(
     /// `cancel-order`: POST /api/orders/{id}/cancel (owner).
-    CANCEL = "cancel-order" => cancel, TableAndTokens
+    CANCEL = "cancel-order" => cancel, TableTokensAndPayments
 );
 endpoint!(
     /// `fulfil-order`: POST /api/orders/{id}/fulfil (admin).
@@ -73,6 +75,34 @@ struct OrderBody<'a> {
     created_at: &'a str,
     #[schema(format = DateTime)]
     updated_at: &'a str,
+    /// While awaiting payment: when the order expires and its stock returns.
+    #[schema(format = DateTime)]
+    expires_at: Option<&'a str>,
+    payment: PaymentBody<'a>,
+    /// Every step of the order's life, oldest first.
+    history: Vec<HistoryBody<'a>>,
+}
+
+/// How the order is paid for. `clientSecret` is what the front end confirms a Stripe payment
+/// with (Stripe.js `confirmPayment`); it is only ever shown to the order's owner and admins.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct PaymentBody<'a> {
+    #[schema(value_type = crate::schema::PaymentProviderName)]
+    provider: &'static str,
+    client_secret: Option<&'a str>,
+    /// `pending` (owed), `refunded`, or null.
+    #[schema(value_type = Option<String>)]
+    refund: Option<&'static str>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+struct HistoryBody<'a> {
+    #[schema(value_type = crate::schema::OrderStatusName)]
+    status: &'static str,
+    note: &'a str,
+    #[schema(format = DateTime)]
+    at: &'a str,
 }
 
 impl<'a> From<&'a Order> for OrderBody<'a> {
@@ -95,16 +125,39 @@ impl<'a> From<&'a Order> for OrderBody<'a> {
             total: MoneyBody::new(o.total_amount, o.currency.as_str()),
             created_at: &o.created_at,
             updated_at: &o.updated_at,
+            expires_at: o.expires_at.as_deref(),
+            payment: PaymentBody {
+                provider: o.payment.provider.as_str(),
+                client_secret: o
+                    .payment
+                    .client_secret
+                    .as_deref()
+                    .filter(|_| o.status == OrderStatus::AwaitingPayment),
+                refund: match o.payment.refund {
+                    Refund::None => None,
+                    Refund::Pending => Some("pending"),
+                    Refund::Done(_) => Some("refunded"),
+                },
+            },
+            history: o
+                .history
+                .iter()
+                .map(|h| HistoryBody {
+                    status: h.status.as_str(),
+                    note: &h.note,
+                    at: &h.at,
+                })
+                .collect(),
         }
     }
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
-struct OrderResponse<'a> {
+pub(crate) struct OrderResponse<'a> {
     order: OrderBody<'a>,
 }
 
-fn order_response(status: StatusCode, order: &Order) -> Response<Body> {
+pub(crate) fn order_response(status: StatusCode, order: &Order) -> Response<Body> {
     json(status, &OrderResponse { order: order.into() })
 }
 
@@ -210,6 +263,11 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
     let key = idempotency_key(&req)?;
     let dto: NewOrderDto = wrapped_body(&req, "order")?;
     let lines = OrderLines::parse(dto.lines.as_ref())?;
+    let payments = deps.payments()?;
+    let terms = OrderTerms {
+        provider: payments.provider,
+        window: payments.window,
+    };
     let fingerprint = lines.fingerprint();
     let waiting_since = tokio::time::Instant::now();
     let ticket = loop {
@@ -219,6 +277,9 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
             .await?
         {
             Claim::Acquired(ticket) => break ticket,
+            Claim::Replay { status: 201, body } if payments.provider != PaymentProvider::Manual => {
+                return replay_with_payment(deps, &body).await;
+            }
             Claim::Replay { status, body } => return Ok(recorded(status, body, true)),
             Claim::Mismatch => {
                 return Err(FieldErrors::single(
@@ -242,12 +303,19 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
         |order: &Order| serde_json::to_string(&OrderResponse { order: order.into() }).unwrap_or_default();
     match deps
         .store
-        .place_order(&session.user_id, &lines, &ticket, &render)
+        .place_order(&session.user_id, &lines, terms, &ticket, &render)
         .await
     {
-        Ok((_, body)) => {
+        Ok((order, body)) => {
             telemetry::count(Metric::OrderPlaced, 1);
-            Ok(recorded(201, body, false))
+            if terms.provider == PaymentProvider::Manual {
+                return Ok(recorded(201, body, false));
+            }
+            // The order is committed (and its key answered); its gateway payment comes next. If
+            // the gateway fails now, a retry with the same key replays the order and creates
+            // the payment then (the gateway's own key is the order's, so never twice).
+            let order = with_intent(deps, order).await?;
+            Ok(order_response(StatusCode::CREATED, &order))
         }
         // A refusal is the key's answer too: recorded, so a retry gets it again.
         Err(error @ (StoreError::Conflict(_) | StoreError::Rejected(_))) => {
@@ -267,6 +335,41 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
         // Anything else may succeed on retry: the claim lapses and the key stays usable.
         Err(error) => Err(error.into()),
     }
+}
+
+/// `order` with its gateway payment: created (idempotently, keyed by the order) and attached
+/// if it has none yet.
+async fn with_intent(deps: &Deps, order: Order) -> Result<Order, ApiError> {
+    if order.status != OrderStatus::AwaitingPayment || order.payment.client_secret.is_some() {
+        return Ok(order);
+    }
+    let Some(intent) = deps.payments()?.create_intent(&order).await? else {
+        return Ok(order);
+    };
+    Ok(deps
+        .store
+        .attach_intent(&order.id, &intent.id, &intent.client_secret)
+        .await?)
+}
+
+/// A retried order placed through a gateway: the order as it is now, with its payment (created
+/// now if the first request could not), marked replayed.
+async fn replay_with_payment(deps: &Deps, recorded_body: &str) -> Result<Response<Body>, ApiError> {
+    let id = serde_json::from_str::<serde_json::Value>(recorded_body)
+        .ok()
+        .and_then(|body| body["order"]["id"].as_str().and_then(OrderId::parse))
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("BUG: a recorded order without its id")))?;
+    let order = deps
+        .store
+        .get_order(&id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("BUG: order {id} was recorded but is gone")))?;
+    let order = with_intent(deps, order).await?;
+    let mut response = order_response(StatusCode::CREATED, &order);
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    Ok(response)
 }
 
 /// GET /api/orders — the caller's orders, newest first, in cursor pages.
@@ -311,13 +414,15 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
     Ok(order_response(StatusCode::OK, &order))
 }
 
-/// POST /api/orders/{id}/cancel — the owner cancels a placed order; its stock returns.
+/// POST /api/orders/{id}/cancel — the owner cancels an order awaiting payment (its payment is
+/// cancelled) or paid and not yet shipped (its payment is refunded); its stock returns.
 #[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", operation_id = "cancelOrder",
-    summary = "Cancel one's own placed order; its stock returns",
+    summary = "Cancel one's own unshipped order; its stock returns and a payment is refunded",
     params(("id" = String, Path, description = "The order id (UUID)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
-        (status = 409, description = "No longer placed", body = crate::schema::ErrorBody),
+        (status = 409, description = "Already shipped, expired or cancelled", body = crate::schema::ErrorBody),
+        (status = 503, description = "The gateway did not confirm the refund: it stays owed; cancel again to retry", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "cancel_order", skip_all, fields(user_id))]
@@ -326,17 +431,43 @@ pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let id = order_id_param(&req)?;
     let order = deps.store.cancel_order(&id, &session.user_id).await?;
     telemetry::count(Metric::OrderCancelled, 1);
+    let order = settle_cancelled(deps, order).await?;
     Ok(order_response(StatusCode::OK, &order))
 }
 
-/// POST /api/orders/{id}/fulfil — an admin marks a placed order shipped.
+/// What the gateway must do for a cancelled order: refund it if it was paid (then record the
+/// refund), else cancel its payment so it can no longer be paid. A failed refund is a 503 and
+/// stays owed: cancelling again retries it.
+async fn settle_cancelled(deps: &Deps, order: Order) -> Result<Order, ApiError> {
+    let payments = deps.payments()?;
+    match (&order.payment.refund, order.payment.intent_id.as_deref()) {
+        (Refund::Pending, Some(intent)) => match payments.refund(&order, intent).await? {
+            Some(refund) => {
+                telemetry::count(Metric::PaymentRefunded, 1);
+                Ok(deps.store.record_refund(&order, &refund).await?)
+            }
+            None => Ok(order),
+        },
+        (Refund::None, Some(_)) => {
+            // Best effort: if the payment succeeds anyway, its webhook refunds it.
+            if let Err(error) = payments.cancel_intent(&order).await {
+                telemetry::count(Metric::GatewayCallFailed, 1);
+                tracing::warn!(order_id = %order.id, error = format!("{error:#}"), "cancelling the order's payment failed");
+            }
+            Ok(order)
+        }
+        _ => Ok(order),
+    }
+}
+
+/// POST /api/orders/{id}/fulfil — an admin marks a paid order shipped.
 #[utoipa::path(post, path = "/api/orders/{id}/fulfil", tag = "orders", operation_id = "fulfilOrder",
-    summary = "Mark a placed order shipped (admins)",
+    summary = "Mark a paid order shipped (admins)",
     params(("id" = String, Path, description = "The order id (UUID)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
         (status = 403, description = "Not an admin", body = crate::schema::ErrorBody),
-        (status = 409, description = "No longer placed", body = crate::schema::ErrorBody),
+        (status = 409, description = "Not paid (or already shipped, cancelled or expired)", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "fulfil_order", skip_all, fields(user_id))]
@@ -347,12 +478,13 @@ pub async fn fulfil(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     Ok(order_response(StatusCode::OK, &order))
 }
 
-/// GET /api/admin/orders?status=placed — every order in one status (default `placed`: the
-/// orders waiting to be fulfilled), newest first, in cursor pages.
+/// GET /api/admin/orders?status=paid — every order in one status (default `paid`: the orders
+/// waiting to be shipped), in cursor pages: awaiting payment by expiry (latest first), the
+/// others newest in their status first.
 #[utoipa::path(get, path = "/api/admin/orders", tag = "orders", operation_id = "listAllOrders",
     summary = "Every order in one status, newest first (admins)",
     params(
-        ("status" = Option<crate::schema::OrderStatusName>, Query, description = "Default placed"),
+        ("status" = Option<crate::schema::OrderStatusName>, Query, description = "Default paid"),
         crate::schema::CursorPage,
     ),
     responses(
@@ -365,7 +497,7 @@ pub async fn admin_list(deps: &Deps, req: Request) -> Result<Response<Body>, Api
     require_admin(deps, &req).await?;
     let status = match query_param(&req, "status") {
         Some(raw) => OrderStatus::parse(&raw)?,
-        None => OrderStatus::Placed,
+        None => OrderStatus::Paid,
     };
     let limit = parse_limit(query_param(&req, "limit").as_deref())?;
     let cursor = cursor_param(&req)?;

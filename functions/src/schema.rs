@@ -13,8 +13,8 @@ use utoipa::{PartialSchema, ToSchema};
 
 use keel::domain::{
     ArticleBody, Bio, Category, CommentBody, Currency, Description, Email, Filename, ImageUrl, MAX_STOCK,
-    MediaType, NewProduct, OrderStatus, Password, ProductStatus, Purpose, StockChange, Tag, Title,
-    UploadStatus, Username, Variant,
+    MediaType, NewProduct, OrderStatus, Password, PaymentProvider, ProductStatus, Purpose, StockChange, Tag,
+    Title, UploadStatus, Username, Variant,
 };
 
 /// The security scheme every authenticated operation names.
@@ -219,6 +219,11 @@ names_type!(
     "An order's status.",
     OrderStatusName,
     OrderStatus::ALL.map(OrderStatus::as_str)
+);
+names_type!(
+    "Who takes an order's money.",
+    PaymentProviderName,
+    PaymentProvider::ALL.map(PaymentProvider::as_str)
 );
 names_type!(
     "How the catalog is ordered.",

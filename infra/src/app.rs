@@ -15,6 +15,8 @@ use crate::iam::{AccessLog, IamGuard, Resources};
 use crate::provision::{ensure_bucket, ensure_table};
 use crate::template::Template;
 
+pub use crate::bucket_events::{deliver_object_events, object_created_event};
+
 /// Which storage the API talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -51,6 +53,9 @@ pub struct Options {
     /// Whether the table stream is processed (on except in tests that deliver stream events
     /// to the `feed-fanout` handler themselves, as Lambda would).
     pub process_stream: bool,
+    /// Who takes the money (manual unless a Stripe-compatible API is given), for the functions
+    /// that declare payments.
+    pub payments: keel::payments::Payments,
 }
 
 impl std::fmt::Debug for Options {
@@ -65,6 +70,7 @@ impl std::fmt::Debug for Options {
             .field("jwt_secret", &"<redacted>")
             .field("engine_ports", &self.engine_ports)
             .field("process_stream", &self.process_stream)
+            .field("payments", &self.payments.provider)
             .finish_non_exhaustive()
     }
 }
@@ -98,6 +104,10 @@ pub struct App {
     stream: Option<crate::streams::StreamPoller>,
     replayer: crate::ops::Replayer,
     dead_letters: crate::dead_letters::DeadLetters,
+    /// The expiry sweep's own dependencies.
+    expiry: &'static Deps,
+    /// Every DynamoDB request the scheduled functions (the expiry sweep) sent.
+    pub schedule_meter: crate::meter::Meter,
     _engines: Option<Engines>,
 }
 
@@ -117,6 +127,12 @@ impl App {
             Some(stream) => stream.settled(timeout).await,
             None => Ok(()),
         }
+    }
+
+    /// Runs the expiry sweep now, with its function's own dependencies (the schedule runs it
+    /// every few minutes too).
+    pub async fn expire_due_orders(&self) -> anyhow::Result<keel_functions::payments::Swept> {
+        keel_functions::payments::expire_due(self.expiry).await
     }
 
     /// Replays every dead letter of this app's data folder through its function's handler
@@ -245,118 +261,14 @@ pub async fn start_stream(
     crate::streams::StreamPoller::start(&dynamodb, streams, table, processor, source, state_dir).await
 }
 
-/// The bucket's lifecycle rules, applied hourly as S3 applies them (daily).
-async fn apply_lifecycle(s3: aws_sdk_s3::Client, bucket: String, rules: Vec<crate::template::ExpiryRule>) {
-    if rules.is_empty() {
-        return;
-    }
-    loop {
-        if let Err(error) = crate::s3::expire(&s3, &bucket, &rules, std::time::SystemTime::now()).await {
-            tracing::warn!(
-                error = format!("{error:#}"),
-                "applying the bucket's lifecycle failed"
-            );
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-    }
-}
-
-/// The longest wait between two attempts at a bucket event.
-const OBJECT_EVENT_MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(5);
-
-/// The EventBridge `Object Created` event S3 sends for `key` in `bucket`, as the finaliser's
-/// rule delivers it (the local bucket's events and keel-bench's boot check alike).
-pub fn object_created_event(bucket: &str, key: &str, size: u64) -> serde_json::Value {
-    serde_json::json!({
-        "version": "0",
-        "id": uuid::Uuid::new_v4().to_string(),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "account": "000000000000",
-        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "region": crate::engines::LOCAL_REGION,
-        "resources": [format!("arn:aws:s3:::{bucket}")],
-        "detail": {
-            "version": "0",
-            "bucket": { "name": bucket },
-            "object": { "key": key, "size": size },
-            "reason": "PutObject",
-        },
-    })
-}
-
-/// Delivers the embedded S3 engine's `Object Created` events as EventBridge delivers them in
-/// AWS: those matching the template's rule (this bucket, keys under `uploads/`) invoke the
-/// `upload-finalise` handler with its own dependencies, asynchronously, retried with back-off
-/// as often as the function's `EventInvokeConfig` says when the handler fails, and parked in
-/// `dead_letters` after the last attempt (its on-failure queue in AWS).
-pub async fn deliver_object_events(
-    mut events: tokio::sync::mpsc::UnboundedReceiver<crate::s3::ObjectCreated>,
-    bucket: String,
-    finaliser: &'static Deps,
-    dead_letters: crate::dead_letters::DeadLetters,
-    retries: u32,
-) {
-    let attempts = retries.saturating_add(1);
-    use keel_functions::uploads::{ObjectCreatedEvent, on_object_created};
-    while let Some(created) = events.recv().await {
-        if created.bucket != bucket || !created.key.starts_with(keel::files::INCOMING_PREFIX) {
-            continue;
-        }
-        let payload = object_created_event(&created.bucket, &created.key, created.size);
-        let event: ObjectCreatedEvent = match serde_json::from_value(payload) {
-            Ok(event) => event,
-            Err(error) => {
-                tracing::error!(%error, "BUG: could not build an Object Created event");
-                continue;
-            }
-        };
-        let dead_letters = dead_letters.clone();
-        tokio::spawn(async move {
-            let mut delay = std::time::Duration::from_millis(200);
-            let mut last = None;
-            for _ in 0..attempts {
-                // Each attempt is an invocation of its own, traced as active tracing would.
-                let trace = keel::telemetry::xray::new_trace_header();
-                let (result, outcome) =
-                    keel::telemetry::scoped(on_object_created(finaliser, event.clone())).await;
-                keel::telemetry::flush_metrics(keel_functions::uploads::FINALISE, Some(&trace), &outcome);
-                match result {
-                    Ok(()) => return,
-                    Err(error) => last = Some(anyhow::anyhow!("{error}")),
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(OBJECT_EVENT_MAX_DELAY);
-            }
-            let error = last.unwrap_or_else(|| anyhow::anyhow!("never attempted"));
-            let letter = crate::dead_letters::DeadLetter::new(
-                crate::dead_letters::Failed::ObjectCreated {
-                    event: Box::new(event),
-                },
-                &error,
-                attempts,
-            );
-            match dead_letters.park(&letter) {
-                Ok(path) => tracing::error!(
-                    error = letter.error,
-                    parked = %path.display(),
-                    "an Object Created event was parked after its last attempt; replay with `keel-local ops replay-failures`"
-                ),
-                Err(park) => tracing::error!(
-                    error = letter.error,
-                    park = format!("{park:#}"),
-                    "an Object Created event failed its last attempt and could not be parked"
-                ),
-            }
-        });
-    }
-}
-
 /// Each function's own dependencies, as its cold start would build them: a DynamoDB client
 /// whose requests are metered and checked against the function's template policy, and token
 /// keys only when the function declares it needs them.
 pub struct FunctionDeps {
     by_logical_id: std::collections::BTreeMap<String, &'static Deps>,
+    /// Every DynamoDB request the scheduled functions send (the expiry sweep's budget), apart
+    /// from the endpoints' meter: a sweep may run at any moment.
+    pub schedule_meter: crate::meter::Meter,
 }
 
 impl FunctionDeps {
@@ -382,6 +294,7 @@ impl FunctionDeps {
         // The client the deployed functions use (`Deps::from_env`), under the guard.
         let base_http = keel::config::aws_https_client()?;
         let mut by_logical_id = std::collections::BTreeMap::new();
+        let schedule_meter = crate::meter::Meter::default();
         for function in &template.functions {
             let binary = function.binary.as_deref().unwrap_or_default();
             let needs = crate::registry::needs(binary).with_context(|| {
@@ -402,44 +315,29 @@ impl FunctionDeps {
                 ));
             }
             let sdk = sdk.build();
-            let mut config =
-                aws_sdk_dynamodb::config::Builder::from(&sdk).interceptor(keel::telemetry::CallTimer);
             // Request budgets are per endpoint: stream processing is not charged to the write
-            // that caused it.
-            if crate::registry::endpoint(binary).is_some() {
-                config = config.interceptor(options.meter.clone());
-            }
-            let dynamodb = aws_sdk_dynamodb::Client::from_conf(config.build());
-            let files = needs.bucket().then(|| {
-                let mut s3 = aws_sdk_s3::config::Builder::from(&sdk).interceptor(keel::telemetry::CallTimer);
-                if let Some(endpoint) = s3_endpoint {
-                    s3 = s3.endpoint_url(endpoint).force_path_style(true);
-                }
-                if let Some(signers) = signers.filter(|_| options.backend == Backend::Local) {
-                    signers.register(
-                        &function.logical_id,
-                        function.policy.clone(),
-                        &options.access_log,
-                        &resources,
-                    );
-                    s3 = s3.credentials_provider(aws_sdk_s3::config::Credentials::new(
-                        &function.logical_id,
-                        crate::engines::LOCAL_SECRET_KEY,
-                        None,
-                        None,
-                        "keel-local-function",
-                    ));
-                }
-                keel::files::Files::new(aws_sdk_s3::Client::from_conf(s3.build()), &options.bucket)
-            });
+            // that caused it, and a sweep that may run at any moment has a meter of its own.
+            let meter = if crate::registry::endpoint(binary).is_some() {
+                Some(&options.meter)
+            } else {
+                function.schedule.map(|_| &schedule_meter)
+            };
+            let dynamodb = dynamodb_client(&sdk, meter);
+            let files = needs
+                .bucket()
+                .then(|| function_files(function, options, &sdk, s3_endpoint, signers, &resources));
             let deps = Deps::assemble(
                 keel::store::Store::new(dynamodb, &options.table),
                 needs.tokens().then(|| tokens.clone()),
                 files,
-            );
+            )
+            .with_payments(needs.payments().then(|| options.payments.clone()));
             by_logical_id.insert(function.logical_id.clone(), &*Box::leak(Box::new(deps)));
         }
-        Ok(Self { by_logical_id })
+        Ok(Self {
+            by_logical_id,
+            schedule_meter,
+        })
     }
 
     /// The dependencies of the function with this logical id.
@@ -465,6 +363,48 @@ impl FunctionDeps {
     }
 }
 
+/// A function's uploads bucket: its S3 client pointed at the local engine and, where the engine
+/// is the embedded one, signing with the function's own key (so the engine judges its presigned
+/// URLs by the function's policy).
+fn function_files(
+    function: &crate::template::Function,
+    options: &Options,
+    sdk: &SdkConfig,
+    s3_endpoint: Option<&str>,
+    signers: Option<&crate::s3::Signers>,
+    resources: &Resources,
+) -> keel::files::Files {
+    let mut s3 = aws_sdk_s3::config::Builder::from(sdk).interceptor(keel::telemetry::CallTimer);
+    if let Some(endpoint) = s3_endpoint {
+        s3 = s3.endpoint_url(endpoint).force_path_style(true);
+    }
+    if let Some(signers) = signers.filter(|_| options.backend == Backend::Local) {
+        signers.register(
+            &function.logical_id,
+            function.policy.clone(),
+            &options.access_log,
+            resources,
+        );
+        s3 = s3.credentials_provider(aws_sdk_s3::config::Credentials::new(
+            &function.logical_id,
+            crate::engines::LOCAL_SECRET_KEY,
+            None,
+            None,
+            "keel-local-function",
+        ));
+    }
+    keel::files::Files::new(aws_sdk_s3::Client::from_conf(s3.build()), &options.bucket)
+}
+
+/// A function's DynamoDB client: timed, and metered when `meter` is given.
+fn dynamodb_client(sdk: &SdkConfig, meter: Option<&crate::meter::Meter>) -> aws_sdk_dynamodb::Client {
+    let mut config = aws_sdk_dynamodb::config::Builder::from(sdk).interceptor(keel::telemetry::CallTimer);
+    if let Some(meter) = meter {
+        config = config.interceptor(meter.clone());
+    }
+    aws_sdk_dynamodb::Client::from_conf(config.build())
+}
+
 /// What the bucket does in the background in AWS: Object Created events to the finaliser (and
 /// its failures to the dead letters), and the lifecycle's expiry.
 fn start_bucket_work(
@@ -486,7 +426,7 @@ fn start_bucket_work(
         ));
     }
     if let Some(s3) = storage.s3.clone() {
-        tokio::spawn(apply_lifecycle(
+        tokio::spawn(crate::bucket_events::apply_lifecycle(
             s3,
             options.bucket.clone(),
             template.bucket.expiry.clone(),
@@ -546,6 +486,8 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
     };
     let dead_letters = crate::dead_letters::DeadLetters::new(options.storage.dir());
     start_bucket_work(&mut storage, &options, &template, &replayer, &dead_letters);
+    let expiry = functions.event_function(&template, keel_functions::payments::EXPIRE)?;
+    crate::schedules::start(&template, |id| functions.of(id))?;
     let gateway = Arc::new(gateway);
     let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], options.port)))
         .await
@@ -564,6 +506,8 @@ pub async fn spawn(options: Options) -> anyhow::Result<App> {
         stream,
         replayer,
         dead_letters,
+        expiry,
+        schedule_meter: functions.schedule_meter.clone(),
         _engines: storage.engines,
     })
 }

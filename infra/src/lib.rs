@@ -11,6 +11,8 @@
 pub mod admin;
 /// Putting it together: [`app::spawn`] is what both the binary and the tests run.
 pub mod app;
+/// The bucket's background work: Object Created events to the finaliser, lifecycle expiry.
+pub mod bucket_events;
 /// The local engines' and clients' one set of credentials.
 pub mod credentials;
 /// Asynchronous records that failed every retry, parked for replay.
@@ -37,6 +39,8 @@ pub mod registry;
 pub mod router;
 /// The embedded S3 engine's bucket behaviour: events, response overrides, CORS, lifecycle.
 pub mod s3;
+/// Scheduled functions (the expiry sweep), run every period their template schedule names.
+pub mod schedules;
 /// The stream driver: runs the feed fan-out locally, as Lambda does in AWS.
 pub mod streams;
 /// `template.yaml` -> routes, CORS and table schema.

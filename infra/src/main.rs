@@ -42,6 +42,17 @@ struct Cli {
     /// Port of the embedded S3 engine (0 = any free port; fixed by --engines-only).
     #[arg(long, default_value_t = 0)]
     s3_port: u16,
+    /// Take payments through this Stripe-compatible API (e.g. localstripe's
+    /// http://127.0.0.1:8420) instead of the manual provider (an admin marks orders paid). The
+    /// key and webhook signing secrets come from STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRETS
+    /// (comma-separated); locally they default to sk_test_keel_local and whsec_keel_local.
+    /// STRIPE_API_URL sets it too.
+    #[arg(long)]
+    stripe_url: Option<String>,
+    /// How long an order waits for its money before it expires and its stock returns.
+    #[arg(long, default_value_t = keel::payments::DEFAULT_WINDOW.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=7 * 24 * 3600))]
+    payment_window_seconds: u64,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -147,12 +158,38 @@ async fn main() -> anyhow::Result<()> {
         meter: Default::default(),
         access_log: Default::default(),
         process_stream: true,
+        payments: payments(&cli)?,
     };
     if cli.engines_only {
         engines_only(&cli, options).await
     } else {
         serve(&cli, options).await
     }
+}
+
+/// The payment provider the flags choose: manual, or a Stripe-compatible API.
+fn payments(cli: &Cli) -> anyhow::Result<keel::payments::Payments> {
+    use keel::payments::stripe::{Stripe, StripeSecrets, Trust};
+    let window = std::time::Duration::from_secs(cli.payment_window_seconds);
+    let url = cli
+        .stripe_url
+        .clone()
+        .or_else(|| std::env::var("STRIPE_API_URL").ok().filter(|u| !u.is_empty()));
+    let Some(url) = &url else {
+        return Ok(keel::payments::Payments::manual(window));
+    };
+    let from_env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.to_owned());
+    let secrets = StripeSecrets {
+        secret_key: from_env("STRIPE_SECRET_KEY", "sk_test_keel_local"),
+        webhook_secrets: from_env("STRIPE_WEBHOOK_SECRETS", "whsec_keel_local")
+            .split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect(),
+    };
+    let stripe = Stripe::new(url, secrets, Trust::System)?;
+    tracing::info!(%url, "payments through a Stripe-compatible API; webhooks at /api/payments/webhook");
+    Ok(keel::payments::Payments::stripe(stripe, window))
 }
 
 /// `keel-local admin grant|revoke`: sets a user's role and exits.
@@ -202,6 +239,7 @@ async fn replay_failures(args: &OpsArgs) -> anyhow::Result<()> {
         meter: Default::default(),
         access_log: Default::default(),
         process_stream: false,
+        payments: keel::payments::Payments::manual(keel::payments::DEFAULT_WINDOW),
     };
     let app = keel_local::spawn(options).await?;
     let outcome = app.replay_failures().await?;

@@ -3,7 +3,9 @@
 //! own endpoint.
 
 use keel::config::Needs;
-use keel_functions::{Endpoint, articles, comments, orders, products, profiles, streams, uploads, users};
+use keel_functions::{
+    Endpoint, articles, comments, orders, payments, products, profiles, streams, uploads, users,
+};
 
 macro_rules! registry {
     ($($module:ident :: $name:ident),* $(,)?) => {
@@ -48,6 +50,8 @@ registry![
     orders::CANCEL,
     orders::FULFIL,
     orders::ADMIN_LIST,
+    payments::WEBHOOK,
+    payments::MARK_PAID,
     uploads::CREATE,
     uploads::LIST,
     uploads::GET,
@@ -78,6 +82,11 @@ pub const EVENT_FUNCTIONS: &[EventFunction] = &[
         binary: uploads::FINALISE,
         needs: uploads::FINALISE_NEEDS,
         main: "keel_functions::uploads::serve_finalise()",
+    },
+    EventFunction {
+        binary: payments::EXPIRE,
+        needs: payments::EXPIRE_NEEDS,
+        main: "keel_functions::payments::serve_expiry()",
     },
 ];
 

@@ -36,6 +36,7 @@ async fn the_admin_command_changes_a_role_while_the_server_runs_on_the_same_fold
         meter: Default::default(),
         access_log: Default::default(),
         process_stream: true,
+        payments: keel::payments::Payments::manual(keel::payments::DEFAULT_WINDOW),
     })
     .await
     .expect("the server starts");

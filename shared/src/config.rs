@@ -6,6 +6,7 @@ use aws_config::SdkConfig;
 use crate::auth::{DEFAULT_TOKEN_TTL, Session, SessionCache, TokenKeys};
 use crate::error::ApiError;
 use crate::files::Files;
+use crate::payments::Payments;
 use crate::store::Store;
 
 /// What a function's cold start loads beyond the table. Each function declares it, so a
@@ -21,12 +22,25 @@ pub enum Needs {
     TableAndBucket,
     /// The table, the token keys and the uploads bucket (the upload routes).
     TableTokensAndBucket,
+    /// The table, the token keys and the payment provider (placing and cancelling orders).
+    TableTokensAndPayments,
+    /// The table and the payment provider, no tokens (the gateway's webhook, the expiry sweep).
+    TableAndPayments,
 }
 
 impl Needs {
     /// True when the cold start must load the token keys.
     pub fn tokens(self) -> bool {
-        matches!(self, Needs::TableAndTokens | Needs::TableTokensAndBucket)
+        matches!(
+            self,
+            Needs::TableAndTokens | Needs::TableTokensAndBucket | Needs::TableTokensAndPayments
+        )
+    }
+
+    /// True when the function takes or gives back money: it reads the payment settings
+    /// (`PAYMENT_PROVIDER`, …) and, for Stripe, its secrets.
+    pub fn payments(self) -> bool {
+        matches!(self, Needs::TableTokensAndPayments | Needs::TableAndPayments)
     }
 
     /// True when the function uses the uploads bucket (`BUCKET_NAME`).
@@ -44,6 +58,7 @@ pub struct Deps {
     /// Users' session epochs, remembered for a few seconds.
     pub sessions: std::sync::Arc<SessionCache>,
     files: Option<Files>,
+    payments: Option<Payments>,
 }
 
 /// Attempts per AWS call (the first and two retries, with the SDK's jittered backoff).
@@ -92,11 +107,22 @@ impl Deps {
         sdk: &SdkConfig,
     ) -> anyhow::Result<Self> {
         let table = var("TABLE_NAME").context("environment variable TABLE_NAME is not set")?;
-        let tokens = if needs.tokens() {
-            Some(load_token_keys(&var, sdk).await?)
-        } else {
-            None
-        };
+        // Both secrets at once: a function that needs both waits for one round trip, not two.
+        let (tokens, payments) = tokio::join!(
+            async {
+                match needs.tokens() {
+                    true => load_token_keys(&var, sdk).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+            async {
+                match needs.payments() {
+                    true => load_payments(&var, sdk).await.map(Some),
+                    false => Ok(None),
+                }
+            },
+        );
+        let (tokens, payments) = (tokens?, payments?);
         let files = if needs.bucket() {
             let bucket = var("BUCKET_NAME").context("environment variable BUCKET_NAME is not set")?;
             let config = aws_sdk_s3::config::Builder::from(sdk)
@@ -118,6 +144,7 @@ impl Deps {
             tokens,
             sessions: Default::default(),
             files,
+            payments,
         })
     }
 
@@ -128,6 +155,7 @@ impl Deps {
             tokens: Some(tokens),
             sessions: Default::default(),
             files: None,
+            payments: None,
         }
     }
 
@@ -139,7 +167,23 @@ impl Deps {
             tokens,
             sessions: Default::default(),
             files,
+            payments: None,
         }
+    }
+
+    /// These dependencies with the payment provider (the local server's, for the functions
+    /// that declared it).
+    pub fn with_payments(self, payments: Option<Payments>) -> Self {
+        Self { payments, ..self }
+    }
+
+    /// The payment provider; like [`Deps::tokens`], only for functions that declared it.
+    pub fn payments(&self) -> Result<&Payments, ApiError> {
+        self.payments.as_ref().ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "BUG: this function takes payments but did not declare it in Needs"
+            ))
+        })
     }
 
     /// The uploads bucket; like [`Deps::tokens`], only for functions that declared it.
@@ -266,7 +310,7 @@ async fn load_token_keys(
     sdk: &SdkConfig,
 ) -> anyhow::Result<TokenKeys> {
     let secret = match var("JWT_SECRET_ARN") {
-        Some(arn) => fetch_secret(sdk, &arn).await?,
+        Some(arn) => fetch_secret(sdk, &arn, "the JWT secret").await?,
         None => var("JWT_SECRET")
             .context("set JWT_SECRET_ARN (deployed) or JWT_SECRET (local)")?
             .into_bytes(),
@@ -282,20 +326,76 @@ async fn load_token_keys(
     TokenKeys::new(&secret, ttl)
 }
 
+/// The payment settings, read at cold start by the functions that take or give back money:
+///
+/// - `PAYMENT_PROVIDER`: `manual` (default: an admin marks orders paid) or `stripe`;
+/// - `ORDER_PAYMENT_WINDOW_SECONDS` (optional): how long an order waits for its money, default
+///   1,800 (30 minutes);
+/// - for Stripe: `STRIPE_SECRET_ARN`, a Secrets Manager secret holding
+///   `{"secretKey": "sk_…", "webhookSecrets": ["whsec_…"]}` (what the template wires), or
+///   `STRIPE_SECRET_KEY` and `STRIPE_WEBHOOK_SECRETS` (comma-separated) themselves (local
+///   runs); `STRIPE_API_URL` (optional, default Stripe's); `STRIPE_TRUST=system` to trust the
+///   system's root certificates instead of the compiled-in DigiCert ones.
+async fn load_payments(var: &impl Fn(&str) -> Option<String>, sdk: &SdkConfig) -> anyhow::Result<Payments> {
+    use crate::payments::stripe::{DEFAULT_API_URL, Stripe, StripeSecrets, Trust};
+    let window = match var("ORDER_PAYMENT_WINDOW_SECONDS") {
+        Some(raw) => raw
+            .parse::<u64>()
+            .ok()
+            .filter(|s| crate::payments::WINDOW_RANGE.contains(s))
+            .map(Duration::from_secs)
+            .with_context(|| {
+                format!(
+                    "ORDER_PAYMENT_WINDOW_SECONDS must be whole seconds in {:?}",
+                    crate::payments::WINDOW_RANGE
+                )
+            })?,
+        None => crate::payments::DEFAULT_WINDOW,
+    };
+    let provider = var("PAYMENT_PROVIDER").unwrap_or_else(|| "manual".into());
+    match crate::domain::PaymentProvider::parse(&provider) {
+        Some(crate::domain::PaymentProvider::Manual) => Ok(Payments::manual(window)),
+        Some(crate::domain::PaymentProvider::Stripe) => {
+            let secrets: StripeSecrets = match var("STRIPE_SECRET_ARN") {
+                Some(arn) => serde_json::from_slice(&fetch_secret(sdk, &arn, "the Stripe secret").await?)
+                    .context("the Stripe secret must be {\"secretKey\": …, \"webhookSecrets\": [...]}")?,
+                None => StripeSecrets {
+                    secret_key: var("STRIPE_SECRET_KEY")
+                        .context("set STRIPE_SECRET_ARN (deployed) or STRIPE_SECRET_KEY (local)")?,
+                    webhook_secrets: var("STRIPE_WEBHOOK_SECRETS")
+                        .unwrap_or_default()
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                },
+            };
+            let trust = match var("STRIPE_TRUST").as_deref() {
+                Some("system") => Trust::System,
+                _ => Trust::StripeRoots,
+            };
+            let api = var("STRIPE_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into());
+            Ok(Payments::stripe(Stripe::new(&api, secrets, trust)?, window))
+        }
+        None => anyhow::bail!("PAYMENT_PROVIDER must be manual or stripe, not {provider:?}"),
+    }
+}
+
 /// Reads the signing key at cold start. The value is never logged; only its ARN is in the
 /// function's configuration.
-async fn fetch_secret(sdk: &SdkConfig, arn: &str) -> anyhow::Result<Vec<u8>> {
+async fn fetch_secret(sdk: &SdkConfig, arn: &str, what: &str) -> anyhow::Result<Vec<u8>> {
     let client = aws_sdk_secretsmanager::Client::new(sdk);
     let output = client
         .get_secret_value()
         .secret_id(arn)
         .send()
         .await
-        .context("reading the JWT secret from Secrets Manager")?;
+        .with_context(|| format!("reading {what} from Secrets Manager"))?;
     output
         .secret_string
         .map(String::into_bytes)
-        .context("the JWT secret has no string value")
+        .with_context(|| format!("{what} has no string value"))
 }
 
 #[cfg(test)]

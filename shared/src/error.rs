@@ -82,6 +82,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::payments::GatewayError> for ApiError {
+    /// An unreachable or failing gateway is worth a retry (503); a refusal is Keel's problem
+    /// (its configuration or a bug), never the client's (500, logged).
+    fn from(error: crate::payments::GatewayError) -> Self {
+        match error {
+            crate::payments::GatewayError::Unavailable(cause) => ApiError::ServiceUnavailable(cause),
+            refused @ crate::payments::GatewayError::Refused { .. } => ApiError::Internal(refused.into()),
+        }
+    }
+}
+
 fn field_errors(pairs: Vec<(String, String)>) -> FieldErrors {
     let mut errors = FieldErrors::default();
     for (field, message) in pairs {

@@ -25,6 +25,9 @@ pub mod http;
 /// Checking uploaded files: real type, declared size, and for images a metadata-free re-encode
 /// and a thumbnail, under decode limits.
 pub mod media;
+/// Taking the money: the payment provider (manual or Stripe), Stripe's API and its webhook
+/// signatures. Handlers call it beside the store.
+pub mod payments;
 /// DynamoDB access, one module per aggregate. Item <-> entity mapping lives only here, and each
 /// access pattern is documented next to the code that serves it (and in `docs/access-patterns.md`).
 pub mod store;

@@ -35,6 +35,22 @@ pub enum Metric {
     OrderRefused,
     /// An order cancelled by its owner.
     OrderCancelled,
+    /// An order paid (webhook or admin).
+    OrderPaid,
+    /// An order expired unpaid (its stock returned).
+    OrderExpired,
+    /// A payment refunded (cancelled after paying, or paid after expiry).
+    PaymentRefunded,
+    /// A payment attempt the gateway reported failed (the order stays payable).
+    PaymentFailed,
+    /// A gateway event refused: amount, currency or payment not the order's. Alarmed: an
+    /// operator looks at every one (docs/payments.md).
+    PaymentRefused,
+    /// A webhook refused for its signature (forged, stale or misconfigured secret).
+    WebhookRejected,
+    /// A gateway call that failed after the order changed (cancelling an expired order's
+    /// payment): logged, and harmless (a late payment is refunded by its webhook).
+    GatewayCallFailed,
     /// An upload checked and ready.
     UploadAccepted,
     /// An upload rejected by the check.
@@ -56,6 +72,13 @@ impl Metric {
             Metric::OrderPlaced => "OrderPlaced",
             Metric::OrderRefused => "OrderRefused",
             Metric::OrderCancelled => "OrderCancelled",
+            Metric::OrderPaid => "OrderPaid",
+            Metric::OrderExpired => "OrderExpired",
+            Metric::PaymentRefunded => "PaymentRefunded",
+            Metric::PaymentFailed => "PaymentFailed",
+            Metric::PaymentRefused => "PaymentRefused",
+            Metric::WebhookRejected => "WebhookRejected",
+            Metric::GatewayCallFailed => "GatewayCallFailed",
             Metric::UploadAccepted => "UploadAccepted",
             Metric::UploadRejected => "UploadRejected",
             Metric::StreamRecordsProcessed => "StreamRecordsProcessed",

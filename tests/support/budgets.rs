@@ -40,6 +40,7 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("POST /api/orders (replay)", 1),
     ("GET /api/orders", 1),
     ("GET /api/orders/{id}", 1),
+    ("POST /api/orders/{id}/mark-paid", 2),
     ("POST /api/orders/{id}/fulfil", 2),
     ("GET /api/admin/orders", 2),
     ("POST /api/orders/{id}/cancel", 3),
@@ -52,6 +53,22 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("POST /api/uploads/{id}/complete", 1),
     ("DELETE /api/uploads/{id}", 3),
     ("POST /api/user/logout", 1),
+];
+
+/// The budgets of the routes and the sweep that talk to a payment gateway, measured against
+/// localstripe by [`measure_payments`] (the gateway's own calls are not DynamoDB's; they are
+/// listed in `docs/request-budgets.md`).
+pub const PAYMENT_BUDGETS: &[(&str, usize)] = &[
+    // Claim, products, the transaction, then the gateway's payment attached to the order.
+    ("POST /api/orders (gateway)", 4),
+    // Claim, then the order as it is now (its payment, created now if the first try could not).
+    ("POST /api/orders (gateway, replay)", 2),
+    // The order, then the event record and the order's change in one transaction.
+    ("POST /api/payments/webhook", 2),
+    // The order, its products, the transaction, then the refund recorded.
+    ("POST /api/orders/{id}/cancel (paid: refunded)", 4),
+    // The due orders (one query), then per due order its products and its transaction.
+    ("expire-orders (one due order)", 3),
 ];
 
 /// An endpoint's calls split into (session checks, the calls its budget charges). A session
@@ -293,6 +310,10 @@ async fn measure_shop(
         .await;
     measured.push(("GET /api/orders/{id}", calls));
     let (_, calls) = app
+        .metered(app.send("POST", &format!("/orders/{order}/mark-paid"), None, Some(&admin)))
+        .await;
+    measured.push(("POST /api/orders/{id}/mark-paid", calls));
+    let (_, calls) = app
         .metered(app.send("POST", &format!("/orders/{order}/fulfil"), None, Some(&admin)))
         .await;
     measured.push(("POST /api/orders/{id}/fulfil", calls));
@@ -312,4 +333,71 @@ async fn measure_shop(
         .metered(app.send("DELETE", &product, None, Some(&admin)))
         .await;
     measured.push(("DELETE /api/products/{id}", calls));
+}
+
+/// Runs every payment route and the expiry sweep once against `stripe` (an app made by
+/// [`crate::spawn_app_paying_with`] with a short payment window) and answers (what, calls).
+pub async fn measure_payments(
+    app: &TestApp,
+    stripe: &crate::stripe::LocalStripe,
+) -> Vec<(&'static str, Vec<keel_local::meter::Call>)> {
+    use crate::stripe::{CARD_OK, WEBHOOK_SECRET, succeeded_event, unix_now};
+    let mut measured = Vec::new();
+    let (_, admin) = app.admin().await;
+    let (_, shopper) = app.registered_user().await;
+    let product = app.product(&admin, "Budgeted lamp", "lighting", 4_500, 10).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let (reply, calls) = app.metered(app.order(&shopper, &key, &[(&product, 1)])).await;
+    assert_eq!(reply.status, 201, "{:?}", reply.body);
+    measured.push(("POST /api/orders (gateway)", calls));
+    let (replayed, calls) = app.metered(app.order(&shopper, &key, &[(&product, 1)])).await;
+    assert_eq!(replayed.body["order"]["payment"], reply.body["order"]["payment"]);
+    measured.push(("POST /api/orders (gateway, replay)", calls));
+    let order = reply.body["order"]["id"].as_str().unwrap().to_owned();
+    let intent = intent_of(&reply.body["order"]);
+    let event = succeeded_event(&intent, &order, 4_500, "eur");
+    let (paid, calls) = app.metered(app.webhook(&event, WEBHOOK_SECRET, unix_now())).await;
+    assert_eq!(paid.body["outcome"], "paid", "{:?}", paid.body);
+    measured.push(("POST /api/payments/webhook", calls));
+    // Paid at the gateway too, so that it can be refunded there.
+    assert_eq!(stripe.pay(&intent, CARD_OK).await, 200);
+    let (cancelled, calls) = app
+        .metered(app.send("POST", &format!("/orders/{order}/cancel"), None, Some(&shopper)))
+        .await;
+    assert_eq!(
+        cancelled.body["order"]["payment"]["refund"], "refunded",
+        "{:?}",
+        cancelled.body
+    );
+    measured.push(("POST /api/orders/{id}/cancel (paid: refunded)", calls));
+    let due = app
+        .order(&shopper, &uuid::Uuid::new_v4().to_string(), &[(&product, 1)])
+        .await;
+    assert_eq!(due.status, 201);
+    wait_until_due(&due.body["order"]).await;
+    let mark = app.app.schedule_meter.mark();
+    let swept = app.app.expire_due_orders().await.expect("the sweep runs");
+    assert_eq!(swept.expired, 1, "{swept:?}");
+    measured.push((
+        "expire-orders (one due order)",
+        app.app.schedule_meter.calls_since(mark),
+    ));
+    measured
+}
+
+/// Sleeps until `order`'s payment window has closed.
+pub async fn wait_until_due(order: &serde_json::Value) {
+    let expires_at = order["expiresAt"].as_str().expect("an expiry").to_owned();
+    while keel::domain::now_timestamp() <= expires_at {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The gateway payment id of an order as the API shows it: its client secret's prefix
+/// (`pi_…_secret_…`).
+pub fn intent_of(order: &serde_json::Value) -> String {
+    let secret = order["payment"]["clientSecret"]
+        .as_str()
+        .expect("a client secret");
+    secret.split("_secret_").next().expect("an intent id").to_owned()
 }

@@ -9,6 +9,8 @@
 pub mod budgets;
 /// Secrets Manager on loopback, for cold-start tests.
 pub mod moto;
+/// localstripe, a Stripe-compatible API, on loopback.
+pub mod stripe;
 /// Announcing and sending uploads.
 pub mod uploads;
 
@@ -89,6 +91,7 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
         meter: Default::default(),
         access_log: Default::default(),
         process_stream: true,
+        payments: keel::payments::Payments::manual(keel::payments::DEFAULT_WINDOW),
     }
 }
 
@@ -102,6 +105,39 @@ pub async fn spawn_app() -> TestApp {
         meter,
         ..TestApp::new(app, dir)
     }
+}
+
+/// Payments through `stripe` with the suite's keys, orders waiting `window` for their money.
+pub fn stripe_payments(
+    stripe: &stripe::LocalStripe,
+    window: std::time::Duration,
+) -> keel::payments::Payments {
+    let secrets = keel::payments::stripe::StripeSecrets {
+        secret_key: stripe::SECRET_KEY.into(),
+        webhook_secrets: vec![stripe::WEBHOOK_SECRET.into()],
+    };
+    let client =
+        keel::payments::stripe::Stripe::new(&stripe.url, secrets, keel::payments::stripe::Trust::System)
+            .expect("the Stripe client builds");
+    keel::payments::Payments::stripe(client, window)
+}
+
+/// Starts the API taking payments through `stripe` (its webhooks delivered to this API), with
+/// orders waiting `window` for their money.
+pub async fn spawn_app_paying_with(stripe: &stripe::LocalStripe, window: std::time::Duration) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut options = test_options(dir.path(), false);
+    options.payments = stripe_payments(stripe, window);
+    let meter = options.meter.clone();
+    let app = keel_local::spawn(options).await.expect("local API starts");
+    let app = TestApp {
+        meter,
+        ..TestApp::new(app, dir)
+    };
+    stripe
+        .deliver_webhooks_to(&format!("{}/payments/webhook", app.api))
+        .await;
+    app
 }
 
 impl TestApp {
@@ -335,6 +371,43 @@ impl TestApp {
             Some(json!({"order": {"lines": lines}})),
             Some(token),
             &[("idempotency-key", key)],
+        )
+        .await
+    }
+
+    /// `POST /api/orders/{id}/mark-paid` as `admin`.
+    pub async fn mark_paid(&self, admin: &str, order: &str) -> Reply {
+        self.send("POST", &format!("/orders/{order}/mark-paid"), None, Some(admin))
+            .await
+    }
+
+    /// `GET /api/orders/{id}` as `token`, until `done` holds of the order (10 s at most, as a
+    /// front end polls while the gateway's webhook arrives). Answers the order as last read.
+    pub async fn order_until(&self, token: &str, order: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let started = std::time::Instant::now();
+        loop {
+            let reply = self
+                .send("GET", &format!("/orders/{order}"), None, Some(token))
+                .await;
+            assert_eq!(reply.status, 200, "{:?}", reply.body);
+            let order = reply.body["order"].clone();
+            if done(&order) || started.elapsed() > std::time::Duration::from_secs(10) {
+                return order;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `POST /api/payments/webhook` with `event` signed by `secret` at `timestamp`, as the
+    /// gateway sends it.
+    pub async fn webhook(&self, event: &Value, secret: &str, timestamp: i64) -> Reply {
+        let payload = event.to_string();
+        let signature = keel::payments::webhook::sign(payload.as_bytes(), secret, timestamp);
+        self.send_raw(
+            self.request(reqwest::Method::POST, "/payments/webhook")
+                .header("content-type", "application/json; charset=utf-8")
+                .header("stripe-signature", signature)
+                .body(payload),
         )
         .await
     }

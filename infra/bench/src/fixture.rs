@@ -19,6 +19,8 @@ use crate::proxy::CountingProxy;
 /// Enough throwaway articles, comments, products, orders and uploads for every round of
 /// deletes, archives, cancels and fulfilments.
 const THROWAWAY: usize = 24;
+/// The webhook signing secret the bench's Stripe secret holds.
+const BENCH_WEBHOOK_SECRET: &str = "whsec_keel_bench";
 
 /// The running API, its data, and what a function needs to reach it.
 pub struct Fixture {
@@ -30,6 +32,8 @@ pub struct Fixture {
     table: String,
     secret: String,
     secret_arn: String,
+    /// The Stripe keys in Secrets Manager, as the template's StripeSecret holds them filled in.
+    stripe_secret_arn: String,
     /// A user who writes.
     pub author: NewUser,
     /// The author's token.
@@ -49,9 +53,12 @@ pub struct Fixture {
     throwaway_products: Vec<String>,
     /// The reader's order that stays.
     order: String,
-    /// The reader's orders, one per round to cancel and one to fulfil.
+    /// The reader's orders, one per round to cancel, one to fulfil (paid), one to mark paid and
+    /// one the gateway's webhook pays.
     cancellable_orders: Vec<String>,
     fulfillable_orders: Vec<String>,
+    markable_orders: Vec<String>,
+    payable_orders: Vec<String>,
     /// The reader's finalised photo that stays.
     upload: String,
     throwaway_uploads: Vec<String>,
@@ -102,6 +109,16 @@ impl Fixture {
             .secret_string(&secret)
             .send()
             .await?;
+        let stripe_secret =
+            serde_json::json!({"secretKey": "sk_test_bench", "webhookSecrets": [BENCH_WEBHOOK_SECRET]});
+        let stripe_secret_arn = aws_sdk_secretsmanager_client(&sdk)
+            .create_secret()
+            .name("keel-bench-stripe")
+            .secret_string(stripe_secret.to_string())
+            .send()
+            .await?
+            .arn
+            .unwrap_or_default();
         let secrets_upstream: SocketAddr = moto.endpoint.trim_start_matches("http://").parse()?;
         let secret_arn = created.arn.unwrap_or_default();
         let proxies = vec![
@@ -149,6 +166,8 @@ impl Fixture {
         let mut throwaway_products = Vec::new();
         let mut cancellable_orders = Vec::new();
         let mut fulfillable_orders = Vec::new();
+        let mut markable_orders = Vec::new();
+        let mut payable_orders = Vec::new();
         let mut throwaway_uploads = Vec::new();
         let mut leaving_tokens = Vec::new();
         let photo = keel_tests::uploads::png(16, 16);
@@ -171,7 +190,14 @@ impl Fixture {
                     .await,
             );
             cancellable_orders.push(place(format!("bench-cancel-{i}")).await?);
-            fulfillable_orders.push(place(format!("bench-fulfil-{i}")).await?);
+            let paid = place(format!("bench-fulfil-{i}")).await?;
+            anyhow::ensure!(
+                app.mark_paid(&admin_token, &paid).await.status == 200,
+                "marking an order paid"
+            );
+            fulfillable_orders.push(paid);
+            markable_orders.push(place(format!("bench-mark-{i}")).await?);
+            payable_orders.push(place(format!("bench-pay-{i}")).await?);
             throwaway_uploads.push(
                 keel_tests::uploads::upload(&app, &reader_token, "t.png", "image/png", &photo, "avatar")
                     .await,
@@ -212,6 +238,7 @@ impl Fixture {
             table,
             secret,
             secret_arn,
+            stripe_secret_arn,
             author,
             author_token,
             reader_token,
@@ -225,6 +252,8 @@ impl Fixture {
             order,
             cancellable_orders,
             fulfillable_orders,
+            markable_orders,
+            payable_orders,
             upload,
             throwaway_uploads,
             bucket,
@@ -258,12 +287,29 @@ impl Fixture {
             Some(function) => function.resolved_environment(&[
                 ("Table", &self.table),
                 ("JwtSecret", &self.secret_arn),
+                ("StripeSecret", &self.stripe_secret_arn),
+                // Placing and cancelling would call Stripe, which is not here: the manual
+                // provider, except for the webhook, which verifies a signed event under the
+                // secret its cold start reads (and calls Stripe only to refund).
+                (
+                    "PaymentProvider",
+                    if binary == "payment-webhook" {
+                        "stripe"
+                    } else {
+                        "manual"
+                    },
+                ),
+                ("OrderPaymentWindowSeconds", "1800"),
                 ("Bucket", &self.bucket),
             ])?,
             None => BTreeMap::new(),
         };
         if !secret_from_arn && env.remove("JWT_SECRET_ARN").is_some() {
             env.insert("JWT_SECRET".into(), self.secret.clone());
+        }
+        if !secret_from_arn && env.remove("STRIPE_SECRET_ARN").is_some() && binary == "payment-webhook" {
+            env.insert("STRIPE_SECRET_KEY".into(), "sk_test_bench".into());
+            env.insert("STRIPE_WEBHOOK_SECRETS".into(), BENCH_WEBHOOK_SECRET.into());
         }
         for (name, value) in [
             ("AWS_LAMBDA_FUNCTION_NAME", binary),
@@ -331,6 +377,16 @@ impl Fixture {
             let key = format!("{}{}", keel::files::INCOMING_PREFIX, self.upload);
             return Ok(keel_local::app::object_created_event(&self.bucket, &key, 100));
         }
+        if binary == keel_functions::payments::EXPIRE {
+            // The schedule's event: nothing is due (every window is 30 minutes), so the sweep
+            // reads the due orders' index once and finds none.
+            return Ok(json!({
+                "version": "0", "id": uuid::Uuid::new_v4().to_string(),
+                "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": "000000000000", "time": keel::domain::now_timestamp(),
+                "region": keel_local::engines::LOCAL_REGION, "resources": [], "detail": {},
+            }));
+        }
         let route_binary = if binary == "hello" { "list-tags" } else { binary };
         let route = self.route(route_binary)?;
         let unique = uuid::Uuid::new_v4().simple().to_string();
@@ -343,6 +399,7 @@ impl Fixture {
             }
             "cancel-order" => self.cancellable_orders[throwaway].clone(),
             "fulfil-order" => self.fulfillable_orders[throwaway].clone(),
+            "mark-paid" => self.markable_orders[throwaway].clone(),
             "get-order" => self.order.clone(),
             "delete-upload" => self.throwaway_uploads[throwaway].clone(),
             _ => self.upload.clone(),
@@ -400,8 +457,27 @@ impl Fixture {
                 Some(&self.admin_token),
                 json!({"stock": {"delta": 1, "reason": "bench"}}),
             ),
-            "archive-product" | "stock-history" | "fulfil-order" | "list-all-orders" => {
+            "archive-product" | "stock-history" | "fulfil-order" | "list-all-orders" | "mark-paid" => {
                 (Some(&self.admin_token), Value::Null)
+            }
+            "payment-webhook" => {
+                // Stripe's event that the round's order was paid, signed now.
+                let order = &self.payable_orders[throwaway];
+                let event = json!({
+                    "id": format!("evt_bench_{unique}"), "type": "payment_intent.succeeded",
+                    "data": {"object": {"id": format!("pi_bench_{throwaway}"), "amount": 1_999,
+                        "currency": "eur", "metadata": {"order_id": order}}},
+                });
+                let now = i64::try_from(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)?
+                        .as_secs(),
+                )?;
+                headers.push((
+                    "stripe-signature",
+                    keel::payments::webhook::sign(event.to_string().as_bytes(), BENCH_WEBHOOK_SECRET, now),
+                ));
+                (None, event)
             }
             "place-order" => {
                 headers.push(("idempotency-key", unique.clone()));

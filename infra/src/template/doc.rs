@@ -346,6 +346,7 @@ impl Reader<'_> {
         let mut routes = Vec::new();
         let mut event_sources = Vec::new();
         let mut stream_source = None;
+        let mut schedule = None;
         // An asynchronous invocation's retries after a function error: Lambda's default is 2.
         let async_retries = doc.event_invoke_config["MaximumRetryAttempts"]
             .as_u64()
@@ -369,6 +370,17 @@ impl Reader<'_> {
                     continue;
                 }
                 "DynamoDB" => stream_source = Some(stream_source_of(&id, name, event.properties)?),
+                "ScheduleV2" | "Schedule" => {
+                    // SAM names it `Schedule` on a Schedule event, `ScheduleExpression` on ScheduleV2.
+                    let expression = event.properties["Schedule"]
+                        .as_str()
+                        .or_else(|| event.properties["ScheduleExpression"].as_str())
+                        .with_context(|| {
+                            format!("{id}: schedule event {name:?} needs a ScheduleExpression")
+                        })?;
+                    schedule =
+                        Some(rate_of(expression).with_context(|| format!("{id}: schedule event {name:?}"))?);
+                }
                 _ => {}
             }
             event_sources.push(event.kind);
@@ -383,6 +395,7 @@ impl Reader<'_> {
             environment,
             event_sources,
             stream_source,
+            schedule,
             async_retries,
         };
         Ok((function, routes))
@@ -426,6 +439,30 @@ impl Reader<'_> {
             event_bridge,
         })
     }
+}
+
+/// A schedule's `rate(N minute|minutes|hour|hours|day|days)` as a period. Cron expressions are
+/// not run locally, so they are refused rather than ignored.
+fn rate_of(expression: &str) -> anyhow::Result<std::time::Duration> {
+    let inner = expression
+        .strip_prefix("rate(")
+        .and_then(|e| e.strip_suffix(')'))
+        .with_context(|| format!("{expression:?} is not rate(...), the only form keel-local runs"))?;
+    let (count, unit) = inner
+        .trim()
+        .split_once(' ')
+        .with_context(|| format!("{expression:?} has no unit"))?;
+    let count: u64 = count
+        .parse()
+        .with_context(|| format!("{expression:?}: not a whole number"))?;
+    let unit = match unit.trim() {
+        "minute" | "minutes" => 60,
+        "hour" | "hours" => 3600,
+        "day" | "days" => 86_400,
+        other => bail!("{expression:?}: unknown unit {other:?}"),
+    };
+    anyhow::ensure!(count > 0, "{expression:?}: a rate must be at least 1");
+    Ok(std::time::Duration::from_secs(count * unit))
 }
 
 /// A `DynamoDB` event's stream settings, as Lambda's event source mapping applies them.

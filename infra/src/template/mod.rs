@@ -92,6 +92,9 @@ pub struct Function {
     pub event_sources: Vec<String>,
     /// Its `DynamoDB` (table stream) event source, if it has one.
     pub stream_source: Option<StreamSource>,
+    /// Its `ScheduleV2` (or `Schedule`) event's period: keel-local invokes it this often, as
+    /// EventBridge Scheduler does.
+    pub schedule: Option<std::time::Duration>,
     /// Its `EventInvokeConfig.MaximumRetryAttempts` (Lambda's default, 2, when absent): how
     /// often an asynchronous invocation (an EventBridge rule's) that failed is tried again
     /// before it goes to the function's on-failure destination. The rule's own `RetryPolicy`

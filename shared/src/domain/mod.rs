@@ -9,6 +9,7 @@ mod fields;
 mod ids;
 mod money;
 mod order;
+mod payment;
 mod product_query;
 mod role;
 mod upload;
@@ -29,6 +30,10 @@ pub use fields::FieldErrors;
 pub use ids::{ArticleId, OrderId, ProductId};
 pub use money::{Currency, Money};
 pub use order::{IdempotencyKey, Order, OrderLine, OrderLines, OrderStatus, PlacedLine};
+pub use payment::{
+    Decision, GatewayEventId, HistoryEntry, OrderPayment, PaymentEvent, PaymentProvider, Refund,
+    ReportedPayment, decide,
+};
 pub use product_query::{ProductQuery, ProductQueryParams, ProductSort, parse_limit};
 pub use role::Role;
 pub use upload::{
@@ -98,5 +103,16 @@ fn collect<T>(errors: &mut FieldErrors, result: Result<T, FieldErrors>) -> Optio
 
 /// Current time as RealWorld writes it: ISO 8601, UTC, milliseconds (`2026-11-21T12:19:36.511Z`).
 pub fn now_timestamp() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    timestamp_in(std::time::Duration::ZERO)
+}
+
+/// The time `from_now` ahead, written as [`now_timestamp`] writes it (so the two compare as
+/// text: same width, same zone).
+pub fn timestamp_in(from_now: std::time::Duration) -> String {
+    let now = chrono::Utc::now();
+    chrono::Duration::from_std(from_now)
+        .ok()
+        .and_then(|ahead| now.checked_add_signed(ahead))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{Currency, FieldErrors, OrderId, ProductId, UserId, collect, whole};
+use super::{Currency, FieldErrors, HistoryEntry, OrderId, OrderPayment, ProductId, UserId, collect, whole};
 
 /// One line of an order as asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,37 +119,63 @@ impl IdempotencyKey {
     }
 }
 
-/// An order's life: placed, then fulfilled or cancelled.
+/// An order's life: awaiting payment, then paid and fulfilled — or expired (never paid in
+/// time) or cancelled (by its owner, refunded if it was paid). Orders placed before payments
+/// existed are `placed`, and are fulfilled or cancelled as before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
-    /// Stock taken, awaiting fulfilment; the owner may cancel.
+    /// Stock held; waiting for the money until `expires_at`. The owner may cancel.
+    AwaitingPayment,
+    /// Paid; waiting to be shipped. The owner may cancel (the payment is refunded).
+    Paid,
+    /// Placed before payments existed: stock taken, fulfilled or cancelled like a paid order
+    /// (nothing to refund).
     Placed,
     /// Shipped.
     Fulfilled,
-    /// Cancelled by its owner; stock returned.
+    /// Cancelled by its owner; stock returned (and the payment refunded, if there was one).
     Cancelled,
+    /// Not paid in time; stock returned.
+    Expired,
 }
 
 impl OrderStatus {
     /// Every status, in the order of an order's life.
-    pub const ALL: [OrderStatus; 3] = [Self::Placed, Self::Fulfilled, Self::Cancelled];
+    pub const ALL: [OrderStatus; 6] = [
+        Self::AwaitingPayment,
+        Self::Paid,
+        Self::Placed,
+        Self::Fulfilled,
+        Self::Cancelled,
+        Self::Expired,
+    ];
 
     /// Parses a query value.
     pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
-        Self::ALL
-            .into_iter()
-            .find(|s| s.as_str() == raw)
-            .ok_or_else(|| FieldErrors::single("status", "must be placed, fulfilled or cancelled"))
+        Self::ALL.into_iter().find(|s| s.as_str() == raw).ok_or_else(|| {
+            FieldErrors::single(
+                "status",
+                "must be awaiting_payment, paid, placed, fulfilled, cancelled or expired",
+            )
+        })
     }
 
     /// As stored and shown.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::AwaitingPayment => "awaiting_payment",
+            Self::Paid => "paid",
             Self::Placed => "placed",
             Self::Fulfilled => "fulfilled",
             Self::Cancelled => "cancelled",
+            Self::Expired => "expired",
         }
+    }
+
+    /// True for the statuses an admin may ship: paid (and placed, from before payments).
+    pub fn shippable(self) -> bool {
+        matches!(self, Self::Paid | Self::Placed)
     }
 }
 
@@ -187,4 +213,10 @@ pub struct Order {
     pub created_at: String,
     /// ISO 8601 UTC.
     pub updated_at: String,
+    /// While awaiting payment: when it expires (ISO 8601 UTC).
+    pub expires_at: Option<String>,
+    /// Who takes the money, and what the gateway knows of it.
+    pub payment: OrderPayment,
+    /// Every step so far, oldest first (empty for orders from before payments).
+    pub history: Vec<HistoryEntry>,
 }

@@ -125,6 +125,7 @@ impl LedgerItem {
 pub(super) enum Cause<'a> {
     Order(&'a str),
     Cancel(&'a str),
+    Expire(&'a str),
     Admin(&'a UserId, &'a str),
 }
 
@@ -168,6 +169,7 @@ pub(super) fn stock_change(
     let (reason, order_id, admin_id) = match cause {
         Cause::Order(order) => ("order".to_owned(), Some(order.to_owned()), None),
         Cause::Cancel(order) => ("cancel".to_owned(), Some(order.to_owned()), None),
+        Cause::Expire(order) => ("expired".to_owned(), Some(order.to_owned()), None),
         Cause::Admin(admin, reason) => (reason.to_owned(), None, Some(admin.to_string())),
     };
     tx.put_new(&LedgerItem {

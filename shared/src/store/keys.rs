@@ -8,8 +8,8 @@ use std::net::IpAddr;
 
 use super::Key;
 use crate::domain::{
-    ArticleId, Category, Email, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, Tag, UploadId, UserId,
-    Username,
+    ArticleId, Category, Email, GatewayEventId, IdempotencyKey, OrderId, OrderStatus, ProductId, Slug, Tag,
+    UploadId, UserId, Username,
 };
 
 /// Sort key of a user record.
@@ -246,6 +246,27 @@ pub fn orders_of(user: &UserId) -> String {
 /// gsi2 partition of the orders in one status.
 pub fn orders_in(status: OrderStatus) -> String {
     format!("ORDERS#STATUS#{}", status.as_str())
+}
+
+/// gsi2 sort key of an order: while awaiting payment its expiry (so the due ones are a key
+/// range), otherwise its creation time; then the id.
+pub fn order_status_sk(at: &str, id: &str) -> String {
+    format!("{at}#{id}")
+}
+
+/// The upper bound of the awaiting-payment orders due at `now`: every sort key that starts
+/// with a time at or before it.
+pub fn due_before(now: &str) -> String {
+    format!("{now}#~")
+}
+
+/// Sort key of a processed gateway event.
+pub const PAYMENT_EVENT_SK: &str = "PAYMENT_EVENT";
+
+/// The key of a processed gateway event (`PAYMENT_EVENT#<id>`): its existence is what makes
+/// a redelivery a no-op.
+pub fn payment_event_key(id: &GatewayEventId) -> Key {
+    key(format!("PAYMENT_EVENT#{}", id.as_str()), PAYMENT_EVENT_SK)
 }
 
 /// Sort key of an upload record.

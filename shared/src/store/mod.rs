@@ -23,6 +23,7 @@ mod idempotency;
 mod index_list;
 /// Every key format of the table.
 pub mod keys;
+mod order_life;
 mod orders;
 mod profiles;
 /// The change stream: feed fan-out and post-delete clean-up.
@@ -42,6 +43,8 @@ use aws_sdk_dynamodb::types::TransactWriteItem;
 pub use article_lists::{ArticleList, ListFilter};
 pub use error::{StoreError, StoreResult};
 pub use idempotency::{Claim, ClaimTicket};
+pub use order_life::Applied;
+pub use orders::OrderTerms;
 pub use throttle::{
     EMAIL_DELAY_AFTER, LOGIN_WINDOW, LoginGate, MAX_EMAIL_DELAY, MAX_PAIR_FAILURES, MAX_SOURCE_FAILURES,
 };

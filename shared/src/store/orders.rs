@@ -12,43 +12,70 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{Cause, ProductItem, stock_change};
 use super::idempotency::ClaimTicket;
 use super::index_list::{Index, IndexList};
-use super::keys::{ORDER_PREFIX, ORDER_SK, order_key, orders_in, orders_of, product_key, product_pk};
+use super::keys::{
+    ORDER_PREFIX, ORDER_SK, order_key, order_status_sk, orders_in, orders_of, product_key, product_pk,
+};
 use super::tx::Tx;
-use super::{Detailed, Store, StoreError, StoreResult, TransactFailure, from_item, key_pair};
+use super::{Detailed, Store, StoreError, StoreResult, from_item, key_pair};
 use crate::domain::{
-    Currency, Cursor, Order, OrderId, OrderLines, OrderStatus, PlacedLine, ProductId, ProductStatus, UserId,
-    now_timestamp,
+    Currency, Cursor, HistoryEntry, Order, OrderId, OrderLines, OrderPayment, OrderStatus, PaymentProvider,
+    PlacedLine, ProductId, ProductStatus, Refund, UserId, now_timestamp, timestamp_in,
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct OrderItem {
-    pk: String,
-    sk: String,
-    id: String,
-    user_id: String,
-    status: OrderStatus,
-    lines: Vec<PlacedLine>,
-    currency: String,
-    total_amount: i64,
-    created_at: String,
-    updated_at: String,
+pub(super) struct OrderItem {
+    pub(super) pk: String,
+    pub(super) sk: String,
+    pub(super) id: String,
+    pub(super) user_id: String,
+    pub(super) status: OrderStatus,
+    pub(super) lines: Vec<PlacedLine>,
+    pub(super) currency: String,
+    pub(super) total_amount: i64,
+    pub(super) created_at: String,
+    pub(super) updated_at: String,
     gsi1pk: String,
     gsi1sk: String,
     gsi2pk: String,
     gsi2sk: String,
+    /// While awaiting payment: when it expires (ISO 8601; not `expires_at`, which is the
+    /// table's TTL attribute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) pay_by: Option<String>,
+    /// Absent on orders from before payments (manual, nothing to pay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) payment_provider: Option<PaymentProvider>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) payment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) client_secret: Option<String>,
+    /// `pending` or `done`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) refund_state: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) refund_id: Option<String>,
+    #[serde(default)]
+    pub(super) history: Vec<HistoryEntry>,
 }
 
+/// `refund_state` of a refund owed and not yet confirmed by the gateway.
+pub(super) const REFUND_PENDING: &str = "pending";
+/// `refund_state` of a refund the gateway confirmed.
+pub(super) const REFUND_DONE: &str = "done";
+
 impl OrderItem {
-    fn into_order(self) -> Order {
+    pub(super) fn into_order(self) -> Order {
+        let refund = match (self.refund_state.as_deref(), self.refund_id) {
+            (Some(REFUND_DONE), Some(id)) => Refund::Done(id),
+            (Some(REFUND_PENDING), _) => Refund::Pending,
+            _ => Refund::None,
+        };
         Order {
             id: OrderId::from_trusted(self.id),
             user_id: UserId::from_trusted(self.user_id),
@@ -58,12 +85,28 @@ impl OrderItem {
             total_amount: self.total_amount,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            expires_at: self
+                .pay_by
+                .filter(|_| self.status == OrderStatus::AwaitingPayment),
+            payment: OrderPayment {
+                provider: self.payment_provider.unwrap_or(PaymentProvider::Manual),
+                intent_id: self.payment_id,
+                client_secret: self.client_secret,
+                refund,
+            },
+            history: self.history,
         }
     }
 }
 
-/// How long cancelling retries while orders change its products: within the function's 10 s.
-const CANCEL_DEADLINE: Duration = Duration::from_secs(8);
+/// How a new order is to be paid for.
+#[derive(Debug, Clone, Copy)]
+pub struct OrderTerms {
+    /// Who takes the money.
+    pub provider: PaymentProvider,
+    /// How long the order holds its stock while it waits for the money.
+    pub window: Duration,
+}
 
 /// Where the idempotency record's update sits in an order's transaction (after the order).
 const CLAIM_INDEX: usize = 1;
@@ -78,8 +121,9 @@ const CONTENTION_DEADLINE: Duration = Duration::from_secs(8);
 
 impl Store {
     /// Places an order for `user` under the claimed key: reads the products, copies their
-    /// prices, and commits everything in one transaction. `render` makes the response body
-    /// recorded for replays.
+    /// prices, and commits everything in one transaction. The order awaits payment until
+    /// `terms.window` has passed (then the expiry sweep returns its stock). `render` makes the
+    /// response body recorded for replays.
     ///
     /// Access: `BatchGetItem` of the products (strongly consistent), then one
     /// `TransactWriteItems` of 2 + 2 per line items — 2 round trips. When another order changed
@@ -89,6 +133,7 @@ impl Store {
         &self,
         user: &UserId,
         lines: &OrderLines,
+        terms: OrderTerms,
         ticket: &ClaimTicket,
         render: &(dyn Fn(&Order) -> String + Send + Sync),
     ) -> StoreResult<(Order, String)> {
@@ -97,7 +142,8 @@ impl Store {
         let mut products = self.products_for(lines).await?;
         let mut read_at = tokio::time::Instant::now();
         for attempt in 0u32.. {
-            let (order, body, items) = self.order_attempt(&id, user, lines, &products, ticket, render)?;
+            let (order, body, items) =
+                self.order_attempt((&id, user, terms), lines, &products, ticket, render)?;
             match self.transact_detailed(items, false).await {
                 Ok(()) => return Ok((order.into_order(), body)),
                 Err(Detailed::Cancelled(reasons)) => {
@@ -146,8 +192,7 @@ impl Store {
     /// its recorded response and the transaction to commit.
     fn order_attempt(
         &self,
-        id: &OrderId,
-        user: &UserId,
+        (id, user, terms): (&OrderId, &UserId, OrderTerms),
         lines: &OrderLines,
         products: &[Option<ProductItem>],
         ticket: &ClaimTicket,
@@ -179,21 +224,33 @@ impl Store {
             .ok_or_else(too_large)?;
         let currency = products[0].currency.clone();
         let now = now_timestamp();
+        let pay_by = timestamp_in(terms.window);
         let order = OrderItem {
             pk: key_pair(&order_key(id)).0,
             sk: ORDER_SK.into(),
             id: id.to_string(),
             user_id: user.to_string(),
-            status: OrderStatus::Placed,
+            status: OrderStatus::AwaitingPayment,
             lines: placed,
             currency,
             total_amount: total,
             created_at: now.clone(),
             updated_at: now.clone(),
             gsi1pk: orders_of(user),
-            gsi1sk: format!("{now}#{id}"),
-            gsi2pk: orders_in(OrderStatus::Placed),
-            gsi2sk: format!("{now}#{id}"),
+            gsi1sk: order_status_sk(&now, id.as_str()),
+            gsi2pk: orders_in(OrderStatus::AwaitingPayment),
+            gsi2sk: order_status_sk(&pay_by, id.as_str()),
+            pay_by: Some(pay_by),
+            payment_provider: Some(terms.provider),
+            payment_id: None,
+            client_secret: None,
+            refund_state: None,
+            refund_id: None,
+            history: vec![HistoryEntry {
+                status: OrderStatus::AwaitingPayment,
+                note: "placed".into(),
+                at: now.clone(),
+            }],
         };
         let body = render(&order.clone().into_order());
         let mut tx = Tx::new(&self.table);
@@ -218,7 +275,7 @@ impl Store {
             .await
     }
 
-    async fn products_by_id<'a>(
+    pub(super) async fn products_by_id<'a>(
         &self,
         ids: impl Iterator<Item = &'a ProductId> + Clone,
     ) -> StoreResult<Vec<Option<ProductItem>>> {
@@ -243,115 +300,6 @@ impl Store {
             .get_consistent::<OrderItem>(order_key(id))
             .await?
             .map(OrderItem::into_order))
-    }
-
-    /// Cancels `user`'s placed order and puts its stock back, with ledger entries, in the same
-    /// transaction as the status change. Another user's order is not found.
-    ///
-    /// Access: `GetItem` of the order, `BatchGetItem` of its products, then one
-    /// `TransactWriteItems` of the order (`status = placed`) and per line the stock increment
-    /// and its ledger entry — 3 round trips.
-    pub async fn cancel_order(&self, id: &OrderId, user: &UserId) -> StoreResult<Order> {
-        let started = tokio::time::Instant::now();
-        loop {
-            let order: OrderItem = self
-                .get_consistent(order_key(id))
-                .await?
-                .filter(|o: &OrderItem| o.user_id == user.as_str())
-                .ok_or(StoreError::NotFound("order"))?;
-            if order.status != OrderStatus::Placed {
-                return Err(not_placed(order.status, "cancelled"));
-            }
-            let ids: Vec<ProductId> = order
-                .lines
-                .iter()
-                .map(|l| ProductId::from_trusted(l.product_id.clone()))
-                .collect();
-            let products = self.products_by_id(ids.iter()).await?;
-            let now = now_timestamp();
-            let mut tx = Tx::new(&self.table);
-            let (pk, sk) = key_pair(&order_key(id));
-            tx.update_named(
-                pk,
-                &sk,
-                "SET #status = :cancelled, gsi2pk = :list, updated_at = :now",
-                &[("#status", "status")],
-                vec![
-                    (
-                        ":cancelled",
-                        AttributeValue::S(OrderStatus::Cancelled.as_str().into()),
-                    ),
-                    (":list", AttributeValue::S(orders_in(OrderStatus::Cancelled))),
-                    (":now", AttributeValue::S(now.clone())),
-                    (":placed", AttributeValue::S(OrderStatus::Placed.as_str().into())),
-                ],
-                Some("#status = :placed"),
-            )?;
-            for (line, product) in order.lines.iter().zip(&products) {
-                let product = product
-                    .as_ref()
-                    .ok_or_else(|| anyhow::anyhow!("order {id} names missing product {}", line.product_id))?;
-                stock_change(&mut tx, product, line.quantity, Cause::Cancel(&order.id), &now)?;
-            }
-            match self.transact(tx.items).await {
-                Ok(()) => {
-                    let mut order = order.into_order();
-                    order.status = OrderStatus::Cancelled;
-                    order.updated_at = now;
-                    return Ok(order);
-                }
-                Err(TransactFailure::Cancelled(_)) if started.elapsed() < CANCEL_DEADLINE => {
-                    tokio::time::sleep(Duration::from_millis(rand::random_range(5..21))).await;
-                }
-                Err(TransactFailure::Cancelled(_)) => return Err(StoreError::Contended("order")),
-                Err(TransactFailure::Other(error)) => return Err(error),
-            }
-        }
-    }
-
-    /// Marks a placed order fulfilled.
-    ///
-    /// Access: `UpdateItem` conditioned on `status = placed`, returning the order either way
-    /// — 1 round trip.
-    pub async fn fulfil_order(&self, id: &OrderId) -> StoreResult<Order> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(order_key(id)))
-            .update_expression("SET #status = :fulfilled, gsi2pk = :list, updated_at = :now")
-            .condition_expression("#status = :placed")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":fulfilled",
-                AttributeValue::S(OrderStatus::Fulfilled.as_str().into()),
-            )
-            .expression_attribute_values(":list", AttributeValue::S(orders_in(OrderStatus::Fulfilled)))
-            .expression_attribute_values(":now", AttributeValue::S(now_timestamp()))
-            .expression_attribute_values(":placed", AttributeValue::S(OrderStatus::Placed.as_str().into()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let item: OrderItem = from_item(output.attributes.unwrap_or_default())?;
-                Ok(item.into_order())
-            }
-            Err(error) => match error.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    let existing = match failed.item.clone() {
-                        Some(item) => Some(from_item::<OrderItem>(item)?),
-                        None => self.get_consistent(order_key(id)).await?,
-                    };
-                    match existing {
-                        Some(order) => Err(not_placed(order.status, "fulfilled")),
-                        None => Err(StoreError::NotFound("order")),
-                    }
-                }
-                _ => Err(StoreError::sdk("UpdateItem order", error)),
-            },
-        }
     }
 
     /// A user's orders, newest first.
@@ -457,11 +405,4 @@ fn refusal(lines: &OrderLines, products: &[Option<ProductItem>]) -> StoreResult<
         )]));
     }
     Ok(())
-}
-
-fn not_placed(status: OrderStatus, wanted: &str) -> StoreError {
-    StoreError::Conflict(vec![(
-        "status".into(),
-        format!("is {}; only a placed order can be {wanted}", status.as_str()),
-    )])
 }
