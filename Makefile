@@ -2,7 +2,7 @@
 #
 # SAM runs `make build-<LogicalId>` here once per function, with ARTIFACTS_DIR set to that
 # function's artifact folder. Each target asks cargo-lambda for every function binary in one
-# cargo invocation: the first one compiles the workspace once and links all 41 binaries in
+# cargo invocation: the first one compiles the workspace once and links all the binaries in
 # parallel; for every later function cargo finds them fresh (about a second), so the target
 # only copies its own `bootstrap`. `sam build OneFunction` builds all binaries and copies one.
 #

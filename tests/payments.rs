@@ -14,13 +14,6 @@ use serde_json::{Value, json};
 /// A window long enough that nothing expires during a test that does not wait for it.
 const LONG: Duration = Duration::from_secs(600);
 
-async fn stock_of(app: &TestApp, admin: &str, product: &str) -> i64 {
-    let reply = app
-        .send("GET", &format!("/products/{product}"), None, Some(admin))
-        .await;
-    reply.body["product"]["stock"].as_i64().expect("stock")
-}
-
 fn notes(order: &Value) -> Vec<String> {
     order["history"]
         .as_array()
@@ -51,6 +44,36 @@ async fn place(app: &TestApp, shopper: &str, product: &str, quantity: i64) -> Re
         .await;
     assert_eq!(placed.status, 201, "{:?}", placed.body);
     placed
+}
+
+/// A shop taking payments through a fresh localstripe, with one order of `quantity` teapots
+/// (of 5) placed: what most Stripe tests start from.
+struct Scene {
+    stripe: LocalStripe,
+    app: TestApp,
+    admin: String,
+    shopper: String,
+    product: String,
+    /// The order's id and its PaymentIntent's.
+    id: String,
+    intent: String,
+}
+
+async fn scene(quantity: i64) -> Scene {
+    let stripe = LocalStripe::start().await;
+    let app = spawn_app_paying_with(&stripe, LONG).await;
+    let (admin, shopper, product) = shop(&app, 5).await;
+    let placed = place(&app, &shopper, &product, quantity).await;
+    let (id, intent) = (id_of(&placed), intent_of(&placed.body["order"]));
+    Scene {
+        stripe,
+        app,
+        admin,
+        shopper,
+        product,
+        id,
+        intent,
+    }
 }
 
 #[tokio::test]
@@ -90,7 +113,7 @@ async fn a_manual_payment_is_marked_by_an_admin_and_only_then_ships() {
         .send("POST", &format!("/orders/{id}/fulfil"), None, Some(&admin))
         .await;
     assert_eq!(shipped.body["order"]["status"], "fulfilled");
-    assert_eq!(stock_of(&app, &admin, &product).await, 3);
+    assert_eq!(app.stock(&admin, &product).await, 3);
     // No gateway is configured: the webhook route is not there to be fooled.
     let event = succeeded_event("pi_x", &id, 5_800, "eur");
     assert_eq!(app.webhook(&event, WEBHOOK_SECRET, unix_now()).await.status, 404);
@@ -108,7 +131,7 @@ async fn an_unpaid_order_expires_once_its_stock_returns_and_it_can_no_longer_be_
         0,
         "not due yet"
     );
-    assert_eq!(stock_of(&app, &admin, &product).await, 3);
+    assert_eq!(app.stock(&admin, &product).await, 3);
 
     let dir = tempfile::tempdir().unwrap();
     let short = keel_local::Options {
@@ -125,7 +148,7 @@ async fn an_unpaid_order_expires_once_its_stock_returns_and_it_can_no_longer_be_
     let expired = quick.order_until(&shopper, &id_quick, |_| true).await;
     assert_eq!(expired["status"], "expired");
     assert_eq!(notes(&expired), ["placed", "not paid in time"]);
-    assert_eq!(stock_of(&quick, &admin, &product).await, 5);
+    assert_eq!(quick.stock(&admin, &product).await, 5);
     let ledger = quick.ledger(&admin, &product).await;
     assert_eq!(ledger[0]["reason"], "expired");
     assert_eq!(ledger[0]["orderId"], id_quick.as_str());
@@ -196,11 +219,15 @@ async fn a_card_payment_confirmed_at_the_gateway_pays_the_order_through_its_webh
 
 #[tokio::test]
 async fn a_declined_card_is_noted_and_the_order_stays_payable_until_a_card_pays() {
-    let stripe = LocalStripe::start().await;
-    let app = spawn_app_paying_with(&stripe, LONG).await;
-    let (_, shopper, product) = shop(&app, 5).await;
-    let placed = place(&app, &shopper, &product, 1).await;
-    let (id, intent) = (id_of(&placed), intent_of(&placed.body["order"]));
+    let Scene {
+        stripe,
+        app,
+        shopper,
+        product: _,
+        id,
+        intent,
+        ..
+    } = scene(1).await;
     assert_eq!(stripe.pay(&intent, CARD_DECLINED).await, 402);
     let failed = app
         .order_until(&shopper, &id, |o| {
@@ -221,11 +248,15 @@ async fn a_declined_card_is_noted_and_the_order_stays_payable_until_a_card_pays(
 
 #[tokio::test]
 async fn a_payment_of_another_amount_is_refused_and_never_marks_the_order_paid() {
-    let stripe = LocalStripe::start().await;
-    let app = spawn_app_paying_with(&stripe, LONG).await;
-    let (_, shopper, product) = shop(&app, 5).await;
-    let placed = place(&app, &shopper, &product, 1).await;
-    let (id, intent) = (id_of(&placed), intent_of(&placed.body["order"]));
+    let Scene {
+        stripe,
+        app,
+        shopper,
+        product: _,
+        id,
+        intent,
+        ..
+    } = scene(1).await;
     // At the gateway: the intent's amount changed before it was paid.
     stripe.set_amount(&intent, 100).await;
     assert_eq!(stripe.pay(&intent, CARD_OK).await, 200);
@@ -250,11 +281,15 @@ async fn a_payment_of_another_amount_is_refused_and_never_marks_the_order_paid()
 
 #[tokio::test]
 async fn forged_stale_and_altered_webhooks_are_refused_and_change_nothing() {
-    let stripe = LocalStripe::start().await;
-    let app = spawn_app_paying_with(&stripe, LONG).await;
-    let (_, shopper, product) = shop(&app, 5).await;
-    let placed = place(&app, &shopper, &product, 1).await;
-    let (id, intent) = (id_of(&placed), intent_of(&placed.body["order"]));
+    let Scene {
+        stripe: _stripe,
+        app,
+        shopper,
+        product: _,
+        id,
+        intent,
+        ..
+    } = scene(1).await;
     let event = succeeded_event(&intent, &id, 2_900, "eur");
 
     let unsigned = app
@@ -304,11 +339,15 @@ async fn forged_stale_and_altered_webhooks_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn events_out_of_order_and_for_orders_not_yet_readable_settle_in_one_state() {
-    let stripe = LocalStripe::start().await;
-    let app = spawn_app_paying_with(&stripe, LONG).await;
-    let (_, shopper, product) = shop(&app, 5).await;
-    let placed = place(&app, &shopper, &product, 1).await;
-    let (id, intent) = (id_of(&placed), intent_of(&placed.body["order"]));
+    let Scene {
+        stripe: _stripe,
+        app,
+        shopper,
+        product: _,
+        id,
+        intent,
+        ..
+    } = scene(1).await;
 
     // An event naming an order this table cannot read yet is refused for redelivery, and not
     // remembered: the same event id is processed once the order is there.
@@ -344,11 +383,16 @@ async fn events_out_of_order_and_for_orders_not_yet_readable_settle_in_one_state
 
 #[tokio::test]
 async fn cancelling_a_paid_order_refunds_it_once_and_returns_its_stock() {
-    let stripe = LocalStripe::start().await;
-    let app = spawn_app_paying_with(&stripe, LONG).await;
-    let (admin, shopper, product) = shop(&app, 5).await;
-    let placed = place(&app, &shopper, &product, 2).await;
-    let (id, intent) = (id_of(&placed), intent_of(&placed.body["order"]));
+    let Scene {
+        stripe,
+        app,
+        admin,
+        shopper,
+        product,
+        id,
+        intent,
+        ..
+    } = scene(2).await;
     assert_eq!(stripe.pay(&intent, CARD_OK).await, 200);
     app.order_until(&shopper, &id, |o| o["status"] == "paid").await;
 
@@ -358,7 +402,7 @@ async fn cancelling_a_paid_order_refunds_it_once_and_returns_its_stock() {
     assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
     assert_eq!(cancelled.body["order"]["status"], "cancelled");
     assert_eq!(cancelled.body["order"]["payment"]["refund"], "refunded");
-    assert_eq!(stock_of(&app, &admin, &product).await, 5);
+    assert_eq!(app.stock(&admin, &product).await, 5);
     let refunds = stripe.refunds(&intent).await;
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0]["amount"], 5_800);
@@ -382,6 +426,47 @@ async fn cancelling_a_paid_order_refunds_it_once_and_returns_its_stock() {
     assert_eq!(reply.body["order"]["status"], "cancelled");
     assert_eq!(stripe.intent(&unpaid_intent).await["status"], "canceled");
     assert_ne!(stripe.pay(&unpaid_intent, CARD_OK).await, 200);
+}
+
+#[tokio::test]
+async fn a_cancel_racing_the_payments_webhook_ends_cancelled_and_refunded_exactly_once() {
+    let stripe = LocalStripe::start().await;
+    let app = spawn_app_paying_with(&stripe, LONG).await;
+    let (admin, shopper, product) = shop(&app, 10).await;
+    let mut orders = Vec::new();
+    for _ in 0..5 {
+        let placed = place(&app, &shopper, &product, 1).await;
+        orders.push((id_of(&placed), intent_of(&placed.body["order"])));
+    }
+    // Each order is paid at the gateway and cancelled by its owner at about the same moment:
+    // the webhook (a second later) finds it cancelled and refunds it, or the cancel finds it
+    // paid and refunds it — or the cancel stops the payment first.
+    let races = orders.iter().map(|(id, intent)| {
+        let (app, stripe, shopper) = (&app, &stripe, &shopper);
+        async move {
+            let (paid, cancelled) = tokio::join!(stripe.pay(intent, CARD_OK), async {
+                tokio::time::sleep(Duration::from_millis(rand::random_range(0..1_500))).await;
+                app.send("POST", &format!("/orders/{id}/cancel"), None, Some(shopper))
+                    .await
+            });
+            assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
+            paid
+        }
+    });
+    let paid = futures::future::join_all(races).await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // the last webhooks
+    for ((id, intent), paid) in orders.iter().zip(paid) {
+        let order = app.order_until(&shopper, id, |_| true).await;
+        assert_eq!(order["status"], "cancelled", "{id}: {order}");
+        let refunds = stripe.refunds(intent).await.len();
+        if paid == 200 {
+            assert_eq!(order["payment"]["refund"], "refunded", "{id}: {order}");
+            assert_eq!(refunds, 1, "{id}: refunded exactly once");
+        } else {
+            assert_eq!(refunds, 0, "{id}: never charged");
+        }
+    }
+    assert_eq!(app.stock(&admin, &product).await, 10, "every unit back, once");
 }
 
 #[tokio::test]
@@ -433,7 +518,7 @@ async fn expiry_racing_payments_returns_each_orders_stock_at_most_once_and_refun
         }
     }
     assert_eq!(
-        stock_of(&app, &admin, &product).await,
+        app.stock(&admin, &product).await,
         20 - kept,
         "each unpaid order's stock back once"
     );
@@ -520,7 +605,7 @@ async fn fifty_concurrent_orders_with_random_outcomes_leave_stock_ledger_orders_
             }
         }
     }
-    assert_eq!(stock_of(&app, &admin, &product).await, 200 - sold);
+    assert_eq!(app.stock(&admin, &product).await, 200 - sold);
     let ledger = app.ledger(&admin, &product).await;
     assert_eq!(
         ledger.iter().map(|e| e["delta"].as_i64().unwrap()).sum::<i64>(),

@@ -4,18 +4,11 @@
 use std::collections::BTreeSet;
 
 use keel::domain::Role;
-use keel_tests::{Reply, TestApp, spawn_app};
+use keel_tests::{Reply, spawn_app};
 use serde_json::{Value, json};
 
 fn ledger_sum(entries: &[Value]) -> i64 {
     entries.iter().map(|e| e["delta"].as_i64().unwrap()).sum()
-}
-
-async fn stock_of(app: &TestApp, admin: &str, product: &str) -> i64 {
-    let reply = app
-        .send("GET", &format!("/products/{product}"), None, Some(admin))
-        .await;
-    reply.body["product"]["stock"].as_i64().expect("stock")
 }
 
 /// The ledger is a gap-free chain: newest first, each entry's stock is the previous one's plus
@@ -73,7 +66,7 @@ async fn two_hundred_concurrent_orders_for_fifty_units_place_exactly_fifty() {
             reply.body
         );
     }
-    assert_eq!(stock_of(&app, &admin, &product).await, 0);
+    assert_eq!(app.stock(&admin, &product).await, 0);
     let ledger = app.ledger(&admin, &product).await;
     assert_eq!(ledger.len(), 51, "the initial stock and one entry per order");
     assert_ledger_consistent(&ledger, 0);
@@ -99,7 +92,7 @@ async fn twenty_parallel_requests_with_one_key_place_one_order_and_answer_identi
         .filter(|r| r.headers.get("idempotent-replayed").is_some())
         .count();
     assert_eq!(replayed, 19, "one placed, nineteen replayed");
-    assert_eq!(stock_of(&app, &admin, &product).await, 97);
+    assert_eq!(app.stock(&admin, &product).await, 97);
     let history = app.send("GET", "/orders", None, Some(&shopper)).await;
     assert_eq!(history.body["orders"].as_array().unwrap().len(), 1);
 
@@ -166,7 +159,7 @@ async fn a_refusal_is_replayed_and_a_key_still_in_flight_is_a_409() {
     let busy = app.order(&token, "k-busy", &[(&product, 1)]).await;
     assert_eq!(busy.status, 409, "{:?}", busy.body);
     assert!(busy.body["errors"]["Idempotency-Key"].is_array());
-    assert_eq!(stock_of(&app, &admin, &product).await, 6, "nothing was taken");
+    assert_eq!(app.stock(&admin, &product).await, 6, "nothing was taken");
 
     let missing = app
         .send(
@@ -207,8 +200,8 @@ async fn orders_can_be_cancelled_once_and_fulfilled_only_once_paid() {
         .await;
     assert_eq!(cancelled.status, 200);
     assert_eq!(cancelled.body["order"]["status"], "cancelled");
-    assert_eq!(stock_of(&app, &admin, &mug).await, 10);
-    assert_eq!(stock_of(&app, &admin, &pot).await, 5);
+    assert_eq!(app.stock(&admin, &mug).await, 10);
+    assert_eq!(app.stock(&admin, &pot).await, 5);
     let twice = app
         .send("POST", &format!("/orders/{id}/cancel"), None, Some(&shopper))
         .await;
@@ -503,7 +496,7 @@ async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing() {
             reply.body
         );
     }
-    assert_eq!(stock_of(&app, &admin, &product).await, 10, "no stock was taken");
+    assert_eq!(app.stock(&admin, &product).await, 10, "no stock was taken");
     assert_eq!(app.ledger(&admin, &product).await.len(), 1);
 
     let queries = [
@@ -537,7 +530,7 @@ async fn bad_input_is_a_4xx_naming_the_field_and_writes_nothing() {
             "{body}"
         );
     }
-    assert_eq!(stock_of(&app, &admin, &product).await, 10);
+    assert_eq!(app.stock(&admin, &product).await, 10);
 }
 
 #[tokio::test]
@@ -672,12 +665,12 @@ async fn an_order_of_forty_nine_lines_fills_one_transaction_of_a_hundred_actions
     let total: i64 = (0..49).map(|i| (100 + i) * 2).sum();
     assert_eq!(placed.body["order"]["total"]["amount"], total);
     for product in [&products[0], &products[48]] {
-        assert_eq!(stock_of(&app, &admin, product).await, 0);
+        assert_eq!(app.stock(&admin, product).await, 0);
     }
     let id = placed.body["order"]["id"].as_str().unwrap();
     let cancelled = app
         .send("POST", &format!("/orders/{id}/cancel"), None, Some(&shopper))
         .await;
     assert_eq!(cancelled.status, 200, "{:?}", cancelled.body);
-    assert_eq!(stock_of(&app, &admin, &products[48]).await, 2);
+    assert_eq!(app.stock(&admin, &products[48]).await, 2);
 }

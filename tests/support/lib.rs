@@ -95,6 +95,40 @@ pub fn test_options(dir: &std::path::Path, persistent: bool) -> Options {
     }
 }
 
+/// Starts one of the Python servers `./infra/test.sh` installs into `infra/.tools/venv`
+/// (`binary`) on a free loopback port, with the arguments `args` gives for that port, and waits
+/// until it listens. Answers the port and the process (killed when dropped).
+pub async fn start_tool(binary: &str, args: impl Fn(u16) -> Vec<String>) -> (u16, tokio::process::Child) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../infra/.tools/venv/bin")
+        .join(binary);
+    assert!(
+        path.exists(),
+        "{} is missing: run ./infra/test.sh once, which installs it",
+        path.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = tokio::process::Command::new(&path)
+        .args(args(port))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{binary} starts: {e}"));
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{binary} did not listen"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    (port, child)
+}
+
 /// Starts the API with its own table and data folder.
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -373,6 +407,14 @@ impl TestApp {
             &[("idempotency-key", key)],
         )
         .await
+    }
+
+    /// A product's stock, as `admin` reads it.
+    pub async fn stock(&self, admin: &str, product: &str) -> i64 {
+        let reply = self
+            .send("GET", &format!("/products/{product}"), None, Some(admin))
+            .await;
+        reply.body["product"]["stock"].as_i64().expect("stock")
     }
 
     /// `POST /api/orders/{id}/mark-paid` as `admin`.

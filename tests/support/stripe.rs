@@ -8,10 +8,6 @@
 //! the order, and a retried place reads it back); it answers a refused cancel with a bare 400
 //! (Stripe adds `payment_intent_unexpected_state`, which Keel reads the same way).
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
 use serde_json::Value;
 
 /// The API key the tests use (localstripe accepts any `sk_…`).
@@ -35,31 +31,10 @@ impl LocalStripe {
     /// Starts localstripe on a free loopback port, with an empty store, and waits until it
     /// answers.
     pub async fn start() -> Self {
-        let binary = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../infra/.tools/venv/bin/localstripe");
-        assert!(
-            binary.exists(),
-            "{} is missing: run ./infra/test.sh once, which installs it",
-            binary.display()
-        );
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = tokio::process::Command::new(&binary)
-            .args(["--port", &port.to_string(), "--from-scratch"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("localstripe starts");
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "localstripe did not listen"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (port, child) = crate::start_tool("localstripe", |port| {
+            vec!["--port".into(), port.to_string(), "--from-scratch".into()]
+        })
+        .await;
         Self {
             url: format!("http://127.0.0.1:{port}"),
             client: reqwest::Client::new(),
