@@ -21,5 +21,6 @@ mod iam;
 mod operations;
 mod payments;
 mod shop;
+mod stripe_client;
 mod telemetry;
 mod uploads;

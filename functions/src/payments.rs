@@ -122,13 +122,6 @@ async fn settle(deps: &Deps, event: &webhook::Event, order_id: &OrderId) -> Resu
             Decision::Refund => payments.refund(&order, &reported.intent_id).await?,
             _ => None,
         };
-        if let Decision::Refuse(reason) = &decision {
-            telemetry::count(Metric::PaymentRefused, 1);
-            tracing::error!(
-                reason,
-                "payment refused: not this order's amount, currency or payment; look at it"
-            );
-        }
         let applied = deps
             .store
             .apply_payment_event(
@@ -147,7 +140,13 @@ async fn settle(deps: &Deps, event: &webhook::Event, order_id: &OrderId) -> Resu
                     Decision::MarkPaid => (Some(Metric::OrderPaid), "paid"),
                     Decision::NoteFailure(_) => (Some(Metric::PaymentFailed), "payment_failed"),
                     Decision::Refund => (Some(Metric::PaymentRefunded), "refunded"),
-                    Decision::Refuse(_) => (None, "refused"),
+                    Decision::Refuse(reason) => {
+                        tracing::error!(
+                            reason,
+                            "payment refused: not this order's amount, currency or payment; look at it"
+                        );
+                        (Some(Metric::PaymentRefused), "refused")
+                    }
                     Decision::Nothing => (None, "nothing"),
                 };
                 if let Some(metric) = metric {

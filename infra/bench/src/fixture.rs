@@ -272,9 +272,15 @@ impl Fixture {
             .collect()
     }
 
-    /// Whether `binary` reads or issues tokens.
-    pub fn needs_tokens(&self, binary: &str) -> bool {
-        registry::needs(binary).is_some_and(|n| n.tokens())
+    /// How many secrets `binary`'s cold start reads from Secrets Manager: the JWT key where it
+    /// reads or issues tokens, and the Stripe secret where it takes payments through Stripe
+    /// (only the webhook, in this fixture's environment).
+    pub fn secrets_at_init(&self, binary: &str) -> usize {
+        let Some(needs) = registry::needs(binary) else {
+            return 0;
+        };
+        usize::from(needs.tokens())
+            + usize::from(needs.payments() && binary == keel_functions::payments::WEBHOOK.binary)
     }
 
     /// The process environment Lambda would give `binary`: its template variables resolved to
@@ -293,7 +299,7 @@ impl Fixture {
                 // secret its cold start reads (and calls Stripe only to refund).
                 (
                     "PaymentProvider",
-                    if binary == "payment-webhook" {
+                    if binary == keel_functions::payments::WEBHOOK.binary {
                         "stripe"
                     } else {
                         "manual"
@@ -307,7 +313,10 @@ impl Fixture {
         if !secret_from_arn && env.remove("JWT_SECRET_ARN").is_some() {
             env.insert("JWT_SECRET".into(), self.secret.clone());
         }
-        if !secret_from_arn && env.remove("STRIPE_SECRET_ARN").is_some() && binary == "payment-webhook" {
+        if !secret_from_arn
+            && env.remove("STRIPE_SECRET_ARN").is_some()
+            && binary == keel_functions::payments::WEBHOOK.binary
+        {
             env.insert("STRIPE_SECRET_KEY".into(), "sk_test_bench".into());
             env.insert("STRIPE_WEBHOOK_SECRETS".into(), BENCH_WEBHOOK_SECRET.into());
         }

@@ -388,10 +388,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
             }
             if let Some(calls) = network.get(name) {
                 let count = |service: &str| calls.iter().find(|(s, _)| s == service).map_or(0, |(_, n)| *n);
-                let expected_secret = usize::from(fixture.needs_tokens(name));
+                let expected_secret = fixture.secrets_at_init(name);
                 if count("secretsmanager") != expected_secret || count("dynamodb") != 0 {
                     broken.push(format!(
-                        "{name}: init sent {calls:?}; allowed: the secret only, and only where tokens are used"
+                        "{name}: init sent {calls:?}; allowed: only the secrets it uses (the JWT key, the Stripe secret)"
                     ));
                 }
             }

@@ -107,15 +107,13 @@ impl Payments {
         }
     }
 
-    /// Refunds `order`'s payment in full; answers the refund's id. Safe to repeat (the
-    /// idempotency key is derived from the order id). `None` when there is nothing this
-    /// provider can refund (a manual payment is refunded by hand).
+    /// Refunds the gateway payment `intent` of `order` in full; answers the refund's id. Safe
+    /// to repeat (the idempotency key is derived from the order id). `None` without a gateway
+    /// (a manual payment is refunded by hand).
     pub async fn refund(&self, order: &Order, intent: &str) -> Result<Option<String>, GatewayError> {
         match &self.stripe {
-            Some(stripe) if order.payment.provider == PaymentProvider::Stripe => {
-                stripe.refund(order, intent).await.map(Some)
-            }
-            _ => Ok(None),
+            Some(stripe) => stripe.refund(order, intent).await.map(Some),
+            None => Ok(None),
         }
     }
 }
