@@ -62,7 +62,7 @@ fn received(outcome: &'static str) -> Response<Body> {
 /// the gateway redelivers.
 #[utoipa::path(post, path = "/api/payments/webhook", tag = "payments", operation_id = "paymentWebhook",
     summary = "A payment gateway's event (Stripe-signed)",
-    params(("Stripe-Signature" = String, Header, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
+    params(("Stripe-Signature" = String, Header, min_length = 1, description = "t=<unix seconds>,v1=<hex HMAC-SHA256>")),
     request_body(content = Object, description = "The gateway's event, exactly as signed"),
     responses(
         (status = 200, description = "Processed (or already, or not an event Keel acts on)", body = Received),
@@ -73,19 +73,21 @@ fn received(outcome: &'static str) -> Response<Body> {
     ))]
 #[tracing::instrument(name = "payment_webhook", skip_all, fields(event_id, order_id))]
 pub async fn webhook(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
-    let payments = deps.payments()?;
-    let stripe = payments
-        .stripe_client()
-        .ok_or(ApiError::NotFound("payment gateway"))?;
     let payload = req.body().as_ref();
     if payload.len() > MAX_BODY_BYTES {
         return Err(ApiError::PayloadTooLarge);
     }
+    // Unsigned is refused before anything else, gateway or not.
     let header = req
         .headers()
         .get(SIGNATURE_HEADER)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| refused(&WebhookError::Malformed))?;
+    let payments = deps.payments()?;
+    let stripe = payments
+        .stripe_client()
+        .ok_or(ApiError::NotFound("payment gateway"))?;
     if let Err(error) = webhook::verify(header, payload, stripe.webhook_secrets(), unix_now()) {
         telemetry::count(Metric::WebhookRejected, 1);
         tracing::warn!(%error, "webhook refused");
