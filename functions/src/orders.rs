@@ -255,6 +255,7 @@ fn recorded(status: u16, body: String, replayed: bool) -> Response<Body> {
         (status = 201, description = "The order (a retry: the first answer, with `Idempotent-Replayed: true`)", body = OrderResponse),
         (status = 409, description = "Out of stock, or the same key still in flight", body = crate::schema::ErrorBody),
         (status = 422, description = "Unknown or unavailable product, bad lines, or the key reused for other lines", body = crate::schema::ErrorBody),
+        (status = 503, description = "Too many buyers of its products at once: retry with the same key after Retry-After", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "place_order", skip_all, fields(user_id))]
@@ -329,9 +330,7 @@ pub async fn place(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError
         }
         // Too many buyers of the same product at once: the key was released; a retry with it
         // is safe and is what the client should do.
-        Err(StoreError::Contended(_)) => Err(ApiError::ServiceUnavailable(anyhow::anyhow!(
-            "order gave up under contention"
-        ))),
+        Err(StoreError::Contended(_)) => Err(busy("order")),
         // Anything else may succeed on retry: the claim lapses and the key stays usable.
         Err(error) => Err(error.into()),
     }
@@ -415,24 +414,36 @@ pub async fn get(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> 
 }
 
 /// POST /api/orders/{id}/cancel — the owner cancels an order awaiting payment (its payment is
-/// cancelled) or paid and not yet shipped (its payment is refunded); its stock returns.
+/// cancelled) or paid and not yet shipped (its payment is refunded); its stock returns. A 503
+/// (refund not confirmed, or its products too busy) is retried by cancelling again.
 #[utoipa::path(post, path = "/api/orders/{id}/cancel", tag = "orders", operation_id = "cancelOrder",
     summary = "Cancel one's own unshipped order; its stock returns and a payment is refunded",
     params(("id" = String, Path, description = "The order id (UUID)")),
     responses(
         (status = 200, description = "The order", body = OrderResponse),
         (status = 409, description = "Already shipped, expired or cancelled", body = crate::schema::ErrorBody),
-        (status = 503, description = "The gateway did not confirm the refund: it stays owed; cancel again to retry", body = crate::schema::ErrorBody),
+        (status = 503, description = "The gateway did not confirm the refund (it stays owed), or other orders kept moving its products: cancel again to retry", body = crate::schema::ErrorBody),
     ),
     security(("token" = [])))]
 #[tracing::instrument(name = "cancel_order", skip_all, fields(user_id))]
 pub async fn cancel(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
     let id = order_id_param(&req)?;
-    let order = deps.store.cancel_order(&id, &session.user_id).await?;
+    let order = match deps.store.cancel_order(&id, &session.user_id).await {
+        Ok(order) => order,
+        // Its products kept moving under other orders: nothing changed, cancelling again is safe.
+        Err(StoreError::Contended(_)) => return Err(busy("cancel")),
+        Err(error) => return Err(error.into()),
+    };
     telemetry::count(Metric::OrderCancelled, 1);
     let order = settle_cancelled(deps, order).await?;
     Ok(order_response(StatusCode::OK, &order))
+}
+
+/// The answer when a write on a busy product gave up before its deadline: a 503 with
+/// `Retry-After`, because the same request later succeeds (a 409 would read as "never").
+fn busy(action: &'static str) -> ApiError {
+    ApiError::ServiceUnavailable(anyhow::anyhow!("{action} gave up under contention"))
 }
 
 /// What the gateway must do for a cancelled order: refund it if it was paid (then record the

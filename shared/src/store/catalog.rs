@@ -13,7 +13,7 @@
 //! sum to the stock. Only active products have catalog entries (four: newest and by price,
 //! all and in their category), so archiving takes a product out of every public list.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use serde::{Deserialize, Serialize};
 
 use super::index_list::page_cursor;
@@ -166,6 +166,10 @@ pub(super) fn stock_change(
         values,
         Some(&condition),
     )?;
+    // Ask for the product as it is when the condition fails: the caller retries without a read.
+    if let Some(update) = tx.items[index].update.as_mut() {
+        update.return_values_on_condition_check_failure = Some(ReturnValuesOnConditionCheckFailure::AllOld);
+    }
     let (reason, order_id, admin_id) = match cause {
         Cause::Order(order) => ("order".to_owned(), Some(order.to_owned()), None),
         Cause::Cancel(order) => ("cancel".to_owned(), Some(order.to_owned()), None),

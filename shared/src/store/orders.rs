@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 use serde::{Deserialize, Serialize};
 
 use super::catalog::{Cause, ProductItem, stock_change};
@@ -259,12 +259,7 @@ impl Store {
         debug_assert_eq!(claim_index, CLAIM_INDEX);
         debug_assert_eq!(tx.items.len(), FIRST_LINE_INDEX);
         for (line, product) in lines.as_slice().iter().zip(&products) {
-            let index = stock_change(&mut tx, product, -line.quantity, Cause::Order(&order.id), &now)?;
-            // Ask for the product as it is when the condition fails, to retry without a read.
-            if let Some(update) = tx.items[index].update.as_mut() {
-                update.return_values_on_condition_check_failure =
-                    Some(ReturnValuesOnConditionCheckFailure::AllOld);
-            }
+            stock_change(&mut tx, product, -line.quantity, Cause::Order(&order.id), &now)?;
         }
         Ok((order, body, tx.items))
     }
