@@ -154,6 +154,13 @@ enum Detailed {
     Other(StoreError),
 }
 
+impl Detailed {
+    /// True when item `index` of a cancellation failed its condition.
+    fn failed_at(reasons: &[aws_sdk_dynamodb::types::CancellationReason], index: usize) -> bool {
+        reasons.get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+    }
+}
+
 /// Why a transaction did not commit.
 #[derive(Debug)]
 enum TransactFailure {

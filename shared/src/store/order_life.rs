@@ -472,7 +472,7 @@ impl Store {
                 Err(Detailed::Cancelled(reasons)) => reasons,
                 Err(Detailed::Other(error)) => return Err(error),
             };
-            let failed = |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+            let failed = |i: usize| Detailed::failed_at(&reasons, i);
             if failed(0) {
                 return Ok(None);
             }

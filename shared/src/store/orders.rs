@@ -147,9 +147,7 @@ impl Store {
             match self.transact_detailed(items, false).await {
                 Ok(()) => return Ok((order.into_order(), body)),
                 Err(Detailed::Cancelled(reasons)) => {
-                    let failed =
-                        |i: usize| reasons.get(i).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
-                    if failed(CLAIM_INDEX) {
+                    if Detailed::failed_at(&reasons, CLAIM_INDEX) {
                         return Err(StoreError::Contended("Idempotency-Key"));
                     }
                     if started.elapsed() > CONTENTION_DEADLINE {
