@@ -246,7 +246,6 @@ async fn a_declined_card_is_noted_and_the_order_stays_payable_until_a_card_pays(
         stripe,
         app,
         shopper,
-        product: _,
         id,
         intent,
         ..
@@ -275,7 +274,6 @@ async fn a_payment_of_another_amount_is_refused_and_never_marks_the_order_paid()
         stripe,
         app,
         shopper,
-        product: _,
         id,
         intent,
         ..
@@ -308,7 +306,6 @@ async fn forged_stale_and_altered_webhooks_are_refused_and_change_nothing() {
         stripe: _stripe,
         app,
         shopper,
-        product: _,
         id,
         intent,
         ..
@@ -366,7 +363,6 @@ async fn events_out_of_order_and_for_orders_not_yet_readable_settle_in_one_state
         stripe: _stripe,
         app,
         shopper,
-        product: _,
         id,
         intent,
         ..

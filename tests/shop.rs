@@ -366,7 +366,7 @@ async fn a_revoked_admin_is_refused_on_the_next_request_with_the_same_token() {
 }
 
 #[tokio::test]
-async fn fields_a_body_may_not_set_change_nothing() {
+async fn fields_a_body_may_not_set_are_ignored_or_refused_and_change_nothing() {
     let app = spawn_app().await;
     let (_, admin) = app.admin().await;
     let (_, token) = app.registered_user().await;
@@ -382,20 +382,33 @@ async fn fields_a_body_may_not_set_change_nothing() {
         403
     );
 
-    // Stock and status are not product fields of an update.
+    // Stock and status are not fields of an update: refused by name, and nothing changes.
     let product = app.product(&admin, "Vase", "home", 2_000, 3).await;
+    let path = format!("/products/{product}");
     let changed = app
         .send(
             "PUT",
-            &format!("/products/{product}"),
+            &path,
             Some(json!({"product": {"name": "Vase II", "stock": 999, "status": "archived"}})),
             Some(&admin),
         )
         .await;
-    assert_eq!(changed.status, 200);
-    assert_eq!(changed.body["product"]["name"], "Vase II");
-    assert_eq!(changed.body["product"]["stock"], 3);
-    assert_eq!(changed.body["product"]["status"], "active");
+    assert_eq!(changed.status, 422, "{:?}", changed.body);
+    let errors = &changed.body["errors"];
+    assert!(
+        errors["stock"][0].as_str().is_some_and(|m| m.contains("/stock")),
+        "{errors}"
+    );
+    assert_eq!(errors["status"][0], "is not a product field");
+    let unchanged = app.send("GET", &path, None, Some(&admin)).await.body;
+    assert_eq!(
+        (
+            &unchanged["product"]["name"],
+            &unchanged["product"]["stock"],
+            &unchanged["product"]["status"]
+        ),
+        (&json!("Vase"), &json!(3), &json!("active"))
+    );
     // An order's prices and status come from the store, never the body.
     let order = app
         .send_with(

@@ -230,11 +230,22 @@ fn idempotency_key(req: &Request) -> Result<IdempotencyKey, ApiError> {
 fn recorded(status: u16, body: String, replayed: bool) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
     *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_CONTENT_TYPE));
     if replayed {
-        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+        marked_replayed(response)
+    } else {
+        response
     }
+}
+
+/// `response` as a retry gets it: `Idempotent-Replayed: true` says the order was placed once,
+/// by the first request.
+fn marked_replayed(mut response: Response<Body>) -> Response<Body> {
+    response
+        .headers_mut()
+        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     response
 }
 
@@ -364,11 +375,7 @@ async fn replay_with_payment(deps: &Deps, recorded_body: &str) -> Result<Respons
         .await?
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("BUG: order {id} was recorded but is gone")))?;
     let order = with_intent(deps, order).await?;
-    let mut response = order_response(StatusCode::CREATED, &order);
-    response
-        .headers_mut()
-        .insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
-    Ok(response)
+    Ok(marked_replayed(order_response(StatusCode::CREATED, &order)))
 }
 
 /// GET /api/orders — the caller's orders, newest first, in cursor pages.

@@ -88,7 +88,7 @@ pub async fn webhook(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErr
     let stripe = payments
         .stripe_client()
         .ok_or(ApiError::NotFound("payment gateway"))?;
-    if let Err(error) = webhook::verify(header, payload, stripe.webhook_secrets(), unix_now()) {
+    if let Err(error) = webhook::verify(header, payload, stripe.webhook_secrets(), webhook::unix_now()) {
         telemetry::count(Metric::WebhookRejected, 1);
         tracing::warn!(%error, "webhook refused");
         return Err(refused(&error));
@@ -162,12 +162,6 @@ async fn settle(deps: &Deps, event: &webhook::Event, order_id: &OrderId) -> Resu
         "order",
         "kept changing; redeliver the event",
     )))
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 fn refused(error: &WebhookError) -> ApiError {

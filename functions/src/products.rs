@@ -5,6 +5,7 @@ use keel::domain::{
     Cursor, LedgerEntry, NewProduct, Product, ProductChanges, ProductFields, ProductQuery,
     ProductQueryParams, ProductStatus, StockChange, parse_limit,
 };
+use keel::error::FieldErrors;
 use keel::http::{
     cursor_param, double_option, empty, json, not_null, product_id_param, public, query_param, wrapped_body,
 };
@@ -131,9 +132,29 @@ struct ProductDto {
     stock: Option<serde_json::Value>,
     #[serde(default, deserialize_with = "double_option")]
     image: Option<Option<String>>,
+    /// Keys that are no product field: ignored when creating, refused when updating (where
+    /// a misspelt field would otherwise be a silent no-op).
+    #[serde(flatten)]
+    other: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ProductDto {
+    /// A 422 naming every key an update cannot change: stock moves through orders and
+    /// `/stock`, and anything else is not a product field.
+    fn only_changeable(&self) -> Result<(), FieldErrors> {
+        let mut errors = FieldErrors::default();
+        if self.stock.is_some() {
+            errors.push(
+                "stock",
+                "changes through orders and POST /api/products/{id}/stock",
+            );
+        }
+        for key in self.other.keys() {
+            errors.push(key.as_str(), "is not a product field");
+        }
+        errors.into_result()
+    }
+
     fn fields(&self) -> ProductFields<'_> {
         ProductFields {
             name: self.name.as_deref(),
@@ -329,6 +350,7 @@ pub async fn update(deps: &Deps, req: Request) -> Result<Response<Body>, ApiErro
     let admin = require_admin(deps, &req).await?;
     let id = product_id_param(&req)?;
     let dto: ProductDto = wrapped_body(&req, "product")?;
+    dto.only_changeable()?;
     let changes = ProductChanges::parse(dto.fields())?;
     let product = deps.store.update_product(&id, &changes, &admin.user_id).await?;
     Ok(product_response(StatusCode::OK, &product))

@@ -141,12 +141,7 @@ impl LocalStripe {
     }
 }
 
-/// Now, in the Unix seconds a `Stripe-Signature` carries.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
+pub use keel::payments::webhook::unix_now;
 
 /// A `payment_intent.succeeded` event as Stripe sends it (the fields Keel reads and a few it
 /// does not), with a fresh event id.

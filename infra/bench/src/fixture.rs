@@ -477,11 +477,7 @@ impl Fixture {
                     "data": {"object": {"id": format!("pi_bench_{throwaway}"), "amount": 1_999,
                         "currency": "eur", "metadata": {"order_id": order}}},
                 });
-                let now = i64::try_from(
-                    std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)?
-                        .as_secs(),
-                )?;
+                let now = keel::payments::webhook::unix_now();
                 headers.push((
                     "stripe-signature",
                     keel::payments::webhook::sign(event.to_string().as_bytes(), BENCH_WEBHOOK_SECRET, now),

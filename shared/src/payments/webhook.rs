@@ -36,6 +36,14 @@ pub enum WebhookError {
     Unreadable(&'static str),
 }
 
+/// Now in Unix seconds, the clock a `Stripe-Signature` timestamp is read against (and signed
+/// with, by [`sign`]'s callers). A clock before 1970 reads as 0, so every signature is stale.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// Checks `header` against `payload` under any of `secrets`, at `now` (Unix seconds). The
 /// comparison is constant-time (`Mac::verify_slice`).
 pub fn verify(header: &str, payload: &[u8], secrets: &[String], now: i64) -> Result<(), WebhookError> {

@@ -199,6 +199,21 @@ impl Store {
     async fn update_order(&self, id: &OrderId, change: Change) -> StoreResult<Updated> {
         let now = now_timestamp();
         let (expression, names, values, condition) = change.parts(id, &now)?;
+        self.update_order_item(id, &expression, &names, values, &condition)
+            .await
+    }
+
+    /// One conditional `UpdateItem` of an order that answers the order either way: as the
+    /// update left it, or (on a failed condition) as it is, so the caller can say why without
+    /// reading it again.
+    async fn update_order_item(
+        &self,
+        id: &OrderId,
+        expression: &str,
+        names: &[(&'static str, &'static str)],
+        values: Vec<(String, AttributeValue)>,
+        condition: &str,
+    ) -> StoreResult<Updated> {
         let mut update = self
             .client
             .update_item()
@@ -209,7 +224,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (placeholder, name) in names {
-            update = update.expression_attribute_names(placeholder, name);
+            update = update.expression_attribute_names(*placeholder, *name);
         }
         for (name, value) in values {
             update = update.expression_attribute_values(name, value);
@@ -238,38 +253,27 @@ impl Store {
         intent: &str,
         client_secret: &str,
     ) -> StoreResult<Order> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(order_key(order)))
-            .update_expression("SET payment_id = :intent, client_secret = :secret")
-            .condition_expression(
+        let values = vec![
+            (":intent".to_owned(), AttributeValue::S(intent.to_owned())),
+            (":secret".to_owned(), AttributeValue::S(client_secret.to_owned())),
+            (
+                ":awaiting".to_owned(),
+                AttributeValue::S(OrderStatus::AwaitingPayment.as_str().into()),
+            ),
+        ];
+        let updated = self
+            .update_order_item(
+                order,
+                "SET payment_id = :intent, client_secret = :secret",
+                &[("#status", "status")],
+                values,
                 "#status = :awaiting AND (attribute_not_exists(payment_id) OR payment_id = :intent)",
             )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":intent", AttributeValue::S(intent.to_owned()))
-            .expression_attribute_values(":secret", AttributeValue::S(client_secret.to_owned()))
-            .expression_attribute_values(
-                ":awaiting",
-                AttributeValue::S(OrderStatus::AwaitingPayment.as_str().into()),
-            )
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => Ok(from_item::<OrderItem>(output.attributes.unwrap_or_default())?.into_order()),
-            Err(error) => match error.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    let current = failed.item.clone().map(from_item::<OrderItem>).transpose()?;
-                    Err(match current {
-                        None => StoreError::NotFound("order"),
-                        Some(item) => wrong_status(item.status, "take a payment"),
-                    })
-                }
-                _ => Err(StoreError::sdk("UpdateItem order", error)),
-            },
+            .await?;
+        match updated {
+            Updated::Changed(item) => Ok(item.into_order()),
+            Updated::Refused(None) => Err(StoreError::NotFound("order")),
+            Updated::Refused(Some(item)) => Err(wrong_status(item.status, "take a payment")),
         }
     }
 
