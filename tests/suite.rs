@@ -20,6 +20,7 @@ mod hardening;
 mod iam;
 mod operations;
 mod payments;
+mod search;
 mod shop;
 mod stripe_client;
 mod telemetry;

@@ -1,10 +1,10 @@
 //! `/api/articles`, `/api/articles/feed`, `/api/articles/{slug}` and `/favorite`, `/api/tags`.
 
 use http::StatusCode;
-use keel::domain::{ArticleChanges, NewArticle, Page, Tag, Username};
+use keel::domain::{ArticleChanges, DateRange, NewArticle, Page, Tag, TitleQuery, Username};
 use keel::error::FieldErrors;
 use keel::http::{empty, json, public, query_param, slug_param, wrapped_body};
-use keel::store::ListFilter;
+use keel::store::{ArticleSearch, ListFilter};
 use keel::{ApiError, Deps};
 use lambda_http::{Body, Request, Response};
 use serde::{Deserialize, Serialize};
@@ -56,26 +56,44 @@ fn page(req: &Request) -> Result<Page, ApiError> {
     )?)
 }
 
-/// GET /api/articles — newest first, filtered by at most one of `tag`, `author`, `favorited`;
-/// `limit` (default 20) and `offset` (default 0). `articlesCount` is the filter's total.
+/// `?since=&until=`: creation dates, `since` inclusive and `until` exclusive.
+fn dates(req: &Request) -> Result<DateRange, ApiError> {
+    Ok(DateRange::parse(
+        query_param(req, "since").as_deref(),
+        query_param(req, "until").as_deref(),
+    )?)
+}
+
+/// GET /api/articles — newest first, filtered by at most one of `tag`, `author`, `favorited`,
+/// narrowed by `title` words and `since`/`until` dates; `limit` (default 20) and `offset`
+/// (default 0). `articlesCount` is the filter's total (a search's is capped at 10,100).
 #[utoipa::path(get, path = "/api/articles", tag = "articles", operation_id = "listArticles",
-    summary = "Articles, newest first, filtered by at most one of tag, author and favorited",
+    summary = "Articles, newest first, filtered by at most one of tag, author and favorited, searched by title words and dates",
     params(
         ("tag" = Option<String>, Query, description = "Only articles with this tag"),
         ("author" = Option<String>, Query, description = "Only articles by this username"),
-        ("favorited" = Option<String>, Query, description = "Only articles this username favorited"),
+        ("favorited" = Option<String>, Query, description = "Only articles this username favorited (not with title)"),
+        ("title" = Option<String>, Query, description = "1 to 5 words the title must all contain, in any order, case and accents ignored (each word at most 40 letters or digits)"),
+        ("since" = Option<String>, Query, description = "Created at or after: a date (2026-12-01, midnight UTC) or a date-time with its zone"),
+        ("until" = Option<String>, Query, description = "Created before: a date or a date-time with its zone; not before since"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
         ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Articles to skip (default 0)"),
     ),
     responses(
         (status = 200, description = "A page and the filter's total", body = ArticlesResponse),
-        (status = 422, description = "More than one filter, or limit/offset out of range", body = crate::schema::ErrorBody),
+        (status = 422, description = "More than one filter, title with favorited, a title without words or with too many, a date that is not one, until before since, or limit/offset out of range", body = crate::schema::ErrorBody),
     ),
     security((), ("token" = [])))]
 #[tracing::instrument(name = "list_articles", skip_all)]
 pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let viewer = deps.optional(&req).await?;
     let page = page(&req)?;
+    let search = ArticleSearch {
+        title: query_param(&req, "title")
+            .map(|raw| TitleQuery::parse(&raw))
+            .transpose()?,
+        dates: dates(&req)?,
+    };
     // A name no user could have, or a tag no article could carry, matches nothing: an empty
     // list, as for an unknown one.
     let user = |raw: String| Username::parse(Some(&raw)).ok();
@@ -99,7 +117,7 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
     };
     let list = deps
         .store
-        .list_articles(filter, page, viewer.as_ref().map(|s| &s.user_id))
+        .list_articles(filter, &search, page, viewer.as_ref().map(|s| &s.user_id))
         .await?;
     Ok(json(
         StatusCode::OK,
@@ -111,19 +129,29 @@ pub async fn list(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError>
 #[utoipa::path(get, path = "/api/articles/feed", tag = "articles", operation_id = "getFeed",
     summary = "Articles by the authors the caller follows, newest first",
     params(
+        ("since" = Option<String>, Query, description = "Created at or after: a date (2026-12-01, midnight UTC) or a date-time with its zone"),
+        ("until" = Option<String>, Query, description = "Created before: a date or a date-time with its zone; not before since"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "Page size (default 20)"),
         ("offset" = Option<u32>, Query, minimum = 0, maximum = 10000, description = "Articles to skip (default 0)"),
     ),
-    responses((status = 200, description = "A page and the feed's total", body = ArticlesResponse)),
+    responses(
+        (status = 200, description = "A page and the feed's total", body = ArticlesResponse),
+        (status = 422, description = "A date that is not one, until before since, or limit/offset out of range", body = crate::schema::ErrorBody),
+    ),
     security(("token" = [])))]
 #[tracing::instrument(name = "feed", skip_all, fields(user_id))]
 pub async fn feed(deps: &Deps, req: Request) -> Result<Response<Body>, ApiError> {
     let session = deps.require(&req).await?;
     let page = page(&req)?;
+    let search = ArticleSearch {
+        title: None,
+        dates: dates(&req)?,
+    };
     let list = deps
         .store
         .list_articles(
             ListFilter::Feed(session.user_id.clone()),
+            &search,
             page,
             Some(&session.user_id),
         )

@@ -1,5 +1,5 @@
 //! `keel-local admin grant|revoke <username>`: the operator's way to give or take the admin
-//! role. It writes the user record through the same store code as the API, wherever the table
+//! role; `keel-local admin reindex-titles`: the title index for articles older than it. It writes the user record through the same store code as the API, wherever the table
 //! is: the local data folder (through the running server's engine when one is up, so both
 //! never open the database at once), DynamoDB Local, or a deployed table (`--aws`).
 
@@ -20,17 +20,31 @@ pub enum Target {
     Aws,
 }
 
+/// Indexes the title of every article in `table`; answers how many.
+pub async fn reindex_titles(target: &Target, table: &str) -> anyhow::Result<usize> {
+    let (client, _engines) = client_for(target).await?;
+    Store::new(client, table)
+        .reindex_titles()
+        .await
+        .map_err(|error| anyhow::Error::new(error).context(format!("indexing the titles in {table}")))
+}
+
+/// A client for `target`, and the engines started for it (kept alive while it is used).
+async fn client_for(target: &Target) -> anyhow::Result<(aws_sdk_dynamodb::Client, Option<Engines>)> {
+    match target {
+        Target::Aws => {
+            let sdk = keel::config::aws_defaults().load().await;
+            Ok((aws_sdk_dynamodb::Client::new(&sdk), None))
+        }
+        Target::DataDir(dir) => local_client(dir).await,
+    }
+}
+
 /// Sets `username`'s role in `table`.
 pub async fn set_role(target: &Target, table: &str, username: &str, role: Role) -> anyhow::Result<()> {
     let username =
         Username::parse(Some(username)).map_err(|_| anyhow::anyhow!("{username:?} is not a username"))?;
-    let (client, _engines) = match target {
-        Target::Aws => {
-            let sdk = keel::config::aws_defaults().load().await;
-            (aws_sdk_dynamodb::Client::new(&sdk), None)
-        }
-        Target::DataDir(dir) => local_client(dir).await?,
-    };
+    let (client, _engines) = client_for(target).await?;
     match Store::new(client, table).set_role(&username, role).await {
         Ok(()) => Ok(()),
         Err(StoreError::NotFound(_)) => anyhow::bail!(

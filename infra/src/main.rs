@@ -108,12 +108,13 @@ enum AdminAction {
     Grant(AdminArgs),
     /// Make an admin an ordinary user again; their next admin request is refused.
     Revoke(AdminArgs),
+    /// Index the titles of every article for `GET /api/articles?title=` (for a table with
+    /// articles from before the title index; new and edited ones are indexed by the stream).
+    ReindexTitles(TableArgs),
 }
 
 #[derive(Debug, clap::Args)]
-struct AdminArgs {
-    /// The user.
-    username: String,
+struct TableArgs {
     /// Local data folder.
     #[arg(long, default_value = ".keel")]
     data_dir: PathBuf,
@@ -123,6 +124,24 @@ struct AdminArgs {
     /// Change the deployed table, through the default AWS credential chain.
     #[arg(long)]
     aws: bool,
+}
+
+impl TableArgs {
+    fn target(&self) -> Target {
+        if self.aws {
+            Target::Aws
+        } else {
+            Target::DataDir(self.data_dir.clone())
+        }
+    }
+}
+
+#[derive(Debug, clap::Args)]
+struct AdminArgs {
+    /// The user.
+    username: String,
+    #[command(flatten)]
+    at: TableArgs,
 }
 
 #[tokio::main]
@@ -192,18 +211,19 @@ fn payments(cli: &Cli) -> anyhow::Result<keel::payments::Payments> {
     Ok(keel::payments::Payments::stripe(stripe, window))
 }
 
-/// `keel-local admin grant|revoke`: sets a user's role and exits.
+/// `keel-local admin grant|revoke|reindex-titles`: sets a user's role, or indexes every
+/// article's title, and exits.
 async fn admin(action: &AdminAction) -> anyhow::Result<()> {
     let (args, role, verb) = match action {
         AdminAction::Grant(args) => (args, Role::Admin, "is now an admin"),
         AdminAction::Revoke(args) => (args, Role::User, "is no longer an admin"),
+        AdminAction::ReindexTitles(args) => {
+            let indexed = keel_local::admin::reindex_titles(&args.target(), &args.table).await?;
+            println!("indexed the titles of {indexed} articles");
+            return Ok(());
+        }
     };
-    let target = if args.aws {
-        Target::Aws
-    } else {
-        Target::DataDir(args.data_dir.clone())
-    };
-    keel_local::admin::set_role(&target, &args.table, &args.username, role).await?;
+    keel_local::admin::set_role(&args.at.target(), &args.at.table, &args.username, role).await?;
     println!("{} {verb}", args.username);
     Ok(())
 }

@@ -23,6 +23,15 @@ pub const BUDGETS: &[(&str, usize)] = &[
     ("GET /api/articles?author=", 3),
     ("GET /api/articles?favorited=", 3),
     ("GET /api/articles/feed", 2),
+    // A search: the page's Query and its count's (Select=COUNT) sent together, then the batch.
+    ("GET /api/articles?title=", 3),
+    ("GET /api/articles?title=&tag=", 3),
+    ("GET /api/articles?title=&author=", 4),
+    ("GET /api/articles?since=&until=", 3),
+    ("GET /api/articles?tag=&since=", 3),
+    ("GET /api/articles?author=&since=", 4),
+    ("GET /api/articles?favorited=&since=", 4),
+    ("GET /api/articles/feed?since=", 3),
     ("POST /api/articles/{slug}/favorite", 3),
     ("DELETE /api/articles/{slug}/favorite", 3),
     ("POST /api/articles/{slug}/comments", 4),
@@ -158,6 +167,48 @@ pub async fn measure(app: &TestApp) -> Vec<(&'static str, Vec<keel_local::meter:
         .metered(app.send("GET", "/articles/feed", None, Some(&r)))
         .await;
     measured.push(("GET /api/articles/feed", calls));
+    // The title index is the stream's: searched once it has caught up.
+    app.settled().await;
+    let since = "2000-01-01";
+    for (endpoint, query) in [
+        ("GET /api/articles?title=", "?title=warm%20up".to_owned()),
+        (
+            "GET /api/articles?title=&tag=",
+            "?title=warm&tag=budget".to_owned(),
+        ),
+        (
+            "GET /api/articles?title=&author=",
+            format!("?title=warm&author={}", author.username),
+        ),
+        (
+            "GET /api/articles?since=&until=",
+            format!("?since={since}&until=9999-01-01"),
+        ),
+        (
+            "GET /api/articles?tag=&since=",
+            format!("?tag=budget&since={since}"),
+        ),
+        (
+            "GET /api/articles?author=&since=",
+            format!("?author={}&since={since}", author.username),
+        ),
+        (
+            "GET /api/articles?favorited=&since=",
+            format!("?favorited={reader_name}&since={since}"),
+        ),
+    ] {
+        let (reply, calls) = app.metered(app.list(&query, Some(&r))).await;
+        assert_eq!(reply.status, 200, "{endpoint}: {:?}", reply.body);
+        assert!(
+            reply.body["articlesCount"].as_u64() > Some(0),
+            "{endpoint} finds something"
+        );
+        measured.push((endpoint, calls));
+    }
+    let (_, calls) = app
+        .metered(app.send("GET", &format!("/articles/feed?since={since}"), None, Some(&r)))
+        .await;
+    measured.push(("GET /api/articles/feed?since=", calls));
 
     let (reply, calls) = app
         .metered(app.send(

@@ -534,24 +534,34 @@ mod tests {
     }
 
     #[test]
-    fn the_templates_filter_patterns_pick_article_and_follow_inserts_and_removes_only() {
-        let article: Value = serde_json::from_str(
-            r#"{"eventName": ["INSERT", "REMOVE"], "dynamodb": {"Keys": {"sk": {"S": ["ARTICLE"]}}}}"#,
-        )
+    fn the_templates_filter_patterns_pick_article_changes_and_follow_inserts_and_removes_only() {
+        let template = crate::template::Template::load(std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../template.yaml"
+        )))
         .unwrap();
-        let follow: Value = serde_json::from_str(
-            r#"{"eventName": ["INSERT", "REMOVE"], "dynamodb": {"Keys": {"sk": {"S": [{"prefix": "FOLLOWS#"}]}}}}"#,
-        )
-        .unwrap();
-        check_pattern(&article).unwrap();
-        check_pattern(&follow).unwrap();
-        let any = |r: &Value| matches(&article, r) || matches(&follow, r);
+        let filters = template
+            .function_for_binary(keel_functions::streams::FEED_FANOUT)
+            .and_then(|f| f.stream_source.clone())
+            .expect("the fan-out reads the stream")
+            .filters;
+        assert_eq!(filters.len(), 2);
+        for pattern in &filters {
+            check_pattern(pattern).unwrap();
+        }
+        let any = |r: &Value| filters.iter().any(|pattern| matches(pattern, r));
         assert!(any(&record("INSERT", "ARTICLE")));
+        assert!(
+            any(&record("MODIFY", "ARTICLE")),
+            "an edited title moves its index entries"
+        );
         assert!(any(&record("REMOVE", "ARTICLE")));
         assert!(any(&record("INSERT", "FOLLOWS#42")));
-        assert!(!any(&record("MODIFY", "ARTICLE")));
+        assert!(any(&record("REMOVE", "FOLLOWS#42")));
+        assert!(!any(&record("MODIFY", "FOLLOWS#42")));
         assert!(!any(&record("INSERT", "ARTICLES")));
         assert!(!any(&record("INSERT", "COMMENT#1")));
+        assert!(!any(&record("MODIFY", "USER")));
         assert!(!any(&json!({"eventName": "INSERT"})));
     }
 

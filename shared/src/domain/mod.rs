@@ -12,6 +12,7 @@ mod order;
 mod payment;
 mod product_query;
 mod role;
+mod search;
 mod upload;
 mod user;
 
@@ -36,6 +37,7 @@ pub use payment::{
 };
 pub use product_query::{ProductQuery, ProductQueryParams, ProductSort, parse_limit};
 pub use role::Role;
+pub use search::{DateRange, MAX_WORD_LEN, TitleQuery, title_words};
 pub use upload::{
     Attachment, Filename, MAX_ARTICLE_IMAGES, MAX_PENDING_UPLOADS, MAX_USER_BYTES, MediaType, NewUpload,
     Purpose, Upload, UploadFields, UploadId, UploadStatus, Variant,

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
 
 use super::{Key, Store, StoreError, StoreResult, item_pair};
 
@@ -97,4 +97,54 @@ impl Store {
         }
         Ok(items)
     }
+}
+
+/// Most writes in one `BatchWriteItem` (DynamoDB's limit).
+const MAX_WRITES: usize = 25;
+
+impl Store {
+    /// Sends every write, 25 to a request, retrying what DynamoDB leaves unprocessed (with
+    /// back-off: it leaves items when a partition is busy). Not atomic: for writes that are
+    /// each idempotent on their own (the stream's clean-up and index entries), where a retry
+    /// of the whole set is always safe.
+    pub(super) async fn batch_write(&self, writes: Vec<WriteRequest>, what: &'static str) -> StoreResult<()> {
+        for chunk in writes.chunks(MAX_WRITES) {
+            let mut requests = chunk.to_vec();
+            for attempt in 0..8u64 {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
+                requests = output
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if requests.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10 << attempt)).await;
+            }
+            if !requests.is_empty() {
+                return Err(StoreError::Unavailable(anyhow::anyhow!(
+                    "BatchWriteItem left {what} unprocessed"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A `BatchWriteItem` delete of `key`.
+pub(super) fn delete_request(key: Key) -> anyhow::Result<WriteRequest> {
+    let delete = DeleteRequest::builder().set_key(Some(key)).build()?;
+    Ok(WriteRequest::builder().delete_request(delete).build())
+}
+
+/// A `BatchWriteItem` put of `item`.
+pub(super) fn put_request(item: Key) -> anyhow::Result<WriteRequest> {
+    let put = PutRequest::builder().set_item(Some(item)).build()?;
+    Ok(WriteRequest::builder().put_request(put).build())
 }

@@ -171,6 +171,12 @@ pub fn feed_count(user: &UserId) -> String {
     format!("COUNT#FEED#{user}")
 }
 
+/// `WORD#<word>`: the articles whose title has this word, newest first. `word` is one of
+/// [`crate::domain::title_words`] (letters and digits only, at most 40 characters).
+pub fn word_list(word: &str) -> String {
+    format!("WORD#{word}")
+}
+
 /// A list entry's sort key: newest first when read backwards.
 pub fn entry_sk(created_at: &str, article_id: &ArticleId) -> String {
     format!("{created_at}#{article_id}")

@@ -29,6 +29,7 @@ mod profiles;
 /// The change stream: feed fan-out and post-delete clean-up.
 pub mod stream;
 mod throttle;
+mod title_index;
 mod tx;
 mod uploads;
 mod users;
@@ -40,7 +41,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::TransactWriteItem;
 
-pub use article_lists::{ArticleList, ListFilter};
+pub use article_lists::{ArticleList, ArticleSearch, ListFilter};
 pub use error::{StoreError, StoreResult};
 pub use idempotency::{Claim, ClaimTicket};
 pub use order_life::Applied;

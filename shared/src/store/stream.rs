@@ -4,8 +4,9 @@
 //!
 //! | change          | work                                                                 |
 //! |-----------------|----------------------------------------------------------------------|
-//! | article INSERT  | for each follower of the author: put `FEED#<follower>` entry, count +1 |
-//! | article REMOVE  | delete its comments; its favorites (count −1 each); its feed entries (count −1 each) |
+//! | article INSERT  | for each follower of the author: put `FEED#<follower>` entry, count +1; put a `WORD#<word>` entry per title word |
+//! | article MODIFY  | title or tags changed: delete the entries of words the title lost, rewrite the rest |
+//! | article REMOVE  | delete its comments; its favorites (count −1 each); its feed entries (count −1 each); its title-word entries |
 //! | follow INSERT   | put the followee's newest articles into the follower's feed, as many as a feed page can reach ([`FEED_BACKFILL_MAX`]) |
 //! | follow REMOVE   | remove every article of the followee from the follower's feed        |
 //!
@@ -20,10 +21,11 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::{AttributeValue, DeleteRequest, WriteRequest};
+use aws_sdk_dynamodb::types::AttributeValue;
 use futures::StreamExt as _;
 use serde::Deserialize;
 
+use super::batch::delete_request;
 use super::entries::EntryItem;
 #[cfg(doc)]
 use super::entries::FOLLOW_FIRST_PAGE;
@@ -91,6 +93,10 @@ impl Store {
     /// with the same records.
     pub async fn process_changes(&self, changes: &[Change]) -> StoreResult<()> {
         for change in changes {
+            let any_image = change.new.as_ref().or(change.old.as_ref());
+            if any_image.and_then(sk_of) == Some(ARTICLE_SK) {
+                self.index_title(change).await?;
+            }
             let image = match change.kind {
                 ChangeKind::Insert => change.new.as_ref(),
                 ChangeKind::Remove => change.old.as_ref(),
@@ -243,37 +249,13 @@ impl Store {
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(article_pk(&article.id)))
             .projection_expression("pk, sk");
-        for chunk in self.query_all(comments).await?.chunks(25) {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|k| {
-                    let delete = DeleteRequest::builder().set_key(Some(k.clone())).build()?;
-                    anyhow::Ok(WriteRequest::builder().delete_request(delete).build())
-                })
-                .collect::<anyhow::Result<_>>()?;
-            for attempt in 0..8u64 {
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, requests)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchWriteItem", e))?;
-                requests = output
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if requests.is_empty() {
-                    break;
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(10 << attempt)).await;
-            }
-            if !requests.is_empty() {
-                return Err(StoreError::Unavailable(anyhow::anyhow!(
-                    "BatchWriteItem left comment deletes unprocessed"
-                )));
-            }
-        }
+        let deletes = self
+            .query_all(comments)
+            .await?
+            .into_iter()
+            .map(delete_request)
+            .collect::<anyhow::Result<_>>()?;
+        self.batch_write(deletes, "comment deletes").await?;
         Ok(())
     }
 }
