@@ -14,12 +14,10 @@ use super::FieldErrors;
 /// anyone types, and as a key it would only grow the index.
 pub const MAX_WORD_LEN: usize = 40;
 
-/// The words of `text` as the title index keeps them: compatibility-decomposed (NFKD) with
-/// the combining marks dropped, so `Café` and `cafe` are one word; lower-cased; split at
-/// anything that is not a letter or a digit; de-duplicated and sorted. Words longer than
-/// [`MAX_WORD_LEN`] are left out. Indexing and searching both go through this one function,
-/// so they can never disagree on what a word is.
-pub fn title_words(text: &str) -> Vec<String> {
+/// Every word of `text`, folded: compatibility-decomposed (NFKD) with the combining marks
+/// dropped, so `Café` and `cafe` are one word; lower-cased; split at anything that is not a
+/// letter or a digit. In order, repeats kept, whatever their length.
+fn folded_words(text: &str) -> Vec<String> {
     let folded: String = text
         .nfkd()
         .filter(|c| !is_combining_mark(*c))
@@ -27,8 +25,18 @@ pub fn title_words(text: &str) -> Vec<String> {
         .collect();
     folded
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|word| !word.is_empty() && word.chars().count() <= MAX_WORD_LEN)
+        .filter(|word| !word.is_empty())
         .map(str::to_owned)
+        .collect()
+}
+
+/// The words of `text` as the title index keeps them: [`folded_words`], de-duplicated and
+/// sorted, without those longer than [`MAX_WORD_LEN`]. Indexing and searching both go through
+/// this one function, so they can never disagree on what a word is.
+pub fn title_words(text: &str) -> Vec<String> {
+    folded_words(text)
+        .into_iter()
+        .filter(|word| word.chars().count() <= MAX_WORD_LEN)
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect()
@@ -45,8 +53,9 @@ impl TitleQuery {
 
     /// Parses untrusted input: a 422 for no words, too many, or a word too long to be indexed.
     pub fn parse(raw: &str) -> Result<Self, FieldErrors> {
-        let too_long = raw
-            .split(|c: char| !c.is_alphanumeric())
+        // Measured as folded, as the index measures it (`ﬁ` folds to two letters).
+        let too_long = folded_words(raw)
+            .iter()
             .any(|word| word.chars().count() > MAX_WORD_LEN);
         if too_long {
             return Err(FieldErrors::single(
@@ -171,6 +180,12 @@ mod tests {
         assert_eq!(title_words(&format!("{long} short")), ["short"]);
         assert!(TitleQuery::parse(&long).is_err());
         assert!(TitleQuery::parse(&"a".repeat(MAX_WORD_LEN)).is_ok());
+        let folds_longer = format!("{}\u{fb01}", "a".repeat(MAX_WORD_LEN - 1));
+        assert_eq!(folds_longer.chars().count(), MAX_WORD_LEN);
+        assert!(
+            TitleQuery::parse(&format!("{folds_longer} short")).is_err(),
+            "41 letters once folded"
+        );
     }
 
     #[test]

@@ -157,7 +157,12 @@ impl Store {
         page: Page,
         viewer: Option<&UserId>,
     ) -> StoreResult<ArticleList> {
-        let user = match &filter {
+        // The author's id, for a title search that narrows an author's articles.
+        let mut author = None;
+        let (list, count_key) = match &filter {
+            ListFilter::All => (ALL_LIST.to_owned(), key(ALL_COUNT, COUNT_SK)),
+            ListFilter::Tag(tag) => (tag_list(tag), key(TAGS_PK, tag.as_str())),
+            ListFilter::Feed(user) => (feed_list(user), key(feed_count(user), COUNT_SK)),
             ListFilter::Author(name) | ListFilter::Favorited(name) => {
                 let Some(user) = self.user_id_for(name).await? else {
                     return Ok(ArticleList {
@@ -165,18 +170,14 @@ impl Store {
                         count: 0,
                     });
                 };
-                Some(user)
+                if matches!(filter, ListFilter::Author(_)) {
+                    let list = (author_list(&user), key(author_count(&user), COUNT_SK));
+                    author = Some(user);
+                    list
+                } else {
+                    (favorites_list(&user), key(favorites_count(&user), COUNT_SK))
+                }
             }
-            ListFilter::All | ListFilter::Tag(_) | ListFilter::Feed(_) => None,
-        };
-        let (list, count_key) = match (&filter, &user) {
-            (ListFilter::Tag(tag), _) => (tag_list(tag), key(TAGS_PK, tag.as_str())),
-            (ListFilter::Feed(user), _) => (feed_list(user), key(feed_count(user), COUNT_SK)),
-            (ListFilter::Author(_), Some(user)) => (author_list(user), key(author_count(user), COUNT_SK)),
-            (ListFilter::Favorited(_), Some(user)) => {
-                (favorites_list(user), key(favorites_count(user), COUNT_SK))
-            }
-            _ => (ALL_LIST.to_owned(), key(ALL_COUNT, COUNT_SK)),
         };
         let mut query = EntryQuery {
             list,
@@ -188,7 +189,7 @@ impl Store {
             for word in title.others() {
                 query.filter(|v| format!("contains(words, {v})"), word);
             }
-            match (&filter, &user) {
+            match (&filter, &author) {
                 (ListFilter::All, _) => {}
                 (ListFilter::Tag(tag), _) => query.filter(|v| format!("contains(tags, {v})"), tag.as_str()),
                 (ListFilter::Author(_), Some(user)) => {

@@ -7,11 +7,12 @@
 
 use std::collections::HashSet;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use serde::{Deserialize, Serialize};
 
 use super::batch::{delete_request, put_request};
 use super::entries::EntryItem;
-use super::keys::{ALL_LIST, entry_sk, key, word_list};
+use super::keys::{ALL_LIST, article_key, entry_sk, key, word_list};
 use super::stream::{Change, ChangeKind, Image};
 use super::{Store, StoreResult, from_item, to_item};
 use crate::domain::{ArticleId, UserId, title_words};
@@ -109,10 +110,7 @@ impl Store {
             .client
             .query()
             .key_condition_expression("pk = :pk")
-            .expression_attribute_values(
-                ":pk",
-                aws_sdk_dynamodb::types::AttributeValue::S(ALL_LIST.to_owned()),
-            );
+            .expression_attribute_values(":pk", AttributeValue::S(ALL_LIST.to_owned()));
         let entries = self
             .query_all(listed)
             .await?
@@ -121,10 +119,7 @@ impl Store {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut indexed = 0;
         for chunk in entries.chunks(100) {
-            let keys = chunk
-                .iter()
-                .map(|e| super::keys::article_key(&e.article_id))
-                .collect();
+            let keys = chunk.iter().map(|e| article_key(&e.article_id)).collect();
             let items = self.batch_get(keys, &INDEXED_FIELDS, false).await?;
             let mut writes = Vec::new();
             for item in items.into_values() {
